@@ -1,0 +1,56 @@
+/* Files: line reading from plain or gzip input (detected by content, not name), whole-file
+ * reads, read-only mmap, atomic writes (temp file + fsync + rename) and atomic directories. */
+#ifndef SD_FILE_H
+#define SD_FILE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "base/err.h"
+
+/* ---- line reader ---- */
+typedef struct sd_lines sd_lines;
+/* Opens path (plain or gzip). A UTF-8 BOM at the start is skipped. */
+int sd_lines_open(sd_lines **out, const char *path, sd_err *err);
+/* Next line without its "\n" or "\r\n"; *line stays valid until the next call (and is NUL
+ * terminated; embedded NULs are reported by len > strlen). Returns 1 for a line, 0 at end of
+ * file, <0 on error (a truncated or corrupt gzip stream is an error naming the file and line). */
+int sd_lines_next(sd_lines *r, char **line, size_t *len, sd_err *err);
+int64_t sd_lines_lineno(const sd_lines *r); /* 1-based number of the last line returned */
+int64_t sd_lines_bytes(const sd_lines *r);  /* uncompressed bytes consumed so far */
+int64_t sd_lines_compressed_pos(const sd_lines *r); /* bytes of the file read so far (for progress) */
+const char *sd_lines_path(const sd_lines *r);
+void sd_lines_close(sd_lines *r);
+
+/* Whole file (gzip-aware) into a NUL-terminated malloc'd buffer. */
+int sd_read_file(const char *path, char **data, size_t *len, sd_err *err);
+int64_t sd_file_size(const char *path); /* -1 if missing */
+bool sd_exists(const char *path);
+bool sd_is_dir(const char *path);
+
+/* ---- mmap (read-only) ---- */
+typedef struct sd_map { void *data; size_t size; } sd_map;
+int sd_map_open(sd_map *m, const char *path, sd_err *err);
+void sd_map_close(sd_map *m);
+
+/* ---- atomic writes ---- */
+typedef struct sd_atomic { FILE *f; char *path; char *tmp; } sd_atomic;
+/* Writes go to "path.tmp.<pid>"; commit flushes, fsyncs and renames over path; abort unlinks. */
+int sd_atomic_open(sd_atomic *a, const char *path, sd_err *err);
+int sd_atomic_commit(sd_atomic *a, sd_err *err);
+void sd_atomic_abort(sd_atomic *a);
+int sd_write_file_atomic(const char *path, const void *data, size_t len, sd_err *err);
+
+/* ---- atomic directories ----
+ * A stage that writes several files builds them in a fresh sibling "DIR.tmp.<pid>" and then
+ * swaps it in, so a failure never leaves a half-written DIR. */
+int sd_dir_begin(const char *dir, char **tmp_dir, sd_err *err);
+int sd_dir_commit(const char *tmp_dir, const char *dir, sd_err *err);
+void sd_dir_abort(const char *tmp_dir);
+int sd_mkdir_p(const char *dir, sd_err *err);
+int sd_rm_rf(const char *path);
+
+/* malloc'd "a/b". */
+char *sd_path_join(const char *dir, const char *name);
+
+#endif

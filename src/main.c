@@ -1,0 +1,32 @@
+/* semid: one binary, one subcommand per file in src/cmd (each registers itself). */
+#include "base/cli.h"
+#include <stdio.h>
+#include <string.h>
+
+#ifndef SEMID_VERSION
+#define SEMID_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f) {
+    fprintf(f, "semid %s: product catalogue + histories -> semantic IDs -> a recommending language model\n\n"
+               "usage: semid COMMAND [options]   (semid COMMAND --help for its options)\n\ncommands:\n",
+            SEMID_VERSION);
+    for (int i = 0; i < sd_command_count(); i++) {
+        const sd_command *c = sd_command_at(i);
+        fprintf(f, "  %-12s %s\n", c->name, c->summary);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) { usage(stdout); return 0; }
+    if (!strcmp(name, "--version")) { printf("semid %s\n", SEMID_VERSION); return 0; }
+    const sd_command *c = sd_find_command(name);
+    if (!c) {
+        fprintf(stderr, "semid: unknown command '%s'\n\n", name);
+        usage(stderr);
+        return 2;
+    }
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,43 @@
+#include "test_util.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+void sd_test_tmpdir(char *out, size_t n) {
+    const char *base = getenv("TMPDIR");
+    snprintf(out, n, "%s/semid-test-XXXXXX", base ? base : "/tmp");
+    if (!mkdtemp(out)) { perror("mkdtemp"); abort(); }
+}
+
+const char *sd_test_bin(void) { const char *s = getenv("SEMID_BIN"); return s ? s : "./semid"; }
+const char *sd_test_fixtures(void) { const char *s = getenv("SEMID_FIXTURES"); return s ? s : "tests/fixtures"; }
+const char *sd_test_ref(void) { const char *s = getenv("SEMID_REF"); return s ? s : "build/ref"; }
+
+int sd_test_run(const char *cmd, char **out) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t k;
+    while ((k = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += k;
+        if (cap - len < 2) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = 0;
+    int st = pclose(p);
+    if (out) *out = buf; else free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+double sd_max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > m || isnan(d)) m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}

@@ -1,0 +1,19 @@
+/* Helpers shared by the C tests. */
+#ifndef SD_TEST_UTIL_H
+#define SD_TEST_UTIL_H
+#include <stddef.h>
+#include <math.h>
+
+/* A fresh empty directory for this test process (removed by the OS tmp cleaner, not by us, so
+ * a failing test leaves its files to look at). */
+void sd_test_tmpdir(char *out, size_t n);
+/* Path of the semid binary under test ($SEMID_BIN) and of fixtures/reference data. */
+const char *sd_test_bin(void);
+const char *sd_test_fixtures(void);
+const char *sd_test_ref(void);
+/* Runs a shell command; returns its exit status; stdout+stderr go to *out (malloc'd) if asked. */
+int sd_test_run(const char *cmd, char **out);
+/* Max abs difference and max relative difference (|a-b| / (|b| + atol)). */
+double sd_max_abs_diff(const float *a, const float *b, size_t n);
+
+#endif
