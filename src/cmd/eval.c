@@ -140,7 +140,7 @@ static int run(int argc, char **argv) {
             snprintf(row.model, sizeof row.model, "%s", kinds[k]->name);
             snprintf(row.protocol, sizeof row.protocol, "%s", sd_protocol_name(protos[p]));
             snprintf(row.part, sizeof row.part, "%s", sd_part_name(part));
-            row.exclude_history = no_excl ? false : sd_protocol_excludes_history(protos[p]);
+            row.exclude_history = sd_eval_excludes_history(&o);
             row.seed = sd_seed;
             sd_results_put(&run_rows, &row);
             sd_info("%s / %s / %s: %lld users, NDCG@10 %.4f (%.2fs)", row.model, row.protocol, row.part,

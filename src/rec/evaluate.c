@@ -33,6 +33,10 @@ sd_eval_opts sd_eval_defaults(void) {
                           .batch = 0, .progress = true};
 }
 
+bool sd_eval_excludes_history(const sd_eval_opts *o) {
+    return o->exclude_history < 0 ? sd_protocol_excludes_history(o->protocol) : o->exclude_history != 0;
+}
+
 static const int32_t *part_pos(const sd_split *sp, sd_part part) {
     return part == SD_PART_VALID ? sp->valid_pos : sp->test_pos;
 }
@@ -132,11 +136,16 @@ static void bufs_free(eval_bufs *b) {
     free(b->cand); free(b->n_got); free(b->hist); free(b->hist_len); free(b->target); free(b->bu);
 }
 
+/* Other threads poll the flag to skip remaining work; read it atomically. */
+static int error_seen(const int *failed) {
+    return __atomic_load_n(failed, __ATOMIC_RELAXED);
+}
+
 static void keep_first_error(int *failed, sd_err *err, int rc, const sd_err *e) {
 #pragma omp critical(sd_eval_error)
     if (!*failed) {
-        *failed = rc;
         if (err) *err = *e;
+        __atomic_store_n(failed, rc, __ATOMIC_RELAXED);
     }
 }
 
@@ -181,7 +190,7 @@ static int run_batch(const eval_ctx *c, eval_bufs *b, int64_t start, int nb, boo
     int failed = 0;
 #pragma omp parallel for schedule(static) if (par)
     for (int i = 0; i < nb; i++) {
-        if (failed) continue;
+        if (error_seen(&failed)) continue;
         sd_err e = {0};
         int32_t r;
         if (c->n_neg)
@@ -212,7 +221,7 @@ int sd_evaluate(const sd_scorer *sc, const sd_sequences *seq, const sd_split *sp
     if (o->protocol < 0 || o->protocol >= SD_PROTO_COUNT) return sd_errf(err, SD_EUSAGE, "unknown protocol %d", o->protocol);
     eval_ctx c = {.sc = sc, .seq = seq, .pos = part_pos(sp, o->part), .n_items = seq->n_items,
                   .n_neg = sd_protocol_negatives(o->protocol), .seed = o->seed, .part = o->part};
-    c.exclude = o->exclude_history < 0 ? sd_protocol_excludes_history(o->protocol) : o->exclude_history != 0;
+    c.exclude = sd_eval_excludes_history(o);
     c.n_cand = 1 + c.n_neg;
     int32_t n_eval;
     int32_t *users = sd_eval_users(sp, o->part, &n_eval);
@@ -245,7 +254,7 @@ int sd_evaluate(const sd_scorer *sc, const sd_sequences *seq, const sd_split *sp
             sd_err e = {0};
 #pragma omp for schedule(dynamic, 1)
             for (int64_t k = 0; k < n_batches; k++) {
-                if (failed) continue;
+                if (error_seen(&failed)) continue;
                 int64_t start = k * batch;
                 int nb = (int)(n_eval - start < batch ? n_eval - start : batch);
                 int rc = run_batch(&c, &b, start, nb, false, &mine, &e);

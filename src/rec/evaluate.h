@@ -53,6 +53,9 @@ typedef struct sd_eval_opts {
 /* Defaults: full ranking on test, protocol's exclusion, seed 42, batch 0, progress on. */
 sd_eval_opts sd_eval_defaults(void);
 
+/* Whether history is excluded under these options (exclude_history, else the protocol's default). */
+bool sd_eval_excludes_history(const sd_eval_opts *o);
+
 /* Users evaluated for a part, ascending (malloc'd; *n may be 0). */
 int32_t *sd_eval_users(const sd_split *sp, sd_part part, int32_t *n);
 
