@@ -575,3 +575,17 @@ Test(movielens, workdir_round_trip, .init = quiet) {
     free(w);
     unload(&l);
 }
+
+/* ids far apart (no dense table) and negative ids go through the hash map */
+Test(movielens, sparse_movie_ids, .init = quiet) {
+    char d[256];
+    tmpdir(d, sizeof d);
+    write_str(d, "movies.csv", "movieId,title,genres\n9000000000,Big (1988),Comedy\n7,Small (1990),Drama\n-3,Neg (1991),\n");
+    write_str(d, "ratings.csv", "userId,movieId,rating,timestamp\n1,9000000000,4,2\n1,7,4,1\n1,-3,4,3\n1,8,4,4\n");
+    loaded l = load_dir(d, NULL);
+    cr_assert_eq(l.rc, 0, "%s", l.err.msg);
+    cr_assert_str_eq(seq_str(&l, "1"), "7 9000000000 -3");
+    cr_assert_eq(l.st.inter_unknown_item, 1);
+    cr_assert_eq(item(&l, "-3")->n_categories, 0);
+    unload(&l);
+}

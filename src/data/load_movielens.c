@@ -39,9 +39,14 @@ typedef struct ml_movie {
     uint32_t tag_off, n_tags;                  /* into ml.sel_tags */
 } ml_movie;
 
-/* Numeric movie id -> movie index: open addressing on int64 keys (ratings look up once per line,
- * so this must be cheaper than hashing the id string). */
-typedef struct ml_idmap { int64_t *keys; int32_t *vals; size_t cap, n; } ml_idmap;
+/* Numeric movie id -> movie index. Ratings look one up per line, in random order: MovieLens ids
+ * are small (ml-25m: 62k movies, ids < 210k), so a dense array that stays in L2 is used when the
+ * ids allow it, else open addressing on (key, value) slots so a probe touches one cache line. */
+typedef struct ml_slot { int64_t key; int32_t val; } ml_slot;
+typedef struct ml_idmap {
+    ml_slot *slots; size_t cap, n;
+    int32_t *dense; int64_t n_dense;   /* dense[id] for 0 <= id < n_dense, built by idmap_densify */
+} ml_idmap;
 
 typedef struct ml {
     const sd_prep_opts *o;
@@ -70,22 +75,22 @@ typedef struct ml {
 static void idmap_init(ml_idmap *m, size_t expected) {
     size_t cap = 64;
     while (cap < expected * 2) cap *= 2;
+    memset(m, 0, sizeof *m);
     m->cap = cap;
-    m->n = 0;
-    m->keys = sd_xmalloc(cap * sizeof *m->keys);
-    m->vals = sd_xmalloc(cap * sizeof *m->vals);
-    for (size_t i = 0; i < cap; i++) m->vals[i] = -1;
+    m->slots = sd_xmalloc(cap * sizeof *m->slots);
+    for (size_t i = 0; i < cap; i++) m->slots[i].val = -1;
 }
 
-static void idmap_free(ml_idmap *m) { free(m->keys); free(m->vals); memset(m, 0, sizeof *m); }
+static void idmap_free(ml_idmap *m) { free(m->slots); free(m->dense); memset(m, 0, sizeof *m); }
 
 static inline int32_t idmap_get(const ml_idmap *m, int64_t key) {
-    for (size_t i = sd_mix64((uint64_t)key) & (m->cap - 1); m->vals[i] >= 0; i = (i + 1) & (m->cap - 1))
-        if (m->keys[i] == key) return m->vals[i];
+    if (m->dense) return key >= 0 && key < m->n_dense ? m->dense[key] : -1;
+    for (size_t i = sd_mix64((uint64_t)key) & (m->cap - 1); m->slots[i].val >= 0; i = (i + 1) & (m->cap - 1))
+        if (m->slots[i].key == key) return m->slots[i].val;
     return -1;
 }
 
-/* Inserts key -> val unless present; returns the existing value or -1. */
+/* Inserts key -> val unless present; returns the existing value or -1. Not after idmap_densify. */
 static int32_t idmap_put(ml_idmap *m, int64_t key, int32_t val) {
     int32_t old = idmap_get(m, key);
     if (old >= 0) return old;
@@ -93,16 +98,31 @@ static int32_t idmap_put(ml_idmap *m, int64_t key, int32_t val) {
         ml_idmap big;
         idmap_init(&big, m->cap);
         for (size_t i = 0; i < m->cap; i++)
-            if (m->vals[i] >= 0) idmap_put(&big, m->keys[i], m->vals[i]);
+            if (m->slots[i].val >= 0) idmap_put(&big, m->slots[i].key, m->slots[i].val);
         idmap_free(m);
         *m = big;
     }
     size_t i = sd_mix64((uint64_t)key) & (m->cap - 1);
-    while (m->vals[i] >= 0) i = (i + 1) & (m->cap - 1);
-    m->keys[i] = key;
-    m->vals[i] = val;
+    while (m->slots[i].val >= 0) i = (i + 1) & (m->cap - 1);
+    m->slots[i] = (ml_slot){key, val};
     m->n++;
     return -1;
+}
+
+/* Switches lookups to a dense array when the ids are non-negative and not too sparse. */
+static void idmap_densify(ml_idmap *m) {
+    int64_t max = -1;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].val >= 0) {
+            if (m->slots[i].key < 0) return;
+            if (m->slots[i].key > max) max = m->slots[i].key;
+        }
+    if (max >= (int64_t)(8 * m->n + 4096)) return;
+    m->n_dense = max + 1;
+    m->dense = sd_xmalloc((size_t)m->n_dense * sizeof *m->dense);
+    for (int64_t i = 0; i < m->n_dense; i++) m->dense[i] = -1;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].val >= 0) m->dense[m->slots[i].key] = m->slots[i].val;
 }
 
 /* ---------------------------------------------------------------- field parsing */
@@ -710,11 +730,11 @@ static int read_ratings(ml *m, const char *path, ml_split mode, const char *movi
     bool first = mode == SPLIT_CSV;
     double min_rating = m->o->min_rating;
     sd_progress prog;
-    sd_progress_start(&prog, "ratings", sd_file_size(path), "B");
+    sd_progress_start(&prog, "ratings", sd_file_size(path) >> 20, "MB");
     while ((rc = sd_lines_next(r, &s, &n, err)) > 0) {
         int64_t line = sd_lines_lineno(r), user, movie, time;
         double rating;
-        if ((line & 0xFFFF) == 0) sd_progress_set(&prog, sd_lines_compressed_pos(r));
+        if ((line & 0xFFFF) == 0) sd_progress_set(&prog, sd_lines_compressed_pos(r) >> 20);
         if (n == 0) continue;
         nf = mode == SPLIT_WS ? split_ws(s, n, f, fl, ML_MAX_FIELDS)
              : mode == SPLIT_DCOLON ? split_sep(s, n, "::", 2, f, fl, ML_MAX_FIELDS)
@@ -817,6 +837,7 @@ int sd_load_movielens(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq
         rc = sd_errf(err, SD_EFORMAT, "%s: no movies", movies);
         goto done;
     }
+    idmap_densify(&m.ids);
     if (tags) {
         if ((rc = read_tags(&m, tags, v->split == SPLIT_CSV, err))) goto done;
         select_tags(&m);
