@@ -845,10 +845,13 @@ int sd_load_movielens(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq
     if ((rc = build_catalog(&m, cat, err))) goto done;
 
     b = sd_seqbuilder_new();
+    double t0 = sd_now();
     if ((rc = read_ratings(&m, ratings, v->split, movies, b, err))) goto done;
+    double t1 = sd_now();
     int64_t kept = sd_seqbuilder_count(b);
     sd_seq_opts so = {o->seed, o->min_user_items, o->max_user_items};
     if ((rc = sd_seqbuilder_finish(b, (*cat)->n_items, &so, seq, err))) goto done;
+    sd_debug("%s: ratings read in %.2f s, sequences built in %.2f s", ratings, t1 - t0, sd_now() - t1);
 
     if (st->lines_skipped) sd_warn("%s: %lld bad lines skipped", o->dir, (long long)st->lines_skipped);
     if (st->inter_unknown_item)
