@@ -25,37 +25,37 @@ bool sd_dtype_is_int(sd_dtype t) { return t >= SD_DT_I64 && t <= SD_DT_BOOL; }
 static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
+/* Selects instead of early returns; exact for all 65536 inputs (tested against torch). */
 float sd_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    if (e == 0x1f) return u2f(sign | 0x7f800000u | (m << 13));
-    if (e == 0) {
-        if (m == 0) return u2f(sign);
-        /* subnormal m * 2^-24: shift the mantissa up to an implicit 1, lowering the exponent */
-        e = 113;
-        while (!(m & 0x400)) { m <<= 1; e--; }
-        return u2f(sign | (e << 23) | ((m & 0x3ff) << 13));
-    }
-    return u2f(sign | ((e + 112) << 23) | (m << 13));
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, em = h & 0x7fffu;
+    uint32_t o = (em << 13) + (112u << 23);      /* rebias exponent 15 -> 127 */
+    o = em >= 0x7c00u ? o + (112u << 23) : o;    /* inf/NaN: exponent all ones, payload kept */
+    /* subnormals: em * 2^-24, i.e. float(em) (exact) with the exponent lowered by 24 */
+    uint32_t sub = f2u((float)(int32_t)em) - (24u << 23);
+    o = em < 0x400u ? sub : o;
+    o = em == 0 ? 0 : o;
+    return u2f(o | sign);
 }
 
 /* Integer-only rounding so that compiler float contraction (FMA) can never change a result. */
 uint16_t sd_f32_to_f16(float f) {
     uint32_t x = f2u(f), ax = x & 0x7fffffffu;
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
-    if (ax > 0x7f800000u) return sign | 0x7e00;           /* NaN */
-    if (ax >= 0x47800000u) return sign | 0x7c00;          /* >= 65536 (and inf): inf */
-    if (ax < 0x38800000u) {                               /* below 2^-14: F16 subnormal or zero */
-        if (ax <= 0x33000000u) return sign;               /* <= 2^-25 rounds (to even) to zero */
-        uint32_t m = (ax & 0x7fffffu) | 0x800000u;
-        int shift = 126 - (int)(ax >> 23);                /* value/2^-24 = m >> shift */
-        uint32_t r = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (r & 1))) r++;
-        return sign | (uint16_t)r;                        /* r == 0x400 is the smallest normal */
-    }
-    uint32_t r = (ax - 0x38000000u) >> 13, rem = ax & 0x1fffu;   /* rebias 127 -> 15 */
-    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
-    if (r >= 0x7c00) r = 0x7c00;                          /* rounded past 65504: inf */
-    return sign | (uint16_t)r;
+    uint32_t sign = (x >> 16) & 0x8000u;
+    /* normal F16 range: rebias 127 -> 15, round the 13 dropped bits to nearest even; a carry into
+     * the exponent is correct, and rounding past 65504 gives 0x7c00 = inf */
+    uint32_t rn = (ax - 0x38000000u) >> 13, rem = ax & 0x1fffu;
+    rn += (rem > 0x1000u) | ((rem == 0x1000u) & rn);
+    rn = rn > 0x7c00u ? 0x7c00u : rn;
+    /* below 2^-14: the F16 subnormal m * 2^-24 with m = round(value * 2^24) */
+    int shift = 126 - (int)(ax >> 23);           /* 14..24 for inputs in [2^-25, 2^-14) */
+    shift = shift > 25 ? 25 : shift < 14 ? 14 : shift;
+    uint32_t mant = (ax & 0x7fffffu) | 0x800000u;
+    uint32_t rs = mant >> shift, rrem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    rs += (rrem > half) | ((rrem == half) & rs);
+    uint32_t r = ax < 0x38800000u ? (ax <= 0x33000000u ? 0u : rs) : rn;
+    r = ax >= 0x47800000u ? 0x7c00u : r;         /* >= 65536 and inf */
+    r = ax > 0x7f800000u ? 0x7e00u : r;          /* NaN */
+    return (uint16_t)(sign | r);
 }
 
 float sd_bf16_to_f32(uint16_t h) { return u2f((uint32_t)h << 16); }
@@ -76,6 +76,26 @@ int sd_convert_to_f32(sd_dtype t, const void *src, size_t n, bool swap, float *o
     const unsigned char *s = src;
     size_t k = sd_dtype_size(t);
     if (t == SD_DT_F32 && !swap) { memcpy(out, src, n * 4); return 0; }
+    /* model weights arrive as BF16/F16: one plain loop per type, so gcc vectorises them */
+    long m = (long)n;
+    if (t == SD_DT_BF16 && !swap) {
+#pragma omp parallel for schedule(static) if (m > (1 << 20))
+        for (long i = 0; i < m; i++) {
+            uint16_t h;
+            memcpy(&h, s + 2 * i, 2);
+            out[i] = sd_bf16_to_f32(h);
+        }
+        return 0;
+    }
+    if (t == SD_DT_F16 && !swap) {
+#pragma omp parallel for schedule(static) if (m > (1 << 20))
+        for (long i = 0; i < m; i++) {
+            uint16_t h;
+            memcpy(&h, s + 2 * i, 2);
+            out[i] = sd_f16_to_f32(h);
+        }
+        return 0;
+    }
     for (size_t i = 0; i < n; i++, s += k) {
         switch (t) {
         case SD_DT_F32: { float v; load(&v, s, 4, swap); out[i] = v; break; }
@@ -130,12 +150,24 @@ int sd_convert_from_f32(sd_dtype t, const float *src, size_t n, void *dst, sd_er
     unsigned char *d = dst;
     switch (t) {
     case SD_DT_F32: memcpy(dst, src, n * 4); return 0;
-    case SD_DT_F16:
-        for (size_t i = 0; i < n; i++) { uint16_t h = sd_f32_to_f16(src[i]); memcpy(d + 2 * i, &h, 2); }
+    case SD_DT_F16: {
+        long m = (long)n;
+#pragma omp parallel for schedule(static) if (m > (1 << 20))
+        for (long i = 0; i < m; i++) {
+            uint16_t h = sd_f32_to_f16(src[i]);
+            memcpy(d + 2 * i, &h, 2);
+        }
         return 0;
-    case SD_DT_BF16:
-        for (size_t i = 0; i < n; i++) { uint16_t h = sd_f32_to_bf16(src[i]); memcpy(d + 2 * i, &h, 2); }
+    }
+    case SD_DT_BF16: {
+        long m = (long)n;
+#pragma omp parallel for schedule(static) if (m > (1 << 20))
+        for (long i = 0; i < m; i++) {
+            uint16_t h = sd_f32_to_bf16(src[i]);
+            memcpy(d + 2 * i, &h, 2);
+        }
         return 0;
+    }
     default:
         return sd_errf(err, SD_EUSAGE, "cannot store floats as %s (F32, F16 or BF16 only)", sd_dtype_name(t));
     }
