@@ -1,0 +1,260 @@
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+#include "base/file.h"
+#include "base/mem.h"
+#include "text/tokenizer.h"
+#include "test_util.h"
+
+/* ---- reference files written by tests/js/run_refs.sh ---- */
+typedef struct { size_t n; char **doc; size_t *len; } corpus;
+typedef struct { size_t n; sd_ids *ids; } id_lists;
+
+static char *ref_path(const char *name) { return sd_path_join(sd_test_ref(), name); }
+
+static uint32_t rd32(const char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+static corpus read_corpus(const char *path) {
+    char *data; size_t len; sd_err err = {0};
+    cr_assert_eq(sd_read_file(path, &data, &len, &err), 0, "%s (run tests/js/run_refs.sh)", err.msg);
+    corpus c = {0};
+    c.n = rd32(data);
+    c.doc = sd_xcalloc(c.n, sizeof *c.doc);
+    c.len = sd_xcalloc(c.n, sizeof *c.len);
+    size_t o = 4;
+    for (size_t i = 0; i < c.n; i++) {
+        c.len[i] = rd32(data + o); o += 4;
+        c.doc[i] = sd_xmalloc(c.len[i] + 1);
+        memcpy(c.doc[i], data + o, c.len[i]);
+        c.doc[i][c.len[i]] = 0;
+        o += c.len[i];
+    }
+    free(data);
+    return c;
+}
+static void free_corpus(corpus *c) { for (size_t i = 0; i < c->n; i++) free(c->doc[i]); free(c->doc); free(c->len); }
+
+static id_lists read_ids(const char *path) {
+    char *data; size_t len; sd_err err = {0};
+    cr_assert_eq(sd_read_file(path, &data, &len, &err), 0, "%s", err.msg);
+    id_lists l = {0};
+    l.n = rd32(data);
+    l.ids = sd_xcalloc(l.n, sizeof *l.ids);
+    size_t o = 4;
+    for (size_t i = 0; i < l.n; i++) {
+        uint32_t n = rd32(data + o); o += 4;
+        l.ids[i].v = sd_xmalloc((n + 1) * sizeof(int32_t));
+        l.ids[i].n = l.ids[i].cap = n;
+        for (uint32_t k = 0; k < n; k++, o += 4) l.ids[i].v[k] = (int32_t)rd32(data + o);
+    }
+    free(data);
+    return l;
+}
+static void free_ids(id_lists *l) { for (size_t i = 0; i < l->n; i++) sd_ids_free(&l->ids[i]); free(l->ids); }
+
+static sd_tokenizer *load_qwen3(void) {
+    char *p = ref_path("qwen3_tokenizer.json");
+    sd_tokenizer *t; sd_err err = {0};
+    cr_assert_eq(sd_tok_load(&t, p, &err), 0, "%s", err.msg);
+    free(p);
+    return t;
+}
+
+/* First mismatch between got and want, described with the token strings around it. */
+static bool same_ids(const sd_tokenizer *t, const sd_ids *got, const sd_ids *want, char *why, size_t n) {
+    size_t k = 0;
+    while (k < got->n && k < want->n && got->v[k] == want->v[k]) k++;
+    if (k == got->n && k == want->n) return true;
+    snprintf(why, n, "at token %zu of %zu/%zu: got %d \"%s\", want %d \"%s\"", k, got->n, want->n,
+             k < got->n ? got->v[k] : -1, k < got->n ? sd_tok_id_to_token(t, got->v[k]) : "",
+             k < want->n ? want->v[k] : -1, k < want->n ? sd_tok_id_to_token(t, want->v[k]) : "");
+    return false;
+}
+
+Test(tokenizer, qwen3_shape) {
+    sd_tokenizer *t = load_qwen3();
+    cr_assert_eq(sd_tok_model_vocab_size(t), 151643);
+    cr_assert_eq(sd_tok_merge_count(t), 151387);
+    cr_assert_eq(sd_tok_added_count(t), 26);
+    cr_assert_eq(sd_tok_vocab_size(t), 151669);
+    cr_assert_eq(sd_tok_token_to_id(t, "<|im_start|>"), 151644);
+    cr_assert_eq(sd_tok_token_to_id(t, "Ġworld"), 1879);
+    cr_assert_str_eq(sd_tok_id_to_token(t, 1879), "Ġworld");
+    cr_assert(sd_tok_is_special(t, 151645));
+    cr_assert(!sd_tok_is_special(t, 151667)); /* <think> is an added, non-special token */
+    cr_assert_null(sd_tok_id_to_token(t, 151669));
+    cr_assert_eq(sd_tok_token_to_id(t, "no such token"), -1);
+    size_t len;
+    const char *b = sd_tok_token_bytes(t, 1879, &len);
+    cr_assert(len == 6 && !memcmp(b, " world", 6));
+    sd_tok_free(t);
+}
+
+/* Every corpus document must encode to exactly Hugging Face's ids, one at a time (with and
+ * without a cache) and batched on two threads. */
+Test(tokenizer, qwen3_parity_with_hf, .timeout = 120) {
+    sd_tokenizer *t = load_qwen3();
+    char *cp = ref_path("tok_corpus.bin"), *ep = ref_path("tok_expected_qwen3.bin");
+    corpus c = read_corpus(cp);
+    id_lists want = read_ids(ep);
+    cr_assert_eq(c.n, want.n);
+    cr_assert_gt(c.n, 1000);
+    sd_tok_cache *cache = sd_tok_cache_new();
+    int bad = 0;
+    char why[512];
+    for (size_t i = 0; i < c.n; i++) {
+        sd_ids got = {0}, got2 = {0};
+        sd_tok_encode(t, cache, c.doc[i], c.len[i], &got);
+        sd_tok_encode(t, NULL, c.doc[i], c.len[i], &got2);
+        if (!same_ids(t, &got, &want.ids[i], why, sizeof why) && bad++ < 10)
+            cr_log_error("doc %zu (%zu bytes) \"%.60s\": %s", i, c.len[i], c.doc[i], why);
+        cr_assert_eq(got.n, got2.n);
+        cr_assert_arr_eq(got.v, got2.v, got.n * sizeof(int32_t), "cache changes doc %zu", i);
+        sd_ids_free(&got); sd_ids_free(&got2);
+    }
+    cr_assert_eq(bad, 0, "%d of %zu documents differ from Hugging Face tokenizers", bad, c.n);
+    sd_ids *outs = sd_xcalloc(c.n, sizeof *outs);
+    sd_tok_encode_batch(t, (const char *const *)c.doc, c.len, c.n, outs, 2);
+    for (size_t i = 0; i < c.n; i++) {
+        cr_assert(same_ids(t, &outs[i], &want.ids[i], why, sizeof why), "batch doc %zu: %s", i, why);
+        sd_ids_free(&outs[i]);
+    }
+    free(outs);
+    sd_tok_cache_free(cache);
+    free_corpus(&c); free_ids(&want); free(cp); free(ep);
+    sd_tok_free(t);
+}
+
+/* decode(encode(x)) == NFC(x) where x is the UTF-8-repaired document. */
+Test(tokenizer, decode_inverts_encode, .timeout = 60) {
+    sd_tokenizer *t = load_qwen3();
+    char *cp = ref_path("tok_corpus.bin");
+    corpus c = read_corpus(cp);
+    for (size_t i = 0; i < c.n; i++) {
+        size_t rlen, dlen;
+        char *fixed = sd_utf8_repair(c.doc[i], c.len[i], &rlen);
+        const char *x = fixed ? fixed : c.doc[i];
+        size_t xlen = fixed ? rlen : c.len[i];
+        utf8proc_uint8_t *nfc = NULL;
+        utf8proc_ssize_t nl = utf8proc_map((const utf8proc_uint8_t *)x, (utf8proc_ssize_t)xlen, &nfc,
+                                           UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+        cr_assert_geq(nl, 0);
+        sd_ids ids = {0};
+        sd_tok_encode(t, NULL, c.doc[i], c.len[i], &ids);
+        char *back = sd_tok_decode(t, ids.v, ids.n, false, &dlen);
+        /* Added tokens are split out before NFC, so a combining mark right after one (">" U+0338)
+         * stays uncomposed: exact equality holds without added tokens, NFC equality always. */
+        if (!memchr(x, '<', xlen))
+            cr_assert(dlen == (size_t)nl && !memcmp(back, nfc, dlen), "doc %zu does not round-trip", i);
+        utf8proc_uint8_t *nfc2 = NULL;
+        utf8proc_ssize_t nl2 = utf8proc_map((const utf8proc_uint8_t *)back, (utf8proc_ssize_t)dlen, &nfc2,
+                                            UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+        cr_assert(nl2 == nl && !memcmp(nfc2, nfc, (size_t)nl), "doc %zu does not round-trip up to NFC", i);
+        free(back); free(nfc); free(nfc2); free(fixed); sd_ids_free(&ids);
+    }
+    free_corpus(&c); free(cp);
+    sd_tok_free(t);
+}
+
+/* Invalid UTF-8: each maximal invalid subsequence becomes one U+FFFD before encoding (the
+ * reference sees the same text through the WHATWG decoder; see qwen3_parity_with_hf). */
+Test(tokenizer, invalid_utf8_is_replacement_char) {
+    sd_tokenizer *t = load_qwen3();
+    const char bad[] = "a\xE2\x82" "b\xFF" "c\xED\xA0\x80" "d\xF0\x9F\x98";
+    const char good[] = "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "d\xEF\xBF\xBD";
+    sd_ids x = {0}, y = {0};
+    sd_tok_encode(t, NULL, bad, sizeof bad - 1, &x);
+    sd_tok_encode(t, NULL, good, sizeof good - 1, &y);
+    cr_assert_eq(x.n, y.n);
+    cr_assert_arr_eq(x.v, y.v, x.n * sizeof(int32_t));
+    size_t len;
+    char *s = sd_tok_decode(t, x.v, x.n, false, &len);
+    cr_assert(len == sizeof good - 1 && !memcmp(s, good, len));
+    free(s);
+    /* a lone byte-level token that is half a character decodes to U+FFFD, as in HF */
+    int32_t half = sd_tok_token_to_id(t, "\xC3\xA6"); /* "æ" = byte 0xE6 */
+    cr_assert_geq(half, 0);
+    s = sd_tok_decode(t, &half, 1, false, &len);
+    cr_assert_str_eq(s, "\xEF\xBF\xBD");
+    free(s);
+    sd_ids_free(&x); sd_ids_free(&y);
+    sd_tok_free(t);
+}
+
+Test(tokenizer, decode_skip_special) {
+    sd_tokenizer *t = load_qwen3();
+    const char *text = "<|im_start|>user\nhi<|im_end|><think>";
+    sd_ids ids = {0};
+    sd_tok_encode(t, NULL, text, strlen(text), &ids);
+    char *all = sd_tok_decode(t, ids.v, ids.n, false, NULL), *plain = sd_tok_decode(t, ids.v, ids.n, true, NULL);
+    cr_assert_str_eq(all, text);
+    cr_assert_str_eq(plain, "user\nhi<think>");
+    free(all); free(plain); sd_ids_free(&ids);
+    sd_tok_free(t);
+}
+
+/* Thousands of run-time tokens: each is matched whole, glued to text or to each other, and a
+ * prefix of one that is not a token falls back to BPE. */
+Test(tokenizer, add_sid_tokens) {
+    sd_tokenizer *t = load_qwen3();
+    int n = 4000;
+    sd_added_token *toks = sd_xcalloc((size_t)n + 3, sizeof *toks);
+    char **names = sd_xcalloc((size_t)n + 3, sizeof *names);
+    names[0] = sd_xstrdup("<|rec|>"); names[1] = sd_xstrdup("<|sid_start|>"); names[2] = sd_xstrdup("<|sid_end|>");
+    for (int i = 0; i < n; i++) { names[i + 3] = sd_xmalloc(32); snprintf(names[i + 3], 32, "<|sid_%d|>", i); }
+    for (int i = 0; i < n + 3; i++) toks[i] = (sd_added_token){.content = names[i], .special = true};
+    int32_t *ids = sd_xcalloc((size_t)n + 3, sizeof *ids);
+    sd_err err = {0};
+    cr_assert_eq(sd_tok_add_tokens(t, toks, (size_t)n + 3, ids, &err), n + 3, "%s", err.msg);
+    cr_assert_eq(ids[0], 151669);
+    cr_assert_eq(ids[n + 2], 151669 + n + 2);
+    cr_assert_eq(sd_tok_add_tokens(t, toks, 2, NULL, &err), 0); /* again: nothing new */
+    const char *text = "<|rec|>x<|sid_start|><|sid_12|><|sid_1234|><|sid_3999|><|sid_end|> <|sid_4000|><|sid_1|";
+    sd_ids got = {0};
+    sd_tok_encode(t, NULL, text, strlen(text), &got);
+    int32_t want_head[] = {ids[0], 87, ids[1], ids[3 + 12], ids[3 + 1234], ids[3 + 3999], ids[2]};
+    cr_assert_geq(got.n, 9);
+    cr_assert_arr_eq(got.v, want_head, sizeof want_head);
+    for (size_t k = 7; k < got.n; k++) cr_assert_lt(got.v[k], 151643, "<|sid_4000|> is not a token");
+    char *back = sd_tok_decode(t, got.v, got.n, false, NULL);
+    cr_assert_str_eq(back, text);
+    free(back);
+    /* saved and loaded again, the added tokens keep their ids */
+    char dir[256]; sd_test_tmpdir(dir, sizeof dir);
+    char *path = sd_path_join(dir, "tok.json");
+    cr_assert_eq(sd_tok_save(t, path, &err), 0, "%s", err.msg);
+    sd_tokenizer *t2;
+    cr_assert_eq(sd_tok_load(&t2, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_tok_vocab_size(t2), sd_tok_vocab_size(t));
+    cr_assert_eq(sd_tok_merge_count(t2), 151387);
+    sd_ids got2 = {0};
+    sd_tok_encode(t2, NULL, text, strlen(text), &got2);
+    cr_assert_eq(got2.n, got.n);
+    cr_assert_arr_eq(got2.v, got.v, got.n * sizeof(int32_t));
+    sd_ids_free(&got); sd_ids_free(&got2);
+    sd_tok_free(t2);
+    for (int i = 0; i < n + 3; i++) free(names[i]);
+    free(names); free(toks); free(ids); free(path);
+    sd_tok_free(t);
+}
+
+/* lstrip / rstrip / normalized flags of added tokens. */
+Test(tokenizer, added_token_flags) {
+    sd_tokenizer *t = load_qwen3();
+    sd_added_token a[] = {{.content = "[MASK]", .lstrip = true, .rstrip = true},
+                          {.content = "caf\xC3\xA9!", .normalized = true}};
+    int32_t ids[2]; sd_err err = {0};
+    cr_assert_eq(sd_tok_add_tokens(t, a, 2, ids, &err), 2);
+    sd_ids x = {0}, y = {0};
+    sd_tok_encode(t, NULL, "a  [MASK]  b", 12, &x);
+    sd_tok_encode(t, NULL, "ab", 2, &y);
+    cr_assert_eq(x.n, 3, "got %zu ids", x.n);
+    cr_assert_eq(x.v[1], ids[0]);
+    x.n = 0;
+    sd_tok_encode(t, NULL, "xcafe\xCC\x81!", 8, &x); /* NFD input matches the normalized token */
+    cr_assert_eq(x.v[x.n - 1], ids[1]);
+    sd_ids_free(&x); sd_ids_free(&y);
+    sd_tok_free(t);
+}
