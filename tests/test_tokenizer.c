@@ -258,3 +258,89 @@ Test(tokenizer, added_token_flags) {
     sd_ids_free(&x); sd_ids_free(&y);
     sd_tok_free(t);
 }
+
+/* ---- training ---- */
+#include "text/bpe_train.h"
+
+static char *slurp(const char *path, size_t *len) {
+    char *d; sd_err err = {0};
+    cr_assert_eq(sd_read_file(path, &d, len, &err), 0, "%s", err.msg);
+    return d;
+}
+
+static sd_tokenizer *train_on(const corpus *c, int32_t vocab, int threads) {
+    static const char *const special[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    sd_word_counts *wc = sd_word_counts_new();
+    sd_word_counts_add_texts(wc, (const char *const *)c->doc, c->len, c->n, special, 3, threads);
+    sd_bpe_train_opts o = {.vocab_size = vocab, .special = special, .n_special = 3, .threads = threads};
+    sd_tokenizer *t; sd_err err = {0};
+    cr_assert_eq(sd_bpe_train_words(&t, wc, &o, &err), 0, "%s", err.msg);
+    sd_word_counts_free(wc);
+    return t;
+}
+
+/* Train -> save -> load -> encode gives the same ids as the trained tokenizer, the file is the
+ * same for 1 and 2 threads, and Hugging Face tokenizers loads it and encodes identically. */
+Test(tokenizer_train, round_trip_and_hf_interop, .timeout = 120) {
+    char *cp = ref_path("tok_corpus.bin");
+    corpus c = read_corpus(cp);
+    sd_tokenizer *t1 = train_on(&c, 1500, 1), *t2 = train_on(&c, 1500, 2);
+    cr_assert_eq(sd_tok_vocab_size(t1), 1500);
+    cr_assert_eq(sd_tok_merge_count(t1), 1500 - 259, "no repeated merged strings on this corpus");
+    cr_assert_eq(sd_tok_token_to_id(t1, "<|im_end|>"), 2);
+    char dir[256]; sd_test_tmpdir(dir, sizeof dir);
+    char *p1 = sd_path_join(dir, "t1.json"), *p2 = sd_path_join(dir, "t2.json");
+    sd_err err = {0};
+    cr_assert_eq(sd_tok_save(t1, p1, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_tok_save(t2, p2, &err), 0, "%s", err.msg);
+    size_t l1, l2;
+    char *f1 = slurp(p1, &l1), *f2 = slurp(p2, &l2);
+    cr_assert(l1 == l2 && !memcmp(f1, f2, l1), "training differs between 1 and 2 threads");
+    sd_tokenizer *back;
+    cr_assert_eq(sd_tok_load(&back, p1, &err), 0, "%s", err.msg);
+    char *ids_path = sd_path_join(dir, "hf_ids.bin");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s/../js' && node encode.js '%s' '%s' '%s'", sd_test_fixtures(), p1, cp, ids_path);
+    char *log = NULL;
+    cr_assert_eq(sd_test_run(cmd, &log), 0, "%s", log);
+    free(log);
+    id_lists hf = read_ids(ids_path);
+    cr_assert_eq(hf.n, c.n);
+    char why[512];
+    size_t total = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        sd_ids a = {0}, b = {0};
+        sd_tok_encode(t1, NULL, c.doc[i], c.len[i], &a);
+        sd_tok_encode(back, NULL, c.doc[i], c.len[i], &b);
+        cr_assert(same_ids(t1, &b, &a, why, sizeof why), "reloaded, doc %zu: %s", i, why);
+        cr_assert(same_ids(t1, &a, &hf.ids[i], why, sizeof why), "vs HF, doc %zu: %s", i, why);
+        total += a.n;
+        sd_ids_free(&a); sd_ids_free(&b);
+    }
+    cr_assert_lt(total, 600000, "trained merges compress the corpus (%zu tokens)", total);
+    free_ids(&hf);
+    free(f1); free(f2); free(p1); free(p2); free(ids_path); free(cp);
+    free_corpus(&c);
+    sd_tok_free(t1); sd_tok_free(t2); sd_tok_free(back);
+}
+
+/* Hand-checkable merges: "ab" x3, "abc" x2 -> first merge (a,b), then (ab,c). */
+Test(tokenizer_train, merge_order_and_ties) {
+    const char *docs[] = {"ab ab ab abc abc zz"};
+    size_t lens[] = {strlen(docs[0])};
+    sd_word_counts *wc = sd_word_counts_new();
+    sd_word_counts_add_texts(wc, docs, lens, 1, NULL, 0, 1);
+    sd_bpe_train_opts o = {.vocab_size = 256 + 4};
+    sd_tokenizer *t; sd_err err = {0};
+    cr_assert_eq(sd_bpe_train_words(&t, wc, &o, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(sd_tok_id_to_token(t, 256), "ab");   /* count 5 */
+    cr_assert_str_eq(sd_tok_id_to_token(t, 257), "Ġab");  /* (Ġ,ab) 4 */
+    cr_assert_str_eq(sd_tok_id_to_token(t, 258), "Ġabc"); /* (Ġab,c) 2 */
+    cr_assert_str_eq(sd_tok_id_to_token(t, 259), "Ġz");   /* ties at 1: (Ġ,z) has the smaller left id */
+    sd_tok_free(t);
+    sd_word_counts_free(wc);
+    o.vocab_size = 100;
+    cr_assert_lt(sd_bpe_train_words(&t, wc = sd_word_counts_new(), &o, &err), 0);
+    cr_assert(strstr(err.msg, "vocab size"), "%s", err.msg);
+    sd_word_counts_free(wc);
+}
