@@ -344,3 +344,172 @@ Test(tokenizer_train, merge_order_and_ties) {
     cr_assert(strstr(err.msg, "vocab size"), "%s", err.msg);
     sd_word_counts_free(wc);
 }
+
+/* ---- chat template ---- */
+#include "text/chat_template.h"
+
+Test(chat_template, qwen3_prompt) {
+    sd_chat_msg m[] = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "<think>\nhmm\n</think>\n\nHello!"},
+                       {"user", "Recommend <|rec|>"}};
+    char *s = sd_chat_render(m, 4, true, false);
+    cr_assert_str_eq(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                        "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nRecommend <|rec|><|im_end|>\n"
+                        "<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    free(s);
+    s = sd_chat_render(m, 2, true, true);
+    cr_assert_str_eq(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    free(s);
+    s = sd_chat_render(m, 3, false, false); /* the last assistant turn keeps its thinking */
+    cr_assert(strstr(s, "<think>\nhmm\n</think>\n\nHello!<|im_end|>\n"), "%s", s);
+    free(s);
+    s = sd_chat_render(NULL, 0, false, false);
+    cr_assert_str_eq(s, "");
+    free(s);
+}
+
+/* ---- hostile and malformed tokenizer.json ---- */
+static char *mini_json(const char *added, const char *model_extra, const char *vocab, const char *merges,
+                       const char *pre) {
+    char pat[512]; size_t o = 0;
+    for (const char *p = SD_QWEN2_PATTERN; *p; p++) { if (*p == '\\') pat[o++] = '\\'; pat[o++] = *p; }
+    pat[o] = 0;
+    char pre_default[1024];
+    snprintf(pre_default, sizeof pre_default,
+             "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"%s\"},"
+             "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"use_regex\":false}]}", pat);
+    size_t cap = 4096 + strlen(vocab) + strlen(merges) + strlen(added);
+    char *s = sd_xmalloc(cap);
+    snprintf(s, cap,
+             "{\"version\":\"1.0\",\"added_tokens\":[%s],\"normalizer\":{\"type\":\"NFC\"},\n\"pre_tokenizer\":%s,\n"
+             "\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},\n\"model\":{\"type\":\"BPE\"%s,\n"
+             "\"vocab\":{%s},\n\"merges\":[%s]}}",
+             added, pre ? pre : pre_default, model_extra, vocab, merges);
+    return s;
+}
+
+static void expect_load_error(const char *json, size_t len, const char *needle) {
+    sd_tokenizer *t = NULL; sd_err err = {0};
+    int rc = sd_tok_load_mem(&t, json, len, "bad.json", &err);
+    cr_assert_lt(rc, 0, "loaded although it should fail with \"%s\"", needle);
+    cr_assert_null(t);
+    cr_assert(strstr(err.msg, "bad.json"), "message names the file: %s", err.msg);
+    cr_assert(strstr(err.msg, needle), "expected \"%s\" in: %s", needle, err.msg);
+}
+static void expect_mini_error(const char *added, const char *extra, const char *vocab, const char *merges,
+                              const char *pre, const char *needle) {
+    char *s = mini_json(added, extra, vocab, merges, pre);
+    expect_load_error(s, strlen(s), needle);
+    free(s);
+}
+
+Test(tokenizer_json, minimal_file_both_merge_forms) {
+    const char *merges[] = {"\"a b\", \"ab c\"", "[\"a\",\"b\"], [\"ab\",\"c\"]"};
+    for (int k = 0; k < 2; k++) {
+        char *s = mini_json("{\"id\":5,\"content\":\"<x>\",\"special\":true}", ", \"dropout\": null",
+                            "\"a\":0,\"b\":1,\"c\":2,\"ab\":3,\"abc\":4", merges[k], NULL);
+        sd_tokenizer *t; sd_err err = {0};
+        cr_assert_eq(sd_tok_load_mem(&t, s, strlen(s), "mini.json", &err), 0, "%s", err.msg);
+        sd_ids ids = {0};
+        sd_tok_encode(t, NULL, "abcab<x>zc", 10, &ids);
+        int32_t want[] = {4, 3, 5, 2}; /* 'z' is not in the vocabulary: dropped, as in HF */
+        cr_assert_eq(ids.n, 4);
+        cr_assert_arr_eq(ids.v, want, sizeof want);
+        sd_ids_free(&ids);
+        sd_tok_free(t);
+        free(s);
+    }
+}
+
+Test(tokenizer_json, hostile_files) {
+    const char *V = "\"a\":0,\"b\":1,\"ab\":2";
+    expect_load_error("", 0, "unexpected end of file");
+    expect_load_error("[]", 2, "expected '{'");
+    expect_load_error("{}", 2, "no \"model\"");
+    expect_load_error("{\"model\":{\"type\":\"BPE\",\"vocab\":{}}}", 35, "no \"merges\"");
+    expect_mini_error("", "", V, "\"a q\"", NULL, "model.merges[0]: \"q\" is not in the vocabulary");
+    expect_mini_error("", "", V, "\"a b\", \"b a\"", NULL, "model.merges[1]: \"ba\" (the merged token) is not in the vocabulary");
+    expect_mini_error("", "", V, "\"ab\"", NULL, "not two tokens");
+    expect_mini_error("", "", V, "[\"a\"]", NULL, "model.merges");
+    expect_mini_error("", "", "\"a\":0,\"b\":0", "", NULL, "duplicate id 0");
+    expect_mini_error("", "", "\"a\":0,\"a\":1", "", NULL, "duplicate token \"a\"");
+    expect_mini_error("", "", "\"a\":-1", "", NULL, "out of range");
+    expect_mini_error("", "", "\"a\":99999999999", "", NULL, "out of range");
+    expect_mini_error("", "", "\"a\":999999999999999999999999", "", NULL, "integer too large");
+    expect_mini_error("", "", "\"a\":1.5", "", NULL, "expected an integer");
+    expect_mini_error("", "", "\"a\":\"x\"", "", NULL, "expected an integer");
+    expect_mini_error("", "", "\"\\ud800\":1", "", NULL, "unpaired surrogate");
+    expect_mini_error("", "", "\"\\q\":1", "", NULL, "bad escape");
+    expect_mini_error("", ",\"type\":\"WordPiece\"", V, "", NULL, "not supported");
+    expect_mini_error("", ",\"dropout\":0.1", V, "", NULL, "dropout");
+    expect_mini_error("", ",\"byte_fallback\":true", V, "", NULL, "byte_fallback");
+    expect_mini_error("{\"id\":1,\"content\":\"<x>\"}", "", V, "", NULL, "added_tokens[0]: id 1 is already the token \"b\"");
+    expect_mini_error("{\"content\":\"<x>\"}", "", V, "", NULL, "added_tokens[0]: missing \"id\"");
+    expect_mini_error("{\"id\":7,\"content\":\"a\"}", "", V, "", NULL, "\"a\" already has id 0");
+    expect_mini_error("", "", V, "", "{\"type\":\"ByteLevel\"}", "pre_tokenizer");
+    expect_mini_error("", "", V, "",
+                      "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+\"},"
+                      "\"behavior\":\"Isolated\"},{\"type\":\"ByteLevel\"}]}", "not the Qwen2 regex");
+    /* deep nesting is refused, not a stack overflow */
+    size_t depth = 100000;
+    char *deep = sd_xmalloc(depth * 2 + 64);
+    size_t o = (size_t)sprintf(deep, "{\"x\":");
+    for (size_t i = 0; i < depth; i++) deep[o++] = '[';
+    for (size_t i = 0; i < depth; i++) deep[o++] = ']';
+    o += (size_t)sprintf(deep + o, "}");
+    expect_load_error(deep, o, "nested too deeply");
+    free(deep);
+    /* trailing data, and the real file truncated (error names the line) */
+    char *s = mini_json("", "", V, "", NULL);
+    size_t n = strlen(s);
+    char *s2 = sd_xmalloc(n + 8);
+    memcpy(s2, s, n); memcpy(s2 + n, " {}", 4);
+    expect_load_error(s2, n + 3, "trailing data");
+    free(s); free(s2);
+    char *qp = ref_path("qwen3_tokenizer.json");
+    size_t qlen;
+    char *q = slurp(qp, &qlen);
+    expect_load_error(q, qlen / 2, "bad.json:");
+    expect_load_error(q, qlen - 3, "unexpected end of file");
+    free(q); free(qp);
+    sd_tokenizer *t; sd_err err = {0};
+    cr_assert_lt(sd_tok_load(&t, "/nonexistent/tokenizer.json", &err), 0);
+    cr_assert(strstr(err.msg, "/nonexistent/tokenizer.json"), "%s", err.msg);
+}
+
+/* ---- command line ---- */
+Test(tokenizer_cli, tokenize_decode_tokens_train) {
+    char *q = ref_path("qwen3_tokenizer.json");
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "printf 'Hello world'\"'\"'s <|im_start|>user' | %s tokenize --tokenizer %s", sd_test_bin(), q);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    cr_assert_str_eq(out, "9707 1879 594 220 151644 872\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, "echo '9707 1879 594 220 151644 872' | %s tokenize --decode --tokenizer %s", sd_test_bin(), q);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    cr_assert_str_eq(out, "Hello world's <|im_start|>user");
+    free(out);
+    snprintf(cmd, sizeof cmd, "printf 'a b\\nc' | %s tokenize --lines --tokens --tokenizer %s", sd_test_bin(), q);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    cr_assert_str_eq(out, "a Ġb\nc\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, "echo '9707 99999999' | %s tokenize --decode --tokenizer %s", sd_test_bin(), q);
+    cr_assert_eq(sd_test_run(cmd, &out), 2, "%s", out);
+    cr_assert(strstr(out, "99999999"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "echo x | %s tokenize --tokenizer /nonexistent.json", sd_test_bin());
+    cr_assert_eq(sd_test_run(cmd, &out), 1, "%s", out);
+    free(out);
+    char dir[256]; sd_test_tmpdir(dir, sizeof dir);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && printf 'the cat sat on the mat\\nthe dog sat\\n' > c.txt && %s tokenizer train --quiet --corpus c.txt "
+             "--vocab-size 270 --special '<|endoftext|>' -o t.json && printf 'the cat<|endoftext|>' | %s tokenize --tokens --tokenizer t.json",
+             dir, sd_test_bin(), sd_test_bin());
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    cr_assert_str_eq(out, "the Ġcat <|endoftext|>\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s tokenizer train --corpus /nonexistent.txt --vocab-size 300 -o %s/x.json", sd_test_bin(), dir);
+    cr_assert_eq(sd_test_run(cmd, &out), 1, "%s", out);
+    cr_assert(strstr(out, "/nonexistent.txt"), "%s", out);
+    free(out);
+    free(q);
+}
