@@ -33,7 +33,7 @@ struct sd_tokenizer {
     uint8_t *flags;
     char *strs; size_t strs_len, strs_cap;  /* arena, strings NUL-terminated */
     char *raws; size_t raws_len, raws_cap;
-    int32_t *smap; size_t smap_cap, smap_n; /* string -> id (open addressing; -1 empty) */
+    uint64_t *smap; size_t smap_cap, smap_n; /* string -> id: (hash tag << 32 | id + 1), 0 empty */
     int32_t (*merges)[2]; int32_t n_merges, cap_merges;
     uint64_t *mkeys, *mvals; size_t mcap;   /* (a,b) -> rank << 32 | new id */
     int32_t byte_id[256];                   /* id of each single-byte symbol, -1 if missing */
@@ -70,6 +70,8 @@ static inline size_t sd_utf8_put(char *o, int32_t cp) {
 
 /* Construction (used by the JSON loader and the trainer). */
 sd_tokenizer *sd_tok_new(void);
+/* Sizes the hash tables for about n tokens and n merges (a hint; they grow anyway). */
+void sd_tok_reserve(sd_tokenizer *t, size_t n);
 /* Sets id's string; model tokens get their raw bytes from the byte-level map. Returns 0, or -1
  * when the id is taken or the string is already another id's (caller reports). */
 int sd_tok_set(sd_tokenizer *t, int32_t id, const char *s, size_t len, uint8_t flags);

@@ -42,8 +42,7 @@ uint64_t sd_hash_bytes(const void *p, size_t n) {
 sd_tokenizer *sd_tok_new(void) {
     sd_tokenizer *t = sd_xcalloc(1, sizeof *t);
     t->smap_cap = 1024;
-    t->smap = sd_xmalloc(t->smap_cap * sizeof *t->smap);
-    memset(t->smap, 0xFF, t->smap_cap * sizeof *t->smap);
+    t->smap = sd_xcalloc(t->smap_cap, sizeof *t->smap);
     t->mcap = 1024;
     t->mkeys = sd_xcalloc(t->mcap, sizeof *t->mkeys);
     t->mvals = sd_xcalloc(t->mcap, sizeof *t->mvals);
@@ -65,34 +64,42 @@ void sd_tok_free(sd_tokenizer *t) {
 
 static const char *tok_str(const sd_tokenizer *t, int32_t id) { return t->strs + t->str_off[id]; }
 
+/* The slot keeps 32 bits of the hash so that probing rarely touches the string arena. */
 int32_t sd_tok_lookup(const sd_tokenizer *t, const char *s, size_t len) {
-    size_t mask = t->smap_cap - 1, i = sd_hash_bytes(s, len) & mask;
+    uint64_t h = sd_hash_bytes(s, len);
+    uint32_t tag = (uint32_t)(h >> 32);
+    size_t mask = t->smap_cap - 1, i = h & mask;
     for (;; i = (i + 1) & mask) {
-        int32_t id = t->smap[i];
-        if (id < 0) return -1;
+        uint64_t v = t->smap[i];
+        if (!v) return -1;
+        if ((uint32_t)(v >> 32) != tag) continue;
+        int32_t id = (int32_t)(uint32_t)v - 1;
         if (t->str_len[id] == len && !memcmp(tok_str(t, id), s, len)) return id;
     }
 }
 
-static void smap_insert(sd_tokenizer *t, int32_t id) {
-    if ((t->smap_n + 1) * 2 > t->smap_cap) {
-        size_t cap = t->smap_cap * 2;
-        int32_t *m = sd_xmalloc(cap * sizeof *m);
-        memset(m, 0xFF, cap * sizeof *m);
-        for (size_t i = 0; i < t->smap_cap; i++) {
-            int32_t j = t->smap[i];
-            if (j < 0) continue;
-            size_t k = sd_hash_bytes(tok_str(t, j), t->str_len[j]) & (cap - 1);
-            while (m[k] >= 0) k = (k + 1) & (cap - 1);
-            m[k] = j;
-        }
-        free(t->smap);
-        t->smap = m;
-        t->smap_cap = cap;
+static void smap_put(uint64_t *m, size_t cap, uint64_t h, int32_t id) {
+    size_t k = h & (cap - 1);
+    while (m[k]) k = (k + 1) & (cap - 1);
+    m[k] = (h >> 32) << 32 | (uint32_t)(id + 1);
+}
+
+static void smap_resize(sd_tokenizer *t, size_t cap) {
+    uint64_t *m = sd_xcalloc(cap, sizeof *m);
+    for (size_t i = 0; i < t->smap_cap; i++) {
+        uint64_t v = t->smap[i];
+        if (!v) continue;
+        int32_t j = (int32_t)(uint32_t)v - 1;
+        smap_put(m, cap, sd_hash_bytes(tok_str(t, j), t->str_len[j]), j);
     }
-    size_t mask = t->smap_cap - 1, k = sd_hash_bytes(tok_str(t, id), t->str_len[id]) & mask;
-    while (t->smap[k] >= 0) k = (k + 1) & mask;
-    t->smap[k] = id;
+    free(t->smap);
+    t->smap = m;
+    t->smap_cap = cap;
+}
+
+static void smap_insert(sd_tokenizer *t, int32_t id, uint64_t h) {
+    if ((t->smap_n + 1) * 2 > t->smap_cap) smap_resize(t, t->smap_cap * 2);
+    smap_put(t->smap, t->smap_cap, h, id);
     t->smap_n++;
 }
 
@@ -142,35 +149,47 @@ int sd_tok_set(sd_tokenizer *t, int32_t id, const char *s, size_t len, uint8_t f
     ensure_ids(t, id);
     if (t->str_off[id] != UINT32_MAX) return -1;
     if (sd_tok_lookup(t, s, len) >= 0) return -1;
+    uint64_t h = sd_hash_bytes(s, len);
     t->str_off[id] = arena_put(&t->strs, &t->strs_len, &t->strs_cap, s, len);
     t->str_len[id] = (uint32_t)len;
     t->flags[id] = flags;
     set_raw(t, id, s, len);
     if (id >= t->n_ids) t->n_ids = id + 1;
     if (flags & TOK_MODEL) t->n_model++;
-    smap_insert(t, id);
+    smap_insert(t, id, h);
     return 0;
 }
 
-static void merge_insert(sd_tokenizer *t, uint64_t key, uint64_t val) {
-    if ((size_t)(t->n_merges + 1) * 2 > t->mcap) {
-        size_t cap = t->mcap * 2;
-        uint64_t *k2 = sd_xcalloc(cap, sizeof *k2), *v2 = sd_xcalloc(cap, sizeof *v2);
-        for (size_t i = 0; i < t->mcap; i++) {
-            if (!t->mkeys[i]) continue;
-            size_t j = sd_mix64(t->mkeys[i]) & (cap - 1);
-            while (k2[j]) j = (j + 1) & (cap - 1);
-            k2[j] = t->mkeys[i]; v2[j] = t->mvals[i];
-        }
-        free(t->mkeys); free(t->mvals);
-        t->mkeys = k2; t->mvals = v2; t->mcap = cap;
+static void merge_resize(sd_tokenizer *t, size_t cap) {
+    uint64_t *k2 = sd_xcalloc(cap, sizeof *k2), *v2 = sd_xcalloc(cap, sizeof *v2);
+    for (size_t i = 0; i < t->mcap; i++) {
+        if (!t->mkeys[i]) continue;
+        size_t j = sd_mix64(t->mkeys[i]) & (cap - 1);
+        while (k2[j]) j = (j + 1) & (cap - 1);
+        k2[j] = t->mkeys[i]; v2[j] = t->mvals[i];
     }
+    free(t->mkeys); free(t->mvals);
+    t->mkeys = k2; t->mvals = v2; t->mcap = cap;
+}
+
+static void merge_insert(sd_tokenizer *t, uint64_t key, uint64_t val) {
+    if ((size_t)(t->n_merges + 1) * 2 > t->mcap) merge_resize(t, t->mcap * 2);
     size_t j = sd_mix64(key) & (t->mcap - 1);
     while (t->mkeys[j]) {
         if (t->mkeys[j] == key) return; /* a repeated merge keeps its first (lower) rank, as in HF */
         j = (j + 1) & (t->mcap - 1);
     }
     t->mkeys[j] = key; t->mvals[j] = val;
+}
+
+void sd_tok_reserve(sd_tokenizer *t, size_t n) {
+    size_t cap = 1024;
+    while (cap < n * 2 && cap < ((size_t)1 << 26)) cap *= 2;
+    if (cap > t->smap_cap) smap_resize(t, cap);
+    if (cap > t->mcap) merge_resize(t, cap);
+    if ((int32_t)n > t->cap_ids && n < SD_TOK_MAX_ID) ensure_ids(t, (int32_t)n);
+    SD_GROW(t->strs, t->strs_cap, n * 8);
+    SD_GROW(t->raws, t->raws_cap, n * 6);
 }
 
 int32_t sd_tok_add_merge(sd_tokenizer *t, int32_t a, int32_t b) {

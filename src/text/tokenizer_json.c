@@ -408,6 +408,8 @@ int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char
     *out = NULL;
     jscan j = {.s = json, .p = json, .end = json + len, .name = name, .err = err};
     sd_tokenizer *t = sd_tok_new();
+    sd_tok_reserve(t, len / 64 < SD_TOK_MAX_ID ? len / 64 : SD_TOK_MAX_ID); /* ~75 bytes per token + merge in real files */
+    bool vocab_done = false, merges_done = false;
     const char *model_at = NULL, *added_at = NULL, *vocab_at = NULL, *merges_at = NULL;
     const char *cfg_at[4] = {0}, *cfg_end[4] = {0};
     static const char *const cfg_names[4] = {"normalizer", "pre_tokenizer", "decoder", "post_processor"};
@@ -422,7 +424,10 @@ int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char
             model_at = at;
             bool mfirst = true;
             while ((rc = obj_next(&j, &mfirst, &k, &kn, "model")) == 1) {
-                if (key_is(k, kn, "vocab")) { vocab_at = j.p; rc = skip_value(&j, 1, "model.vocab"); }
+                /* vocab and merges are read in place when they come in that order (as in every
+                 * file Hugging Face writes); otherwise merges wait for the vocabulary */
+                if (key_is(k, kn, "vocab")) { vocab_at = j.p; rc = parse_vocab(&j, t); vocab_done = true; }
+                else if (key_is(k, kn, "merges") && vocab_done) { merges_at = j.p; rc = parse_merges(&j, t); merges_done = true; }
                 else if (key_is(k, kn, "merges")) { merges_at = j.p; rc = skip_value(&j, 1, "model.merges"); }
                 else rc = check_model_scalar(&j, k, kn);
                 if (rc) break;
@@ -447,8 +452,7 @@ int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char
             rc = check_config(&j, t, cfg_names[i], cfg_at[i], cfg_end[i]);
         }
     }
-    if (!rc) { j.p = vocab_at; rc = parse_vocab(&j, t); }
-    if (!rc) { j.p = merges_at; rc = parse_merges(&j, t); }
+    if (!rc && !merges_done) { j.p = merges_at; rc = parse_merges(&j, t); }
     if (!rc && added_at) { j.p = added_at; if (!is_null(&j)) rc = parse_added(&j, t); }
     free(j.buf); free(j.buf2);
     if (rc) { sd_tok_free(t); return rc; }
