@@ -233,6 +233,28 @@ Test(tokenizer, add_sid_tokens) {
     sd_tok_encode(t2, NULL, text, strlen(text), &got2);
     cr_assert_eq(got2.n, got.n);
     cr_assert_arr_eq(got2.v, got.v, got.n * sizeof(int32_t));
+    /* Hugging Face tokenizers loads the saved file and agrees, SID tokens included */
+    const char *docs[] = {text, "<|im_start|>user\nI liked <|sid_start|><|sid_7|><|sid_300|><|sid_end|>.<|im_end|>",
+                          "plain text, no SIDs: <|sid_x|> <|sid_99999|>"};
+    char *cpath = sd_path_join(dir, "c.bin"), *ipath = sd_path_join(dir, "ids.bin");
+    FILE *f = fopen(cpath, "wb");
+    uint32_t nd = 3;
+    fwrite(&nd, 4, 1, f);
+    for (int i = 0; i < 3; i++) { uint32_t l = (uint32_t)strlen(docs[i]); fwrite(&l, 4, 1, f); fwrite(docs[i], 1, l, f); }
+    fclose(f);
+    char cmd[2048], *log = NULL;
+    snprintf(cmd, sizeof cmd, "cd '%s/../js' && node encode.js '%s' '%s' '%s'", sd_test_fixtures(), path, cpath, ipath);
+    cr_assert_eq(sd_test_run(cmd, &log), 0, "%s", log);
+    free(log);
+    id_lists hf = read_ids(ipath);
+    char why[512];
+    for (int i = 0; i < 3; i++) {
+        sd_ids mine = {0};
+        sd_tok_encode(t2, NULL, docs[i], strlen(docs[i]), &mine);
+        cr_assert(same_ids(t2, &mine, &hf.ids[i], why, sizeof why), "doc %d: %s", i, why);
+        sd_ids_free(&mine);
+    }
+    free_ids(&hf); free(cpath); free(ipath);
     sd_ids_free(&got); sd_ids_free(&got2);
     sd_tok_free(t2);
     for (int i = 0; i < n + 3; i++) free(names[i]);
