@@ -456,6 +456,8 @@ Test(tokenizer_json, hostile_files) {
     expect_mini_error("", "", "\"a\":0,\"a\":1", "", NULL, "duplicate token \"a\"");
     expect_mini_error("", "", "\"a\":-1", "", NULL, "out of range");
     expect_mini_error("", "", "\"a\":99999999999", "", NULL, "out of range");
+    expect_mini_error("", "", "\"a\":16000000", "", NULL, "out of range"); /* far above the file size */
+    expect_mini_error("{\"id\":12000000,\"content\":\"<x>\"}", "", V, "", NULL, "added_tokens[0]: id 12000000 out of range");
     expect_mini_error("", "", "\"a\":999999999999999999999999", "", NULL, "integer too large");
     expect_mini_error("", "", "\"a\":1.5", "", NULL, "expected an integer");
     expect_mini_error("", "", "\"a\":\"x\"", "", NULL, "expected an integer");

@@ -296,6 +296,8 @@ static int32_t prev_cp(const unsigned char *s, size_t i, size_t *start) {
     *start = j;
     return cp;
 }
+/* single_word boundaries: ASCII alphanumerics and '_' and, as an approximation of Unicode
+ * alphanumerics, every non-ASCII character. */
 static bool is_word_char(int32_t c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
 }

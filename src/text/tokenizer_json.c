@@ -22,6 +22,8 @@ typedef struct {
     sd_err *err;
     char *buf; size_t cap;  /* unescaped string scratch */
     char *buf2; size_t cap2;
+    int64_t max_id;         /* ids are below this: SD_TOK_MAX_ID, and below the file size so that a
+                               small hostile file cannot make the id tables huge */
 } jscan;
 
 static int line_of(const jscan *j, const char *at) {
@@ -214,9 +216,9 @@ static int parse_vocab(jscan *j, sd_tokenizer *t) {
         const char *at = j->p;
         int64_t id;
         if ((rc = jint(j, &id, "model.vocab"))) return rc;
-        if (id < 0 || id >= SD_TOK_MAX_ID)
-            return jfail(j, at, "model.vocab: token \"%.*s\": id %lld out of range [0, %d)", (int)(kn > 80 ? 80 : kn), k,
-                         (long long)id, SD_TOK_MAX_ID);
+        if (id < 0 || id >= j->max_id)
+            return jfail(j, at, "model.vocab: token \"%.*s\": id %lld out of range [0, %lld)", (int)(kn > 80 ? 80 : kn), k,
+                         (long long)id, (long long)j->max_id);
         if (sd_tok_set(t, (int32_t)id, k, kn, TOK_MODEL)) {
             if (sd_tok_lookup(t, k, kn) >= 0) return jfail(j, at, "model.vocab: duplicate token \"%.*s\"", (int)(kn > 80 ? 80 : kn), k);
             return jfail(j, at, "model.vocab: duplicate id %lld (\"%.*s\" and \"%s\")", (long long)id,
@@ -304,7 +306,8 @@ static int parse_added(jscan *j, sd_tokenizer *t) {
         }
         if (!rc && (!have_id || !have_content)) rc = jfail(j, at, "%s: missing \"%s\"", what, have_id ? "content" : "id");
         if (!rc && clen == 0) rc = jfail(j, at, "%s: empty content", what);
-        if (!rc && (id < 0 || id >= SD_TOK_MAX_ID)) rc = jfail(j, at, "%s: id %lld out of range", what, (long long)id);
+        if (!rc && (id < 0 || id >= j->max_id))
+            rc = jfail(j, at, "%s: id %lld out of range [0, %lld)", what, (long long)id, (long long)j->max_id);
         if (!rc) {
             const char *old = sd_tok_id_to_token(t, (int32_t)id);
             int32_t other = sd_tok_lookup(t, content, clen);
@@ -315,6 +318,8 @@ static int parse_added(jscan *j, sd_tokenizer *t) {
             else if (old && (t->flags[id] & TOK_ADDED))
                 rc = jfail(j, at, "%s: \"%s\" (id %lld) is listed twice", what, content, (long long)id);
             else {
+                /* The file's id is kept. (Hugging Face instead numbers added tokens missing from
+                 * the vocabulary after it, in order; files it writes agree with that.) */
                 if (!old) sd_tok_set(t, (int32_t)id, content, clen, 0);
                 a.content = content;
                 sd_tok_add_added(t, (int32_t)id, &a);
@@ -406,7 +411,8 @@ static int check_model_scalar(jscan *j, const char *k, size_t kn) {
 
 int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char *name, sd_err *err) {
     *out = NULL;
-    jscan j = {.s = json, .p = json, .end = json + len, .name = name, .err = err};
+    jscan j = {.s = json, .p = json, .end = json + len, .name = name, .err = err,
+               .max_id = (int64_t)len < SD_TOK_MAX_ID ? (int64_t)len : SD_TOK_MAX_ID};
     sd_tokenizer *t = sd_tok_new();
     sd_tok_reserve(t, len / 64 < SD_TOK_MAX_ID ? len / 64 : SD_TOK_MAX_ID); /* ~75 bytes per token + merge in real files */
     bool vocab_done = false, merges_done = false;
