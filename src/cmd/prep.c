@@ -180,7 +180,9 @@ static int run(int argc, char **argv) {
         return sd_cmd_error(&err);
     }
     char *meta = extra_meta(&o, &st, cold_dropped, t_load);
+    double t_w = sd_now();
     rc = sd_work_create(out, cat, &seq, sk, sd_seed, pf->name, meta, &err);
+    sd_debug("prep: work directory written in %.2f s", sd_now() - t_w);
     free(meta);
     double secs = sd_now() - t0;
     if (!rc && !sd_quiet) {

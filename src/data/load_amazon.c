@@ -33,7 +33,7 @@ typedef struct amz {
     bool header_done, hist_mode;
     sd_strmap users;
     hist_row *rows;
-    size_t n_rows, cap_rows;
+    size_t n_rows, cap_rows, last_row;
 } amz;
 
 /* Internal id, -1 for an item removed by the filters, -2 for one not in the metadata. */
@@ -221,7 +221,12 @@ static int32_t count_tokens(const char *h, size_t n) {
 
 static void keep_history(amz *a, const char *user, size_t ulen, const char *item, size_t ilen, const char *hist,
                          size_t hlen, int64_t t, int64_t line) {
-    int32_t u = sd_strmap_get(&a->users, user, ulen);
+    int32_t u = -1;
+    if (a->n_rows) { /* rows come grouped by user: try the previous row's user first */
+        hist_row *p = &a->rows[a->last_row];
+        if (p->user_len == ulen && memcmp(p->user, user, ulen) == 0) u = (int32_t)a->last_row;
+    }
+    if (u < 0) u = sd_strmap_get(&a->users, user, ulen);
     if (u < 0) {
         u = (int32_t)a->n_rows;
         const char *key = sd_pool_strndup(a->pool, user, ulen);
@@ -229,6 +234,7 @@ static void keep_history(amz *a, const char *user, size_t ulen, const char *item
         SD_GROW(a->rows, a->cap_rows, a->n_rows + 1);
         a->rows[a->n_rows++] = (hist_row){.user = key, .user_len = (uint32_t)ulen, .ntok = -1};
     }
+    a->last_row = (size_t)u;
     hist_row *r = &a->rows[u];
     int32_t nt = count_tokens(hist, hlen);
     if (nt < r->ntok || (nt == r->ntok && t < r->ts)) return; /* longest history wins, then the latest */
@@ -342,12 +348,16 @@ int sd_load_amazon2023(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *se
     sd_strmap_init(&a.dropped, 1024);
     sd_strmap_init(&a.users, 1024);
     a.sb = sd_seqbuilder_new();
+    double t0 = sd_now();
     int rc = read_meta(&a, err);
+    double t1 = sd_now();
     if (!rc) rc = read_inter(&a, err);
+    double t2 = sd_now();
     if (!rc) {
         sd_seq_opts so = {o->seed, o->min_user_items, o->max_user_items};
         rc = sd_seqbuilder_finish(a.sb, a.cat->n_items, &so, seq, err);
     }
+    sd_debug("amazon2023: items %.2f s, interactions %.2f s, sequences %.2f s", t1 - t0, t2 - t1, sd_now() - t2);
     for (size_t u = 0; u < a.n_rows; u++) free(a.rows[u].buf);
     free(a.rows);
     sd_strmap_free(&a.users);

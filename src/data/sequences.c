@@ -15,6 +15,8 @@ struct sd_seqbuilder {
     const char **user_ids;
     size_t n_users, cap_users;
     sd_pool *pool;
+    int32_t last_user;      /* loaders add a user's rows together: skip the hash lookup then */
+    size_t last_len;
 };
 
 sd_seqbuilder *sd_seqbuilder_new(void) {
@@ -34,7 +36,11 @@ void sd_seqbuilder_free(sd_seqbuilder *b) {
 }
 
 void sd_seqbuilder_add(sd_seqbuilder *b, const char *user, size_t user_len, int32_t item, int64_t time) {
-    int32_t u = sd_strmap_get(&b->users, user, user_len);
+    int32_t u;
+    if (b->n_users && b->last_len == user_len && memcmp(b->user_ids[b->last_user], user, user_len) == 0)
+        u = b->last_user;
+    else
+        u = sd_strmap_get(&b->users, user, user_len);
     if (u < 0) {
         u = (int32_t)b->n_users;
         char *key = sd_pool_strndup(b->pool, user, user_len);
@@ -42,6 +48,8 @@ void sd_seqbuilder_add(sd_seqbuilder *b, const char *user, size_t user_len, int3
         SD_GROW(b->user_ids, b->cap_users, b->n_users + 1);
         b->user_ids[b->n_users++] = key;
     }
+    b->last_user = u;
+    b->last_len = user_len;
     SD_GROW(b->rows, b->cap, b->n + 1);
     b->rows[b->n++] = (raw_inter){time, 0, u, item};
 }
@@ -79,14 +87,18 @@ static int64_t clean_user(int32_t *items, int64_t *times, int64_t n, int32_t *se
 
 int sd_seqbuilder_finish(sd_seqbuilder *b, int32_t n_items, const sd_seq_opts *o, sd_sequences *out, sd_err *err) {
     memset(out, 0, sizeof *out);
+    /* tie key: seeded hash of (user id string, item) so equal timestamps order the same way for a seed
+     * regardless of input order; the user part is hashed once per user, not once per row */
+    uint64_t *uh = sd_xmalloc((b->n_users ? b->n_users : 1) * sizeof *uh);
+    for (size_t u = 0; u < b->n_users; u++) uh[u] = sd_hash_bytes(b->user_ids[u], strlen(b->user_ids[u]));
     for (size_t i = 0; i < b->n; i++) {
-        if (b->rows[i].item < 0 || b->rows[i].item >= n_items)
+        if (b->rows[i].item < 0 || b->rows[i].item >= n_items) {
+            free(uh);
             return sd_errf(err, SD_ERANGE, "interaction %zu: item %d out of range [0, %d)", i, b->rows[i].item, n_items);
-        /* tie key: seeded hash of (user id string, item) so equal timestamps order the same way for a seed
-         * regardless of input order */
-        const char *uid = b->user_ids[b->rows[i].user];
-        b->rows[i].tie = sd_mix64(o->seed ^ sd_hash_bytes(uid, strlen(uid)) ^ sd_mix64((uint32_t)b->rows[i].item));
+        }
+        b->rows[i].tie = sd_mix64(o->seed ^ uh[b->rows[i].user] ^ sd_mix64((uint32_t)b->rows[i].item));
     }
+    free(uh);
     size_t nu = b->n_users;
     /* counting sort by user, then sort each user's rows */
     int64_t *start = sd_xcalloc(nu + 1, sizeof *start);

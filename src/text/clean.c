@@ -199,6 +199,13 @@ size_t sd_clean_text(char *dst, const char *src, size_t len, size_t *n_bad) {
     int space = 0;
     for (size_t i = 0; i < n;) {
         unsigned c = u[i];
+        if (c > 0x20 && c < 0x7F && c != '<') { /* plain ASCII run: the common case, copied without the checks below */
+            if (space && o > 0) dst[o++] = ' ';
+            space = 0;
+            do dst[o++] = (char)u[i++];
+            while (i < n && u[i] > 0x20 && u[i] < 0x7F && u[i] != '<');
+            continue;
+        }
         if (c <= 0x20 || c == 0x7F) { space = 1; i++; continue; }
         if (c == '<' && i + 1 < n) {
             unsigned d = u[i + 1];
