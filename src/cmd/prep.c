@@ -23,6 +23,7 @@ static const prep_format k_formats[] = {
     {"amazon2023", sd_load_amazon2023, 20, 100, 3, 100, SD_SPLIT_USER,
      "--items META.jsonl[.gz] --interactions REVIEWS.jsonl[.gz]|BENCHMARK.csv[.gz]"},
     {"generic", sd_load_generic, 0, 0, 1, 0, SD_SPLIT_LOO, "--items ITEMS.jsonl --interactions INTER.csv|INTER.jsonl"},
+    {"movielens", sd_load_movielens, 0, 0, 1, 0, SD_SPLIT_LOO, "--dir ml-100k|ml-1m|ml-latest[-small] folder"},
     {"sasrec", sd_load_sasrec, 0, 0, 1, 0, SD_SPLIT_LOO, "--interactions DATA.txt (\"user item\" lines)"},
 };
 #define N_FORMATS (sizeof k_formats / sizeof *k_formats)
@@ -159,6 +160,11 @@ static int run(int argc, char **argv) {
         .max_user_items = max_len >= 0 ? max_len : no_filters ? 0 : pf->max_len,
         .min_rating = min_rating, .seed = sd_seed,
     };
+    if (o.max_user_items > 0 && o.min_user_items > o.max_user_items) {
+        sd_errf(&err, SD_EUSAGE, "prep: --min-user-items %d is larger than --max-len %d: every user would be dropped",
+                o.min_user_items, o.max_user_items);
+        return sd_cmd_error(&err);
+    }
     sd_prep_stats st = {0};
     sd_catalog *cat = NULL;
     sd_sequences seq;
