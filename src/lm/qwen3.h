@@ -122,6 +122,7 @@ typedef struct sd_qwen3_state {
     sd_block_scratch scr;      /* backward scratch (train only) */
     float *dx[2], *dxf, *ytmp; /* backward buffers [N, C] (train only) */
     int n_valid;               /* labelled positions in the last forward */
+    int nx, na;                /* entries of x and acts */
 } sd_qwen3_state;
 
 void sd_qwen3_state_init(sd_qwen3_state *s, const sd_qwen3 *m, int B, int T, bool train, bool recompute);
@@ -151,8 +152,10 @@ int sd_qwen3_hidden(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, flo
 /* logits [n, V] = h [n, C] lm_head^T (for callers holding hidden states, e.g. a KV-cache decoder). */
 void sd_qwen3_logits(const sd_qwen3 *m, const float *h, int n, float *logits);
 
-/* Training FLOPs of one forward+backward over B x T tokens (matmuls and attention, 6 per
- * weight multiply-add-pair convention), for throughput figures. */
+/* FLOPs of one training forward+backward over B x T tokens, for throughput figures: 2 per
+ * multiply-add of every weight matmul, causal attention (scores and probs @ v over the (T+1)/2
+ * keys a query sees on average) and the head at n_labelled positions; backward counted as
+ * twice the forward. Elementwise ops are not counted. */
 double sd_qwen3_train_flops(const sd_qwen3_config *c, int B, int T, int n_labelled);
 
 /* ---- trainable parts ---- */
