@@ -103,16 +103,20 @@ void sd_synth_defaults(sd_synth_opts *o) {
     o->seed = 42;
 }
 
+/* Histories are capped at a quarter of the catalogue so that distinct items are always easy to find. */
+static int32_t max_len(const sd_synth_opts *o) { return o->max_len < o->n_items / 4 ? o->max_len : o->n_items / 4; }
+
 int sd_synth_check(const sd_synth_opts *o, sd_err *err) {
     if (o->n_items < 100) return sd_errf(err, SD_EUSAGE, "--items must be at least 100 (got %d)", o->n_items);
     if (o->n_users < 1) return sd_errf(err, SD_EUSAGE, "--users must be at least 1 (got %d)", o->n_users);
     if (o->min_len < 1) return sd_errf(err, SD_EUSAGE, "--min-len must be at least 1 (got %d)", o->min_len);
     if (o->max_len < o->min_len)
         return sd_errf(err, SD_EUSAGE, "--max-len (%d) must be at least --min-len (%d)", o->max_len, o->min_len);
-    if (o->max_len > o->n_items / 4)
-        return sd_errf(err, SD_EUSAGE, "--max-len (%d) must be at most a quarter of --items (%d)", o->max_len, o->n_items);
-    if (!(o->mean_len >= o->min_len && o->mean_len <= o->max_len))
-        return sd_errf(err, SD_EUSAGE, "--mean-len (%g) must lie between --min-len and --max-len", o->mean_len);
+    if (o->min_len > o->n_items / 4)
+        return sd_errf(err, SD_EUSAGE, "--min-len (%d) must be at most a quarter of --items (%d)", o->min_len, o->n_items);
+    if (!(o->mean_len >= o->min_len && o->mean_len <= max_len(o)))
+        return sd_errf(err, SD_EUSAGE, "--mean-len (%g) must lie between --min-len (%d) and the longest history (%d)",
+                       o->mean_len, o->min_len, max_len(o));
     if ((double)o->n_users * o->mean_len > 2e9)
         return sd_errf(err, SD_EUSAGE, "--users x --mean-len is too large (over 2e9 interactions)");
     return 0;
@@ -458,10 +462,10 @@ static double clamped_mean(double mu, double lo, double hi) {
 }
 
 static double solve_len_mu(const sd_synth_opts *o) {
-    double a = -5, b = log((double)o->max_len) + 5;
+    double a = -5, b = log((double)max_len(o)) + 5;
     for (int it = 0; it < 80; it++) {
         double m = 0.5 * (a + b);
-        if (clamped_mean(m, o->min_len, o->max_len) < o->mean_len) a = m; else b = m;
+        if (clamped_mean(m, o->min_len, max_len(o)) < o->mean_len) a = m; else b = m;
     }
     return 0.5 * (a + b);
 }
@@ -538,7 +542,7 @@ static int32_t user_length(const world *w, const sd_synth_opts *o, int32_t u) {
     sd_rng_stream(&r, o->seed, user_stream(u, STREAM_LEN));
     double v = floor(exp(w->len_mu + LEN_SIGMA * sd_rng_normal(&r)) + 0.5);
     if (v < o->min_len) v = o->min_len;
-    if (v > o->max_len) v = o->max_len;
+    if (v > max_len(o)) v = max_len(o);
     return (int32_t)v;
 }
 
@@ -554,20 +558,22 @@ static int prefers_platform(const sd_synth_user *pr, int p) {
     return 0;
 }
 
-/* Part k+1 of the franchise of `last`: on last's platform if there, else on a preferred one. */
+/* Part k+1 of the franchise of `last`: on last's platform when the user plays there, else on
+ * another preferred platform, else (a franchise followed off-platform) on last's platform. */
 static int32_t next_part(const world *w, int32_t last, const sd_synth_user *pr) {
     const spec *s = &w->specs[last];
     const franchise *f = &w->frs[s->franchise];
     if (s->part >= f->n_parts) return -1;
-    int32_t fallback = -1;
+    int32_t same = -1, preferred = -1;
     for (int32_t j = 0; j < f->n_items; j++) {
         int32_t it = w->fr_items[f->items_off + j];
         const spec *t = &w->specs[it];
         if (t->part != s->part + 1) continue;
-        if (t->platform == s->platform) return it;
-        if (fallback < 0 && prefers_platform(pr, t->platform)) fallback = it;
+        if (t->platform == s->platform) same = it;
+        else if (preferred < 0 && prefers_platform(pr, t->platform)) preferred = it;
     }
-    return fallback;
+    if (same >= 0 && prefers_platform(pr, s->platform)) return same;
+    return preferred >= 0 ? preferred : same;
 }
 
 /* Earliest part of it's franchise on it's platform that the user lacks (it itself if none). */

@@ -23,7 +23,7 @@ typedef struct sd_synth_opts {
     int32_t n_users;   /* users (default 5000) */
     double mean_len;   /* mean sequence length (default 10) */
     int32_t min_len;   /* shortest sequence (default 3, as leave-one-out needs) */
-    int32_t max_len;   /* longest sequence (default 200) */
+    int32_t max_len;   /* longest sequence (default 200; at most n_items / 4) */
     uint64_t seed;
 } sd_synth_opts;
 
