@@ -103,7 +103,9 @@ static void attend(const sd_kv_cache *kv, int l, int n, const int32_t *seq, cons
                    const float *q, float *att, float *scores_all) {
     const int hd = kv->hd, group = H / kv->KV;
     const float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(dynamic, 1) if ((long)n * H > 1)
+    long work = 0; /* multiply-adds, to skip the parallel region for tiny steps */
+    for (int i = 0; i < n; i++) work += (long)(pos[i] + 1) * H * hd;
+#pragma omp parallel for schedule(dynamic, 1) if (work > 65536)
     for (long ih = 0; ih < (long)n * H; ih++) {
         int i = (int)(ih / H), h = (int)(ih % H), g = h / group, T = pos[i] + 1;
         float *s = scores_all + (size_t)omp_get_thread_num() * kv->cap;
