@@ -56,6 +56,68 @@ static inline float dot(const float *a, const float *b, int n) {
     return s;
 }
 
+/* Decode-shaped matmul y [M, N] = x [M, K] W^T + b for a few rows M. OpenBLAS sgemm packs W for
+ * every call and runs at a fraction of the memory bandwidth when M is this small; here each group
+ * of 4 rows of W is streamed from memory once and reused from L1 for all M inputs, with 8
+ * independent accumulators (4 rows x 2 inputs) to hide the FMA latency. */
+static void k4x2(float *y, size_t ldy, const float *x0, const float *x1, const float *W, int K) {
+    const float *w0 = W, *w1 = W + K, *w2 = W + 2 * (size_t)K, *w3 = W + 3 * (size_t)K;
+    sd_v8f a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        sd_v8f v0 = sd_v8_load(w0 + k), v1 = sd_v8_load(w1 + k), v2 = sd_v8_load(w2 + k), v3 = sd_v8_load(w3 + k);
+        sd_v8f p = sd_v8_load(x0 + k), q = sd_v8_load(x1 + k);
+        a00 += p * v0, a01 += p * v1, a02 += p * v2, a03 += p * v3;
+        a10 += q * v0, a11 += q * v1, a12 += q * v2, a13 += q * v3;
+    }
+    float r[8] = {sd_v8_hsum(a00), sd_v8_hsum(a01), sd_v8_hsum(a02), sd_v8_hsum(a03),
+                  sd_v8_hsum(a10), sd_v8_hsum(a11), sd_v8_hsum(a12), sd_v8_hsum(a13)};
+    for (; k < K; k++) {
+        r[0] += x0[k] * w0[k], r[1] += x0[k] * w1[k], r[2] += x0[k] * w2[k], r[3] += x0[k] * w3[k];
+        r[4] += x1[k] * w0[k], r[5] += x1[k] * w1[k], r[6] += x1[k] * w2[k], r[7] += x1[k] * w3[k];
+    }
+    memcpy(y, r, 4 * sizeof(float));
+    if (x1 != x0) memcpy(y + ldy, r + 4, 4 * sizeof(float));
+}
+
+/* One input, 4 rows, two k-steps per iteration (8 accumulators). */
+static void k4x1(float *y, const float *x, const float *W, int K) {
+    const float *w0 = W, *w1 = W + K, *w2 = W + 2 * (size_t)K, *w3 = W + 3 * (size_t)K;
+    sd_v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        sd_v8f p = sd_v8_load(x + k), q = sd_v8_load(x + k + 8);
+        a0 += p * sd_v8_load(w0 + k), a1 += p * sd_v8_load(w1 + k), a2 += p * sd_v8_load(w2 + k), a3 += p * sd_v8_load(w3 + k);
+        b0 += q * sd_v8_load(w0 + k + 8), b1 += q * sd_v8_load(w1 + k + 8), b2 += q * sd_v8_load(w2 + k + 8),
+            b3 += q * sd_v8_load(w3 + k + 8);
+    }
+    float r[4] = {sd_v8_hsum(a0 + b0), sd_v8_hsum(a1 + b1), sd_v8_hsum(a2 + b2), sd_v8_hsum(a3 + b3)};
+    for (; k < K; k++) r[0] += x[k] * w0[k], r[1] += x[k] * w1[k], r[2] += x[k] * w2[k], r[3] += x[k] * w3[k];
+    memcpy(y, r, sizeof r);
+}
+
+#define THIN_MAX 8 /* up to this many rows the thin kernel beats sgemm (bench_generate) */
+
+static void linear_step(float *y, const float *x, const float *W, const float *b, int M, int K, int N) {
+    if (M > THIN_MAX) { sd_linear_forward(y, x, W, b, M, K, N); return; }
+#pragma omp parallel for schedule(static) if ((long)N * K > 65536)
+    for (int j0 = 0; j0 < N; j0 += 4) {
+        const float *Wj = W + (size_t)j0 * K;
+        if (N - j0 < 4) {
+            for (int m = 0; m < M; m++)
+                for (int r = 0; r < N - j0; r++) y[(size_t)m * N + j0 + r] = dot(x + (size_t)m * K, Wj + (size_t)r * K, K);
+        } else {
+            int m = 0;
+            for (; m + 2 <= M; m += 2)
+                k4x2(y + (size_t)m * N + j0, (size_t)N, x + (size_t)m * K, x + (size_t)(m + 1) * K, Wj, K);
+            if (m < M) k4x1(y + (size_t)m * N + j0, x + (size_t)m * K, Wj, K);
+        }
+        if (b)
+            for (int m = 0; m < M; m++)
+                for (int r = j0; r < N && r < j0 + 4; r++) y[(size_t)m * N + r] += b[r];
+    }
+}
+
 /* Rotate-half RoPE of nh head vectors of one token, with that token's cos/sin [hd/2]. */
 static void rope_token(float *x, int nh, int hd, const float *cs, const float *sn) {
     int half = hd / 2;
@@ -176,9 +238,9 @@ int sd_qwen3_step(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const
         const sd_block *blk = &m->layers[l];
         sd_params *p = &m->p;
         sd_rmsnorm_forward(b.xn, NULL, b.x, sd_params_ptr(p, blk->ln1_w), n, C, eps);
-        sd_linear_forward(b.q, b.xn, sd_params_ptr(p, blk->q_w), bias_of(m, blk->q_b), n, C, H * hd);
-        sd_linear_forward(b.k, b.xn, sd_params_ptr(p, blk->k_w), bias_of(m, blk->k_b), n, C, KV * hd);
-        sd_linear_forward(b.v, b.xn, sd_params_ptr(p, blk->v_w), bias_of(m, blk->v_b), n, C, KV * hd);
+        linear_step(b.q, b.xn, sd_params_ptr(p, blk->q_w), bias_of(m, blk->q_b), n, C, H * hd);
+        linear_step(b.k, b.xn, sd_params_ptr(p, blk->k_w), bias_of(m, blk->k_b), n, C, KV * hd);
+        linear_step(b.v, b.xn, sd_params_ptr(p, blk->v_w), bias_of(m, blk->v_b), n, C, KV * hd);
         if (blk->qn_w >= 0) sd_rmsnorm_forward(b.q, NULL, b.q, sd_params_ptr(p, blk->qn_w), n * H, hd, eps);
         if (blk->kn_w >= 0) sd_rmsnorm_forward(b.k, NULL, b.k, sd_params_ptr(p, blk->kn_w), n * KV, hd, eps);
         for (int i = 0; i < n; i++) {
@@ -192,13 +254,13 @@ int sd_qwen3_step(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const
             }
         }
         attend(kv, l, n, seq, pos, H, b.q, b.att, b.scores);
-        sd_linear_forward(b.tmp, b.att, sd_params_ptr(p, blk->o_w), bias_of(m, blk->o_b), n, H * hd, C);
+        linear_step(b.tmp, b.att, sd_params_ptr(p, blk->o_w), bias_of(m, blk->o_b), n, H * hd, C);
         sd_add_forward(b.x, b.x, b.tmp, (size_t)n * C);
         sd_rmsnorm_forward(b.xn, NULL, b.x, sd_params_ptr(p, blk->ln2_w), n, C, eps);
-        sd_linear_forward(b.gate, b.xn, sd_params_ptr(p, blk->gate_w), NULL, n, C, F);
-        sd_linear_forward(b.up, b.xn, sd_params_ptr(p, blk->up_w), bias_of(m, blk->up_b), n, C, F);
+        linear_step(b.gate, b.xn, sd_params_ptr(p, blk->gate_w), NULL, n, C, F);
+        linear_step(b.up, b.xn, sd_params_ptr(p, blk->up_w), bias_of(m, blk->up_b), n, C, F);
         sd_swiglu_forward(b.gate, b.gate, b.up, (size_t)n * F);
-        sd_linear_forward(b.tmp, b.gate, sd_params_ptr(p, blk->down_w), bias_of(m, blk->down_b), n, F, C);
+        linear_step(b.tmp, b.gate, sd_params_ptr(p, blk->down_w), bias_of(m, blk->down_b), n, F, C);
         sd_add_forward(b.x, b.x, b.tmp, (size_t)n * C);
     }
     for (int i = 0; i < n; i++) kv->len[seq[i]] = pos[i] + 1 > kv->len[seq[i]] ? pos[i] + 1 : kv->len[seq[i]];
@@ -209,7 +271,7 @@ int sd_qwen3_step(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const
             memcpy(b.tmp + (size_t)r * C, b.x + (size_t)out_rows[r] * C, sizeof(float) * (size_t)C);
         sd_rmsnorm_forward(h, NULL, b.tmp, sd_params_ptr(&m->p, m->norm), n_out, C, eps);
         if (hidden) memcpy(hidden, h, sizeof(float) * (size_t)n_out * C);
-        if (logits) sd_linear_forward(logits, h, sd_params_ptr(&m->p, m->lm_head), NULL, n_out, C, V);
+        if (logits) linear_step(logits, h, sd_params_ptr(&m->p, m->lm_head), NULL, n_out, C, V);
     }
     free(pos);
     free(fill);
