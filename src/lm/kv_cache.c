@@ -98,24 +98,48 @@ static void k4x1(float *y, const float *x, const float *W, int K) {
 
 #define THIN_MAX 8 /* up to this many rows the thin kernel beats sgemm (bench_generate) */
 
-static void linear_step(float *y, const float *x, const float *W, const float *b, int M, int K, int N) {
-    if (M > THIN_MAX) { sd_linear_forward(y, x, W, b, M, K, N); return; }
-#pragma omp parallel for schedule(static) if ((long)N * K > 65536)
-    for (int j0 = 0; j0 < N; j0 += 4) {
-        const float *Wj = W + (size_t)j0 * K;
-        if (N - j0 < 4) {
-            for (int m = 0; m < M; m++)
-                for (int r = 0; r < N - j0; r++) y[(size_t)m * N + j0 + r] = dot(x + (size_t)m * K, Wj + (size_t)r * K, K);
-        } else {
-            int m = 0;
-            for (; m + 2 <= M; m += 2)
-                k4x2(y + (size_t)m * N + j0, (size_t)N, x + (size_t)m * K, x + (size_t)(m + 1) * K, Wj, K);
-            if (m < M) k4x1(y + (size_t)m * N + j0, x + (size_t)m * K, Wj, K);
-        }
-        if (b)
-            for (int m = 0; m < M; m++)
-                for (int r = j0; r < N && r < j0 + 4; r++) y[(size_t)m * N + r] += b[r];
+/* One output of a fused decode matmul: y [M, N] = x W^T + b. */
+typedef struct lin_seg { float *y; const float *W, *b; int N; } lin_seg;
+
+/* Rows [j0, j0+4) of one segment. */
+static void thin_block(const lin_seg *s, const float *x, int M, int K, int j0) {
+    const float *Wj = s->W + (size_t)j0 * K;
+    int N = s->N;
+    if (N - j0 < 4) {
+        for (int m = 0; m < M; m++)
+            for (int r = 0; r < N - j0; r++) s->y[(size_t)m * N + j0 + r] = dot(x + (size_t)m * K, Wj + (size_t)r * K, K);
+    } else {
+        int m = 0;
+        for (; m + 2 <= M; m += 2)
+            k4x2(s->y + (size_t)m * N + j0, (size_t)N, x + (size_t)m * K, x + (size_t)(m + 1) * K, Wj, K);
+        if (m < M) k4x1(s->y + (size_t)m * N + j0, x + (size_t)m * K, Wj, K);
     }
+    if (s->b)
+        for (int m = 0; m < M; m++)
+            for (int r = j0; r < N && r < j0 + 4; r++) s->y[(size_t)m * N + r] += s->b[r];
+}
+
+/* Several matmuls sharing the input x [M, K] (q/k/v, gate/up) in one parallel loop: one fork/join
+ * instead of one per matrix, which matters when the cores are shared and a barrier can wait for a
+ * descheduled thread. Large M goes to sgemm, matrix by matrix. */
+static void linear_multi(const lin_seg *segs, int nseg, const float *x, int M, int K) {
+    if (M > THIN_MAX) {
+        for (int i = 0; i < nseg; i++) sd_linear_forward(segs[i].y, x, segs[i].W, segs[i].b, M, K, segs[i].N);
+        return;
+    }
+    long blocks = 0, start[4];
+    for (int i = 0; i < nseg; i++) { start[i] = blocks; blocks += (segs[i].N + 3) / 4; }
+#pragma omp parallel for schedule(static) if (blocks * 4 * K > 65536)
+    for (long q = 0; q < blocks; q++) {
+        int i = nseg - 1;
+        while (start[i] > q) i--;
+        thin_block(&segs[i], x, M, K, (int)(q - start[i]) * 4);
+    }
+}
+
+static void linear_step(float *y, const float *x, const float *W, const float *b, int M, int K, int N) {
+    lin_seg s = {y, W, b, N};
+    linear_multi(&s, 1, x, M, K);
 }
 
 /* Rotate-half RoPE of nh head vectors of one token, with that token's cos/sin [hd/2]. */
@@ -238,9 +262,10 @@ int sd_qwen3_step(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const
         const sd_block *blk = &m->layers[l];
         sd_params *p = &m->p;
         sd_rmsnorm_forward(b.xn, NULL, b.x, sd_params_ptr(p, blk->ln1_w), n, C, eps);
-        linear_step(b.q, b.xn, sd_params_ptr(p, blk->q_w), bias_of(m, blk->q_b), n, C, H * hd);
-        linear_step(b.k, b.xn, sd_params_ptr(p, blk->k_w), bias_of(m, blk->k_b), n, C, KV * hd);
-        linear_step(b.v, b.xn, sd_params_ptr(p, blk->v_w), bias_of(m, blk->v_b), n, C, KV * hd);
+        lin_seg qkv[3] = {{b.q, sd_params_ptr(p, blk->q_w), bias_of(m, blk->q_b), H * hd},
+                          {b.k, sd_params_ptr(p, blk->k_w), bias_of(m, blk->k_b), KV * hd},
+                          {b.v, sd_params_ptr(p, blk->v_w), bias_of(m, blk->v_b), KV * hd}};
+        linear_multi(qkv, 3, b.xn, n, C);
         if (blk->qn_w >= 0) sd_rmsnorm_forward(b.q, NULL, b.q, sd_params_ptr(p, blk->qn_w), n * H, hd, eps);
         if (blk->kn_w >= 0) sd_rmsnorm_forward(b.k, NULL, b.k, sd_params_ptr(p, blk->kn_w), n * KV, hd, eps);
         for (int i = 0; i < n; i++) {
@@ -257,8 +282,9 @@ int sd_qwen3_step(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const
         linear_step(b.tmp, b.att, sd_params_ptr(p, blk->o_w), bias_of(m, blk->o_b), n, H * hd, C);
         sd_add_forward(b.x, b.x, b.tmp, (size_t)n * C);
         sd_rmsnorm_forward(b.xn, NULL, b.x, sd_params_ptr(p, blk->ln2_w), n, C, eps);
-        linear_step(b.gate, b.xn, sd_params_ptr(p, blk->gate_w), NULL, n, C, F);
-        linear_step(b.up, b.xn, sd_params_ptr(p, blk->up_w), bias_of(m, blk->up_b), n, C, F);
+        lin_seg gate_up[2] = {{b.gate, sd_params_ptr(p, blk->gate_w), NULL, F},
+                              {b.up, sd_params_ptr(p, blk->up_w), bias_of(m, blk->up_b), F}};
+        linear_multi(gate_up, 2, b.xn, n, C);
         sd_swiglu_forward(b.gate, b.gate, b.up, (size_t)n * F);
         linear_step(b.tmp, b.gate, sd_params_ptr(p, blk->down_w), bias_of(m, blk->down_b), n, F, C);
         sd_add_forward(b.x, b.x, b.tmp, (size_t)n * C);
