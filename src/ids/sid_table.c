@@ -306,6 +306,7 @@ int sd_sid_table_read_tsv(sd_sid_table *t, const char *path, const sd_catalog *c
     if (levels <= 0) levels = m - 1;
     if (levels >= m) { rc = sd_errf(err, SD_EUSAGE, "%s: %d semantic levels need more than %d codes per item", path, levels, m); goto done; }
     while ((rc = sd_lines_next(lr, &line, &len, err)) == 1) {
+        rc = 0;
         int64_t ln = sd_lines_lineno(lr);
         nf = split_tabs(line, f, m + 3);
         if (nf != m + 3) { rc = sd_errf(err, SD_EFORMAT, "%s:%lld: %d fields, expected %d", path, (long long)ln, nf, m + 3); break; }
