@@ -1,0 +1,192 @@
+#include "nn/block.h"
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include "base/mem.h"
+
+bool sd_block_profile = false;
+double sd_block_times[2][SD_PROF_N];
+const char *sd_block_prof_names[SD_PROF_N] = {"norms", "q/k/v proj", "attention", "o proj", "mlp matmuls",
+                                              "activation", "residual/zero"};
+
+#define PROF(dir, kind, stmt)                                                    \
+    do {                                                                         \
+        double t0_ = sd_block_profile ? omp_get_wtime() : 0;                     \
+        stmt;                                                                    \
+        if (sd_block_profile) sd_block_times[dir][kind] += omp_get_wtime() - t0_; \
+    } while (0)
+
+static int add(sd_params *p, const char *prefix, const char *name, int rows, int cols, bool decay) {
+    char full[512];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    int64_t shape[2] = {rows, cols};
+    return sd_params_add(p, full, cols ? 2 : 1, shape, decay);
+}
+
+void sd_block_declare(sd_block *b, sd_params *p, const char *pre, const sd_block_cfg *c) {
+    memset(b, -1, sizeof *b);
+    b->cfg = *c;
+    int qd = c->H * c->hd, kd = c->KV * c->hd;
+    b->ln1_w = add(p, pre, "input_layernorm.weight", c->C, 0, false);
+    if (!c->rmsnorm) b->ln1_b = add(p, pre, "input_layernorm.bias", c->C, 0, false);
+    b->q_w = add(p, pre, "self_attn.q_proj.weight", qd, c->C, true);
+    if (c->bias) b->q_b = add(p, pre, "self_attn.q_proj.bias", qd, 0, false);
+    b->k_w = add(p, pre, "self_attn.k_proj.weight", kd, c->C, true);
+    if (c->bias) b->k_b = add(p, pre, "self_attn.k_proj.bias", kd, 0, false);
+    b->v_w = add(p, pre, "self_attn.v_proj.weight", kd, c->C, true);
+    if (c->bias) b->v_b = add(p, pre, "self_attn.v_proj.bias", kd, 0, false);
+    b->o_w = add(p, pre, "self_attn.o_proj.weight", c->C, qd, true);
+    if (c->bias) b->o_b = add(p, pre, "self_attn.o_proj.bias", c->C, 0, false);
+    if (c->qk_norm) {
+        b->qn_w = add(p, pre, "self_attn.q_norm.weight", c->hd, 0, false);
+        b->kn_w = add(p, pre, "self_attn.k_norm.weight", c->hd, 0, false);
+    }
+    b->ln2_w = add(p, pre, "post_attention_layernorm.weight", c->C, 0, false);
+    if (!c->rmsnorm) b->ln2_b = add(p, pre, "post_attention_layernorm.bias", c->C, 0, false);
+    if (c->swiglu) b->gate_w = add(p, pre, "mlp.gate_proj.weight", c->F, c->C, true);
+    b->up_w = add(p, pre, "mlp.up_proj.weight", c->F, c->C, true);
+    if (c->bias) b->up_b = add(p, pre, "mlp.up_proj.bias", c->F, 0, false);
+    b->down_w = add(p, pre, "mlp.down_proj.weight", c->C, c->F, true);
+    if (c->bias) b->down_b = add(p, pre, "mlp.down_proj.bias", c->C, 0, false);
+}
+
+static sd_attn_cfg attn_cfg(const sd_block_cfg *c, int B, int T) {
+    return (sd_attn_cfg){.B = B, .T = T, .H = c->H, .KV = c->KV, .hd = c->hd, .causal = c->causal,
+                         .rope_theta = c->rope_theta, .qk_norm_eps = c->norm_eps};
+}
+
+void sd_block_acts_init(sd_block_acts *a, const sd_block_cfg *c, int B, int T) {
+    memset(a, 0, sizeof *a);
+    size_t N = (size_t)B * T;
+    a->B = B; a->T = T;
+    a->ln1 = sd_afloats(N * c->C); a->ln1_mean = sd_afloats(N); a->ln1_rstd = sd_afloats(N);
+    a->q = sd_afloats(N * c->H * c->hd); a->k = sd_afloats(N * c->KV * c->hd); a->v = sd_afloats(N * c->KV * c->hd);
+    a->att = sd_afloats(N * c->H * c->hd);
+    a->h = sd_afloats(N * c->C);
+    a->ln2 = sd_afloats(N * c->C); a->ln2_mean = sd_afloats(N); a->ln2_rstd = sd_afloats(N);
+    if (c->swiglu) a->gate = sd_afloats(N * c->F);
+    a->up = sd_afloats(N * c->F); a->act = sd_afloats(N * c->F);
+    a->acfg = attn_cfg(c, B, T);
+    /* The state sizes its q/k-norm buffers by whether norm weights are set; the real pointers
+     * are filled in at each forward (they live in the params). */
+    static const float marker;
+    if (c->qk_norm) a->acfg.q_norm_w = a->acfg.k_norm_w = &marker;
+    sd_attn_state_init(&a->attn, &a->acfg);
+    a->acfg.q_norm_w = a->acfg.k_norm_w = NULL;
+}
+
+void sd_block_acts_free(sd_block_acts *a) {
+    float *bufs[] = {a->ln1, a->ln1_mean, a->ln1_rstd, a->q, a->k, a->v, a->att, a->h, a->ln2, a->ln2_mean,
+                     a->ln2_rstd, a->gate, a->up, a->act};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sd_afree(bufs[i]);
+    sd_attn_state_free(&a->attn);
+    memset(a, 0, sizeof *a);
+}
+
+void sd_block_scratch_init(sd_block_scratch *s, const sd_block_cfg *c, int B, int T) {
+    size_t N = (size_t)B * T;
+    s->d_ln = sd_afloats(N * c->C);
+    s->dq = sd_afloats(N * c->H * c->hd); s->dk = sd_afloats(N * c->KV * c->hd); s->dv = sd_afloats(N * c->KV * c->hd);
+    s->d_att = sd_afloats(N * c->H * c->hd);
+    s->dh = sd_afloats(N * c->C);
+    s->d_gate = c->swiglu ? sd_afloats(N * c->F) : NULL;
+    s->d_up = sd_afloats(N * c->F); s->d_act = sd_afloats(N * c->F);
+}
+
+void sd_block_scratch_free(sd_block_scratch *s) {
+    float *bufs[] = {s->d_ln, s->dq, s->dk, s->dv, s->d_att, s->dh, s->d_gate, s->d_up, s->d_act};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sd_afree(bufs[i]);
+    memset(s, 0, sizeof *s);
+}
+
+static float *W(sd_params *p, int v) { return v < 0 ? NULL : sd_params_ptr(p, v); }
+static float *G(sd_params *p, int v) { return v < 0 ? NULL : sd_params_grad(p, v); }
+
+static void norm_fwd(const sd_block_cfg *c, sd_params *p, float *y, float *mean, float *rstd, const float *x,
+                     int w, int b, int N) {
+    if (c->rmsnorm) sd_rmsnorm_forward(y, rstd, x, W(p, w), N, c->C, c->norm_eps);
+    else sd_layernorm_forward(y, mean, rstd, x, W(p, w), W(p, b), N, c->C, c->norm_eps);
+}
+
+static void norm_bwd(const sd_block_cfg *c, sd_params *p, float *dx, const float *dy, const float *x,
+                     const float *mean, const float *rstd, int w, int b, int N) {
+    if (c->rmsnorm) sd_rmsnorm_backward(dx, G(p, w), dy, x, W(p, w), rstd, N, c->C);
+    else sd_layernorm_backward(dx, G(p, w), G(p, b), dy, x, W(p, w), mean, rstd, N, c->C);
+}
+
+static void zero(float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i += 4096) memset(x + i, 0, (n - i < 4096 ? n - i : 4096) * sizeof(float));
+}
+
+void sd_block_forward(const sd_block *b, sd_params *p, sd_block_acts *a, float *y, const float *x,
+                      const uint8_t *key_valid, const int32_t *pos) {
+    const sd_block_cfg *c = &b->cfg;
+    int N = a->B * a->T, C = c->C, qd = c->H * c->hd, kd = c->KV * c->hd, F = c->F;
+    a->acfg.key_valid = key_valid;
+    a->acfg.pos = pos;
+    a->acfg.q_norm_w = W(p, b->qn_w);
+    a->acfg.k_norm_w = W(p, b->kn_w);
+    PROF(0, SD_PROF_NORM, norm_fwd(c, p, a->ln1, a->ln1_mean, a->ln1_rstd, x, b->ln1_w, b->ln1_b, N));
+    PROF(0, SD_PROF_QKV, {
+        sd_linear_forward(a->q, a->ln1, W(p, b->q_w), W(p, b->q_b), N, C, qd);
+        sd_linear_forward(a->k, a->ln1, W(p, b->k_w), W(p, b->k_b), N, C, kd);
+        sd_linear_forward(a->v, a->ln1, W(p, b->v_w), W(p, b->v_b), N, C, kd);
+    });
+    PROF(0, SD_PROF_ATTN, sd_attention_forward(a->att, &a->attn, a->q, a->k, a->v, &a->acfg));
+    PROF(0, SD_PROF_OPROJ, sd_linear_forward(a->h, a->att, W(p, b->o_w), W(p, b->o_b), N, qd, C));
+    PROF(0, SD_PROF_RESID, sd_add_forward(a->h, a->h, x, (size_t)N * C));
+    PROF(0, SD_PROF_NORM, norm_fwd(c, p, a->ln2, a->ln2_mean, a->ln2_rstd, a->h, b->ln2_w, b->ln2_b, N));
+    if (c->swiglu) {
+        PROF(0, SD_PROF_MLP_MM, {
+            sd_linear_forward(a->gate, a->ln2, W(p, b->gate_w), NULL, N, C, F);
+            sd_linear_forward(a->up, a->ln2, W(p, b->up_w), W(p, b->up_b), N, C, F);
+        });
+        PROF(0, SD_PROF_ACT, sd_swiglu_forward(a->act, a->gate, a->up, (size_t)N * F));
+    } else {
+        PROF(0, SD_PROF_MLP_MM, sd_linear_forward(a->up, a->ln2, W(p, b->up_w), W(p, b->up_b), N, C, F));
+        PROF(0, SD_PROF_ACT, sd_relu_forward(a->act, a->up, (size_t)N * F));
+    }
+    PROF(0, SD_PROF_MLP_MM, sd_linear_forward(y, a->act, W(p, b->down_w), W(p, b->down_b), N, F, C));
+    PROF(0, SD_PROF_RESID, sd_add_forward(y, y, a->h, (size_t)N * C));
+}
+
+void sd_block_backward(const sd_block *b, sd_params *p, sd_block_acts *a, sd_block_scratch *s, float *dx,
+                       const float *dy, const float *x) {
+    const sd_block_cfg *c = &b->cfg;
+    int N = a->B * a->T, C = c->C, qd = c->H * c->hd, kd = c->KV * c->hd, F = c->F;
+    size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    /* First contributions overwrite (set_dx variants) so only accumulated buffers need zeroing. */
+    PROF(1, SD_PROF_RESID, memcpy(s->dh, dy, NC * sizeof(float))); /* residual: dh starts as dy */
+    PROF(1, SD_PROF_MLP_MM, sd_linear_backward_set_dx(s->d_act, G(p, b->down_w), G(p, b->down_b), dy, a->act,
+                                                      W(p, b->down_w), N, F, C));
+    if (c->swiglu) {
+        PROF(1, SD_PROF_RESID, { zero(s->d_up, NF); zero(s->d_gate, NF); });
+        PROF(1, SD_PROF_ACT, sd_swiglu_backward(s->d_gate, s->d_up, s->d_act, a->gate, a->up, NF));
+        PROF(1, SD_PROF_MLP_MM, {
+            sd_linear_backward_set_dx(s->d_ln, G(p, b->gate_w), NULL, s->d_gate, a->ln2, W(p, b->gate_w), N, C, F);
+            sd_linear_backward(s->d_ln, G(p, b->up_w), G(p, b->up_b), s->d_up, a->ln2, W(p, b->up_w), N, C, F);
+        });
+    } else {
+        PROF(1, SD_PROF_ACT, sd_relu_backward_inplace(s->d_act, a->up, NF));
+        PROF(1, SD_PROF_MLP_MM, sd_linear_backward_set_dx(s->d_ln, G(p, b->up_w), G(p, b->up_b), s->d_act, a->ln2,
+                                                          W(p, b->up_w), N, C, F));
+    }
+    PROF(1, SD_PROF_NORM, norm_bwd(c, p, s->dh, s->d_ln, a->h, a->ln2_mean, a->ln2_rstd, b->ln2_w, b->ln2_b, N));
+    PROF(1, SD_PROF_RESID, {
+        zero(s->dq, (size_t)N * qd);
+        zero(s->dk, (size_t)N * kd);
+        zero(s->dv, (size_t)N * kd);
+    });
+    PROF(1, SD_PROF_OPROJ, sd_linear_backward_set_dx(s->d_att, G(p, b->o_w), G(p, b->o_b), s->dh, a->att, W(p, b->o_w),
+                                              N, qd, C));
+    PROF(1, SD_PROF_ATTN, sd_attention_backward(s->dq, s->dk, s->dv, G(p, b->qn_w), G(p, b->kn_w), s->d_att,
+                                                &a->attn, a->q, a->k, a->v, &a->acfg));
+    PROF(1, SD_PROF_QKV, {
+        sd_linear_backward_set_dx(s->d_ln, G(p, b->q_w), G(p, b->q_b), s->dq, a->ln1, W(p, b->q_w), N, C, qd);
+        sd_linear_backward(s->d_ln, G(p, b->k_w), G(p, b->k_b), s->dk, a->ln1, W(p, b->k_w), N, C, kd);
+        sd_linear_backward(s->d_ln, G(p, b->v_w), G(p, b->v_b), s->dv, a->ln1, W(p, b->v_w), N, C, kd);
+    });
+    PROF(1, SD_PROF_NORM, norm_bwd(c, p, dx, s->d_ln, x, a->ln1_mean, a->ln1_rstd, b->ln1_w, b->ln1_b, N));
+    PROF(1, SD_PROF_RESID, sd_add_backward(dx, NULL, s->dh, NC));
+}

@@ -1,0 +1,68 @@
+/* A pre-norm transformer block built from the ops, configurable for SASRec and Qwen3:
+ *   h = x + o_proj(attention(norm1(x)))
+ *   y = h + mlp(norm2(h)),  mlp = down(relu(up(.))) or down(silu(gate(.)) * up(.))
+ * Parameters are declared into an sd_params buffer with Hugging Face (Qwen3) names under a prefix:
+ *   input_layernorm.{weight,bias}, self_attn.{q,k,v,o}_proj.{weight,bias},
+ *   self_attn.{q,k}_norm.weight, post_attention_layernorm.{weight,bias},
+ *   mlp.{gate,up,down}_proj.{weight,bias}
+ * (biases only with cfg.bias; norm biases only for LayerNorm; gate only for SwiGLU). */
+#ifndef SD_BLOCK_H
+#define SD_BLOCK_H
+#include <stdbool.h>
+#include "nn/ops.h"
+#include "nn/params.h"
+
+typedef struct sd_block_cfg {
+    int C, H, KV, hd, F;   /* model dim, query heads, kv heads, head dim, MLP hidden dim */
+    bool rmsnorm;          /* RMSNorm (weight only) instead of LayerNorm (weight + bias) */
+    float norm_eps;        /* also used for the q/k norms */
+    bool bias;             /* biases on the projections and the MLP linears */
+    bool qk_norm;          /* per-head RMSNorm of q and k before rope */
+    float rope_theta;      /* > 0: rotary embedding */
+    bool swiglu;           /* SwiGLU MLP instead of ReLU */
+    bool causal;
+} sd_block_cfg;
+
+/* View indices into the params (-1 where absent). */
+typedef struct sd_block {
+    sd_block_cfg cfg;
+    int ln1_w, ln1_b, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, qn_w, kn_w, ln2_w, ln2_b;
+    int gate_w, up_w, up_b, down_w, down_b;
+} sd_block;
+
+/* Saved activations of one block for one batch shape [B, T]. */
+typedef struct sd_block_acts {
+    int B, T;
+    float *ln1, *ln1_mean, *ln1_rstd, *q, *k, *v, *att, *h, *ln2, *ln2_mean, *ln2_rstd, *gate, *up, *act;
+    sd_attn_cfg acfg;
+    sd_attn_state attn;
+} sd_block_acts;
+
+/* Backward scratch, shareable by all blocks of a model. */
+typedef struct sd_block_scratch {
+    float *d_ln, *dq, *dk, *dv, *d_att, *dh, *d_gate, *d_up, *d_act;
+} sd_block_scratch;
+
+/* Weight decay goes to matrices, not to norms or biases. */
+void sd_block_declare(sd_block *blk, sd_params *p, const char *prefix, const sd_block_cfg *cfg);
+void sd_block_acts_init(sd_block_acts *a, const sd_block_cfg *cfg, int B, int T);
+void sd_block_acts_free(sd_block_acts *a);
+void sd_block_scratch_init(sd_block_scratch *s, const sd_block_cfg *cfg, int B, int T);
+void sd_block_scratch_free(sd_block_scratch *s);
+/* x, y [B, T, C]; key_valid [B, T] (NULL: all valid) and pos [B, T] (NULL: 0..T-1) must stay
+ * alive until the backward. y must not alias x. */
+void sd_block_forward(const sd_block *blk, sd_params *p, sd_block_acts *a, float *y, const float *x,
+                      const uint8_t *key_valid, const int32_t *pos);
+/* dx [B, T, C] += d loss / dx; parameter gradients += into p->grad. */
+void sd_block_backward(const sd_block *blk, sd_params *p, sd_block_acts *a, sd_block_scratch *s, float *dx,
+                       const float *dy, const float *x);
+
+/* Wall-clock seconds spent per op kind, accumulated while sd_block_profile is true
+ * (for benchmarks). */
+enum { SD_PROF_NORM, SD_PROF_QKV, SD_PROF_ATTN, SD_PROF_OPROJ, SD_PROF_MLP_MM, SD_PROF_ACT, SD_PROF_RESID,
+       SD_PROF_N };
+extern bool sd_block_profile;
+extern double sd_block_times[2][SD_PROF_N]; /* [0] forward, [1] backward */
+extern const char *sd_block_prof_names[SD_PROF_N];
+
+#endif

@@ -1,0 +1,69 @@
+#include "nn/params.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/mem.h"
+
+/* Views start on 16-float (64-byte) boundaries so every row-major tensor begins cache-line
+ * aligned and vector loads of its first row never split lines. */
+#define SD_PARAM_ALIGN 16
+
+void sd_params_init(sd_params *p) { memset(p, 0, sizeof *p); }
+
+int sd_params_add(sd_params *p, const char *name, int ndim, const int64_t *shape, bool weight_decay) {
+    if (p->data) { fprintf(stderr, "semid: sd_params_add(\"%s\") after sd_params_alloc\n", name); abort(); }
+    if (ndim < 0 || ndim > SD_MAX_DIMS) { fprintf(stderr, "semid: parameter \"%s\": %d dims\n", name, ndim); abort(); }
+    SD_GROW(p->views, p->cap_views, p->n_views + 1);
+    sd_view *v = &p->views[p->n_views];
+    memset(v, 0, sizeof *v);
+    v->name = sd_xstrdup(name);
+    v->ndim = ndim;
+    v->numel = 1;
+    for (int i = 0; i < ndim; i++) { v->shape[i] = shape[i]; v->numel = sd_mul_size(v->numel, (size_t)shape[i]); }
+    v->offset = p->n;
+    v->requires_grad = true;
+    v->weight_decay = weight_decay;
+    p->n = (p->n + v->numel + SD_PARAM_ALIGN - 1) / SD_PARAM_ALIGN * SD_PARAM_ALIGN;
+    return p->n_views++;
+}
+
+void sd_params_alloc(sd_params *p) {
+    if (!p->data) p->data = sd_afloats(p->n ? p->n : 1);
+}
+
+void sd_params_alloc_train(sd_params *p) {
+    size_t n = p->n ? p->n : 1;
+    if (!p->grad) p->grad = sd_afloats(n);
+    if (!p->m) p->m = sd_afloats(n);
+    if (!p->v) p->v = sd_afloats(n);
+}
+
+void sd_params_free(sd_params *p) {
+    for (int i = 0; i < p->n_views; i++) free(p->views[i].name);
+    free(p->views);
+    sd_afree(p->data); sd_afree(p->grad); sd_afree(p->m); sd_afree(p->v);
+    memset(p, 0, sizeof *p);
+}
+
+int sd_params_index(const sd_params *p, const char *name) {
+    for (int i = 0; i < p->n_views; i++)
+        if (!strcmp(p->views[i].name, name)) return i;
+    return -1;
+}
+
+float *sd_params_ptr(sd_params *p, int view) { return p->data + p->views[view].offset; }
+float *sd_params_grad(sd_params *p, int view) { return p->grad ? p->grad + p->views[view].offset : NULL; }
+
+void sd_params_zero_grad(sd_params *p) {
+    if (p->grad) memset(p->grad, 0, p->n * sizeof(float));
+}
+
+void sd_params_set_requires_grad(sd_params *p, int view, bool requires_grad) {
+    p->views[view].requires_grad = requires_grad;
+}
+
+size_t sd_params_count(const sd_params *p) {
+    size_t n = 0;
+    for (int i = 0; i < p->n_views; i++) n += p->views[i].numel;
+    return n;
+}
