@@ -83,6 +83,17 @@ Test(ids_kmeans, balanced_caps_cluster_sizes) {
     for (int j = 0; j < k; j++) cr_assert_leq(count[j], 100, "cluster %d has %lld", j, (long long)count[j]);
     /* small blobs keep their own clusters */
     for (int i = 301; i < n; i++) cr_assert_eq(assign[i], assign[truth[i] == 1 ? 300 : truth[i] == 2 ? 350 : 380]);
+    /* the candidate-list path (no full distance matrix) respects the cap too; k = 40 > 32
+     * candidates, so some points fall back to recomputing their row */
+    int32_t assign2[400];
+    float c40[160];
+    sd_kmeans_defaults(&o, 40);
+    o.balanced = true;
+    o.max_dist_floats = -1;
+    cr_assert_eq(sd_kmeans(x, n, d, &o, c40, assign2, NULL, NULL), 0);
+    int64_t count40[40] = {0};
+    for (int i = 0; i < n; i++) count40[assign2[i]]++;
+    for (int j = 0; j < 40; j++) cr_assert_leq(count40[j], 10, "cluster %d has %lld", j, (long long)count40[j]);
     free(x);
 }
 

@@ -10,6 +10,9 @@
 
 #define CHUNK 4096   /* points per distance block: [CHUNK, k] floats stay small */
 #define MAX_CAND 32  /* nearest centroids remembered per point for the balanced assignment */
+/* Up to this many floats (256 MB) the balanced assignment keeps every point's distance row and
+ * scans it, rather than remembering candidates and recomputing rows whose candidates are full. */
+#define FULL_DIST_MAX ((int64_t)1 << 26)
 
 void sd_kmeans_defaults(sd_kmeans_opts *o, int k) {
     memset(o, 0, sizeof *o);
@@ -144,11 +147,11 @@ static int cmp_key_desc(const void *a, const void *b) {
 }
 
 /* Capacity-constrained assignment: most confident points (nearest centroid closest) first, each
- * to its nearest centroid with room; a point whose remembered candidates are all full gets the
- * nearest of the remaining centroids by a direct scan. */
+ * to its nearest centroid with room. With the full distance matrix each point scans its row;
+ * otherwise it tries its remembered candidates and, if all are full, recomputes its row. */
 static void balanced_assign(const float *x, const float *x2, int64_t n, int64_t d, const float *c, const float *c2,
                             int k, const int32_t *cand, const float *cand_d, int ncand, const float *near_d,
-                            int32_t *assign, float *dist) {
+                            const float *full, int32_t *assign, float *dist) {
     int64_t cap = (n + k - 1) / k;
     pt_key *ord = sd_xmalloc(sizeof(pt_key) * (size_t)n);
     for (int64_t i = 0; i < n; i++) { ord[i].key = near_d[i]; ord[i].i = (int32_t)i; }
@@ -159,9 +162,16 @@ static void balanced_assign(const float *x, const float *x2, int64_t n, int64_t 
         int64_t i = ord[o].i;
         int chosen = -1;
         float cd = 0;
-        for (int t = 0; t < ncand; t++) {
+        for (int t = 0; !full && t < ncand; t++) {
             int j = cand[i * ncand + t];
             if (count[j] < cap) { chosen = j; cd = cand_d[i * ncand + t]; break; }
+        }
+        if (chosen < 0 && full) {
+            float bd = INFINITY;
+            const float *fr = full + i * k;
+            for (int j = 0; j < k; j++)
+                if (count[j] < cap && fr[j] < bd) { bd = fr[j]; chosen = j; }
+            cd = bd;
         }
         if (chosen < 0) {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, k, (int)d, 1.0f, c, (int)d, x + i * d, 1, 0.0f, row, 1);
@@ -184,13 +194,13 @@ static void balanced_assign(const float *x, const float *x2, int64_t n, int64_t 
 
 /* One E-step over all points: nearest (or balanced) assignment into assign/dist. */
 static void e_step(const float *x, const float *x2, int64_t n, int64_t d, const float *c, int k, bool balanced,
-                   float *c2, float *g, int32_t *assign, float *dist, int32_t *cand, float *cand_d, int ncand,
-                   float *near_d) {
+                   float *c2, float *g, float *full, int32_t *assign, float *dist, int32_t *cand, float *cand_d,
+                   int ncand, float *near_d) {
     row_norms(c, k, d, c2);
     for (int64_t i0 = 0; i0 < n; i0 += CHUNK)
-        assign_block(x, x2, i0, n - i0 < CHUNK ? n - i0 : CHUNK, d, c, c2, k, g, assign, balanced ? near_d : dist,
-                     balanced ? cand : NULL, cand_d, ncand);
-    if (balanced) balanced_assign(x, x2, n, d, c, c2, k, cand, cand_d, ncand, near_d, assign, dist);
+        assign_block(x, x2, i0, n - i0 < CHUNK ? n - i0 : CHUNK, d, c, c2, k, full ? full + i0 * k : g, assign,
+                     balanced ? near_d : dist, balanced && !full ? cand : NULL, cand_d, ncand);
+    if (balanced) balanced_assign(x, x2, n, d, c, c2, k, cand, cand_d, ncand, near_d, full, assign, dist);
 }
 
 /* M-step: centroid = mean of its points, summed in double per thread over a fixed split of the
@@ -259,10 +269,15 @@ int sd_kmeans(const float *x, int64_t n, int64_t d, const sd_kmeans_opts *o, flo
     int32_t *prev = sd_xmalloc(sizeof(int32_t) * (size_t)n);
     int ncand = k < MAX_CAND ? k : MAX_CAND;
     int32_t *cand = NULL;
-    float *cand_d = NULL, *near_d = NULL;
+    float *cand_d = NULL, *near_d = NULL, *full = NULL;
     if (o->balanced) {
-        cand = sd_xmalloc(sd_mul_size((size_t)n * ncand, sizeof(int32_t)));
-        cand_d = sd_xmalloc(sd_mul_size((size_t)n * ncand, sizeof(float)));
+        int64_t max_full = o->max_dist_floats ? o->max_dist_floats : FULL_DIST_MAX;
+        if (n * k <= max_full) {
+            full = sd_afloats((size_t)n * k);
+        } else {
+            cand = sd_xmalloc(sd_mul_size((size_t)n * ncand, sizeof(int32_t)));
+            cand_d = sd_xmalloc(sd_mul_size((size_t)n * ncand, sizeof(float)));
+        }
         near_d = sd_xmalloc(sizeof(float) * (size_t)n);
     }
     row_norms(x, n, d, x2);
@@ -273,7 +288,7 @@ int sd_kmeans(const float *x, int64_t n, int64_t d, const sd_kmeans_opts *o, flo
     bool stale = true; /* centroids moved since the last assignment (or none made yet) */
     for (int it = 0; it < o->max_iters; it++) {
         memcpy(prev, assign, sizeof(int32_t) * (size_t)n);
-        e_step(x, x2, n, d, c, k, o->balanced, c2, g, assign, dist, cand, cand_d, ncand, near_d);
+        e_step(x, x2, n, d, c, k, o->balanced, c2, g, full, assign, dist, cand, cand_d, ncand, near_d);
         int64_t changed = 0;
         for (int64_t i = 0; i < n; i++) changed += prev[i] != assign[i];
         s.iters = it + 1;
@@ -288,13 +303,13 @@ int sd_kmeans(const float *x, int64_t n, int64_t d, const sd_kmeans_opts *o, flo
         stale = true;
     }
     /* final E-step so assign matches the centroids handed back */
-    if (stale) e_step(x, x2, n, d, c, k, o->balanced, c2, g, assign, dist, cand, cand_d, ncand, near_d);
+    if (stale) e_step(x, x2, n, d, c, k, o->balanced, c2, g, full, assign, dist, cand, cand_d, ncand, near_d);
     if (o->progress) sd_progress_finish(&pg);
     double inertia = 0;
     for (int64_t i = 0; i < n; i++) inertia += dist[i];
     s.inertia = inertia;
     if (st) *st = s;
     free(x2); free(c2); free(dist); sd_afree(g); free(prev);
-    free(cand); free(cand_d); free(near_d);
+    free(cand); free(cand_d); free(near_d); sd_afree(full);
     return 0;
 }

@@ -18,6 +18,8 @@ typedef struct sd_kmeans_opts {
     bool balanced;
     int64_t init_sample;  /* points k-means++ seeds from; 0 = min(n, 32 k) */
     const char *progress; /* progress-bar label, NULL for none */
+    int64_t max_dist_floats; /* balanced: keep the [n, k] distance matrix up to this size (0: 2^26,
+                              * < 0: never; then 32 candidates per point, rows recomputed when full) */
 } sd_kmeans_opts;
 void sd_kmeans_defaults(sd_kmeans_opts *o, int k);
 
