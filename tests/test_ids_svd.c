@@ -114,3 +114,24 @@ Test(ids_svd, csr_transpose_and_mm) {
     sd_csr_free(&c);
     sd_csr_free(&t);
 }
+
+/* Rank-deficient input (two equal columns) makes CholeskyQR fail; the Householder fallback must
+ * still return orthonormal columns spanning the input (abs 1e-5). */
+Test(ids_svd, orthonormalize_rank_deficient) {
+    int n = 50, l = 4;
+    float y[200];
+    sd_rng r;
+    sd_rng_seed(&r, 3);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < l; j++) y[i * l + j] = (float)sd_rng_normal(&r);
+        y[i * l + 3] = y[i * l + 1];
+    }
+    sd_err err = {0};
+    cr_assert_eq(sd_orthonormalize(y, n, l, &err), 0, "%s", err.msg);
+    for (int p = 0; p < l; p++)
+        for (int q = 0; q < l; q++) {
+            double dot = 0;
+            for (int i = 0; i < n; i++) dot += (double)y[i * l + p] * y[i * l + q];
+            cr_assert_float_eq(dot, p == q ? 1.0 : 0.0, 1e-5, "(%d, %d)", p, q);
+        }
+}
