@@ -91,9 +91,10 @@ static int run(int argc, char **argv) {
         {NULL, 0, NULL, NULL, NULL},
     };
     sd_usage u = {"semid embed WORK [options]",
-                  "Computes one vector per item and writes WORK/emb.npy (float32, N x D, rows in internal-id order, "
-                  "unit length). Without model weights: TF-IDF over title, description, features, categories and "
-                  "attributes, reduced by a randomized truncated SVD. --npy imports vectors made elsewhere.",
+                  "Computes one vector per item and writes WORK/emb.npy (float32, N x D, rows in internal-id order). "
+                  "Without model weights: TF-IDF over title, description, features, categories and attributes, "
+                  "reduced by a randomized truncated SVD to D dimensions, rows scaled to unit length. --npy imports "
+                  "vectors made elsewhere (float32 or float16), copied as they are after checking every row.",
                   1, 1};
     sd_err err = {0};
     char **pos = NULL;

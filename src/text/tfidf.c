@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+#include "base/progress.h"
 #include "base/strmap.h"
 
 /* ---- tokenizer ---- */
@@ -242,7 +243,10 @@ int sd_tfidf_build(const sd_catalog *cat, const sd_tfidf_opts *o, sd_csr *out, s
     sd_strmap_init(&b.terms, 1 << 16);
     b.pool = sd_pool_new();
     b.doc_off = sd_xcalloc((size_t)n + 1, sizeof(int64_t));
+    sd_progress pg;
+    sd_progress_start(&pg, "tf-idf", n, "items");
     for (int32_t i = 0; i < n; i++) {
+        if ((i & 1023) == 0) sd_progress_set(&pg, i);
         const sd_item *it = &cat->items[i];
         add_text(&b, it->title, o->title_weight, o);
         add_text(&b, it->description, o->text_weight, o);
@@ -254,6 +258,7 @@ int sd_tfidf_build(const sd_catalog *cat, const sd_tfidf_opts *o, sd_csr *out, s
         for (uint32_t k = 0; k < it->n_attrs; k++) add_attr(&b, &kv[k], o);
         end_doc(&b, i);
     }
+    sd_progress_finish(&pg);
     /* document frequencies (each entry is one (doc, term) pair) */
     size_t nt = b.n_terms;
     int32_t *df = sd_xcalloc(nt ? nt : 1, sizeof(int32_t));
