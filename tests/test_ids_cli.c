@@ -139,7 +139,7 @@ Test(ids_cli, npy_import, .timeout = 60) {
     cr_assert(strstr(out, "none.npy: cannot open"), "%s", out);
     free(out);
     cr_assert_eq(run(&out, "embed %s --npy %s/items.jsonl", w, w), 1);
-    cr_assert(strstr(out, "bad magic"), "%s", out);
+    cr_assert(strstr(out, "magic"), "%s", out);
     free(out);
     /* emb.npy survived all failures unchanged */
     cr_assert_eq(sd_read_file(emb, &e2, &l2, NULL), 0);

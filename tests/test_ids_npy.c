@@ -59,13 +59,19 @@ static void expect_error(const char *path, const char *needle) {
 
 Test(ids_npy, bad_files) {
     char *p;
-    expect_error(p = ref("ids_f8.npy"), "'<f8'"); free(p);
+    /* float64 is read and converted (numpy's default dtype); only non-2-D or non-finite fail */
+    {
+        float *x = NULL; int64_t n, d; sd_err err = {0};
+        p = ref("ids_f8.npy");
+        cr_assert_eq(sd_embfile_read_npy(p, &x, &n, &d, &err), 0, "%s", err.msg);
+        free(x); free(p);
+    }
     expect_error(p = ref("ids_fortran.npy"), "fortran_order"); free(p);
     expect_error(p = ref("ids_3d.npy"), "3 dimensions"); free(p);
     char dir[256]; sd_test_tmpdir(dir, sizeof dir);
     p = sd_path_join(dir, "bad.npy");
     cr_assert_eq(sd_write_file_atomic(p, "hello world, not numpy", 22, NULL), 0);
-    expect_error(p, "bad magic");
+    expect_error(p, "magic");
     /* NaN in row 1, Inf in row 2 */
     float x[6] = {0, 1, NAN, 3, 4, 5};
     cr_assert_eq(sd_embfile_write_npy(p, x, 3, 2, NULL), 0);

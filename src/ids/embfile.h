@@ -1,7 +1,6 @@
 /* The embedding-file layer: item vectors as a NumPy .npy file, shape (N, D), rows in internal-id
- * order. This is a deliberately small .npy reader/writer (format v1.0 written; v1.0/2.0 read;
- * '<f4' and '<f2' data; C order only) so `semid embed` and `semid ids` can exchange vectors with
- * Python tools. It will later sit on top of the general src/io/npy module. */
+ * order, on top of src/io/npy (any float dtype is read and converted to float32; C order only),
+ * so `semid embed` and `semid ids` exchange vectors with Python tools. */
 #ifndef SD_EMBFILE_H
 #define SD_EMBFILE_H
 #include <stdint.h>
@@ -11,7 +10,7 @@
 /* Writes x [n, d] as '<f4', fortran_order False, atomically (temp file + rename). */
 int sd_embfile_write_npy(const char *path, const float *x, int64_t n, int64_t d, sd_err *err);
 
-/* Reads an (N, D) float32 or float16 array into a malloc'd float [N, D] (*x, free with free()).
+/* Reads an (N, D) float array into a malloc'd float32 [N, D] (*x, free with free()).
  * Errors name the file: bad magic/header, another dtype, fortran order, a shape that is not 2-D,
  * a truncated file, and a row holding NaN or Inf ("emb.npy: row 17 (column 3) is NaN"). */
 int sd_embfile_read_npy(const char *path, float **x, int64_t *n, int64_t *d, sd_err *err);
