@@ -66,7 +66,7 @@ Test(ids_npy, bad_files) {
         cr_assert_eq(sd_embfile_read_npy(p, &x, &n, &d, &err), 0, "%s", err.msg);
         free(x); free(p);
     }
-    expect_error(p = ref("ids_fortran.npy"), "fortran_order"); free(p);
+    expect_error(p = ref("ids_fortran.npy"), "Fortran-order"); free(p);
     expect_error(p = ref("ids_3d.npy"), "3 dimensions"); free(p);
     char dir[256]; sd_test_tmpdir(dir, sizeof dir);
     p = sd_path_join(dir, "bad.npy");
