@@ -553,3 +553,33 @@ Test(qwen3_cli, extend_command) {
     cr_assert(strstr(out, "/none"), "%s", out);
     free(out);
 }
+
+/* With the real Qwen3 tokenizer (from tests/js) the ids and size match semantic-ids-llm:
+ * <|rec|> 151669, <|sid_start|> 151670, <|sid_end|> 151671, <|sid_k|> 151672 + k, and 4 x 256
+ * codes give vocab_size 152,696 (over the checkpoint's 151,936 rows). */
+Test(vocab_extend, qwen3_tokenizer_ids) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/qwen3_tokenizer.json", sd_test_ref());
+    sd_qwen3_config c = sd_qwen3_config_default();
+    c.hidden_size = 8; c.num_hidden_layers = 1; c.num_attention_heads = 2; c.num_key_value_heads = 1;
+    c.head_dim = 4; c.intermediate_size = 8; c.vocab_size = 151936;
+    sd_qwen3 m;
+    sd_err err = {0};
+    cr_assert_eq(sd_qwen3_init(&m, &c, &err), 0, "%s", err.msg);
+    sd_qwen3_init_random(&m, 1, 0.02f);
+    cr_assert_eq(sd_tok_load(&m.tok, path, &err), 0, "%s", err.msg);
+    sd_qwen3_vocab_ext x;
+    cr_assert_eq(sd_qwen3_extend_vocab(&m, 4, 256, 42, 0.01f, &x, &err), 0, "%s", err.msg);
+    cr_assert_eq(x.old_tokens, 151669);
+    cr_assert_eq(x.rec_id, 151669); cr_assert_eq(x.sid_start_id, 151670); cr_assert_eq(x.sid_end_id, 151671);
+    cr_assert_eq(x.sid_base, 151672); cr_assert_eq(x.n_new, 1027);
+    cr_assert_eq(x.new_rows, 152696); cr_assert_eq(m.cfg.vocab_size, 152696);
+    sd_ids ids = {0};
+    const char *text = "<|im_start|>user\n<|rec|><|sid_start|><|sid_5|><|sid_1023|><|sid_end|>";
+    cr_assert_eq(sd_tok_encode(m.tok, NULL, text, strlen(text), &ids), 0);
+    int32_t want[] = {151644, 872, 198, 151669, 151670, 151677, 152695, 151671};
+    cr_assert_eq(ids.n, 8, "%zu ids", ids.n);
+    for (int i = 0; i < 8; i++) cr_assert_eq(ids.v[i], want[i], "id %d: %d, want %d", i, ids.v[i], want[i]);
+    sd_ids_free(&ids);
+    sd_qwen3_free(&m);
+}
