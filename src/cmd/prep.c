@@ -208,4 +208,4 @@ static int run(int argc, char **argv) {
     sd_sequences_free(&seq);
     return rc ? sd_cmd_error(&err) : 0;
 }
-SD_COMMAND(prep, "prep", "read a dataset (amazon2023, generic, sasrec) into a work directory", run)
+SD_COMMAND(prep, "prep", "read a dataset (amazon2023, movielens, sasrec, generic) into a work directory", run)

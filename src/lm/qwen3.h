@@ -112,11 +112,19 @@ typedef struct sd_qwen3_batch {
 
 /* Activations for one batch shape. With recompute, only each layer's input is kept and a layer's
  * activations are recomputed during backward into one shared set (activation checkpointing per
- * layer): memory falls from L layer-sets to one at the cost of one more forward. */
+ * layer): memory falls from L layer-sets to one at the cost of one more forward of the layers.
+ *
+ * Memory in floats (N = B*T, qd = H*hd, kd = KV*hd), see sd_qwen3_state_bytes:
+ *   residual streams (L+1) N C (2 N C for inference) + final norm N C
+ *   per saved layer  N (3C + 2qd + 2kd + 3F) + B H T^2 (softmax) + 2 N (qd + kd) + N hd + threads T^2
+ *   train scratch    N (2C + 2qd + 2kd + 3F) + 3 N C (+ N C with recompute)
+ * The B H T^2 term dominates at long T: Qwen3-0.6B at B 8, T 512 needs ~16 GB plain, ~1.4 GB
+ * with recompute. The head never forms [N, V] logits (chunked cross-entropy). */
 typedef struct sd_qwen3_state {
     int B, T;
     bool train, recompute;
-    float **x;                 /* [L+1] residual stream [N, C]: x[0] embeddings, x[l+1] after layer l */
+    float **x;                 /* residual streams [N, C]: x[0] embeddings, x[l+1] after layer l
+                                  (train: L+1 of them; inference: 2, reused alternately) */
     float *xf, *rstd, *lse;    /* final normed hidden [N, C], its rstd [N], per-row lse [N] */
     sd_block_acts *acts;       /* [L] (or [1] with recompute) */
     sd_block_scratch scr;      /* backward scratch (train only) */

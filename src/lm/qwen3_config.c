@@ -107,6 +107,7 @@ int sd_qwen3_config_parse(sd_qwen3_config *c, const cJSON *j, const char *where,
     if (strcmp(act, "silu")) return sd_errf(err, SD_EFORMAT, "%s: \"hidden_act\" \"%s\" is not supported (expected silu)", w, act);
     const char *dt = NULL;
     if ((rc = sd_json_opt_string(j, "torch_dtype", &dt, "", w, err))) return rc;
+    if (!dt[0] && (rc = sd_json_opt_string(j, "dtype", &dt, "", w, err))) return rc; /* transformers >= 4.56 */
     snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt);
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(j, "architectures");
     if (arch && !cJSON_IsNull(arch)) {
