@@ -185,3 +185,58 @@ Test(lm_embed, item_text) {
     free(t);
     sd_catalog_free(c);
 }
+
+/* semid embed WORK --model DIR on a synthetic store: rows are the item texts' embeddings. */
+#include "data/workdir.h"
+#include "ids/embfile.h"
+Test(lm_embed, embed_command_with_model, .timeout = 120) {
+    char tmp[512], work[600], model_dir[600], cmd[2048], *out;
+    sd_test_tmpdir(tmp, sizeof tmp);
+    snprintf(work, sizeof work, "%s/work", tmp);
+    snprintf(model_dir, sizeof model_dir, "%s/emb", tmp);
+    snprintf(cmd, sizeof cmd, "%s synth -o %s --items 100 --users 30 --quiet", sd_test_bin(), work);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    free(out);
+    sd_qwen3 m;
+    tok_model(&m);
+    m.no_prefix = true; /* Qwen3-Embedding layout */
+    sd_err err;
+    cr_assert_eq(sd_qwen3_save(&m, model_dir, NULL, &err), 0, "%s", err.msg);
+    snprintf(cmd, sizeof cmd, "%s embed %s --model %s --dim 8 --max-tokens 64 --quiet", sd_test_bin(), work, model_dir);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    free(out);
+
+    sd_work w;
+    cr_assert_eq(sd_work_load(&w, work, &err), 0, "%s", err.msg);
+    char *path = sd_work_path(&w, "emb.npy");
+    float *x;
+    int64_t n, d;
+    cr_assert_eq(sd_embfile_read_npy(path, &x, &n, &d, &err), 0, "%s", err.msg);
+    cr_assert_eq(n, w.cat->n_items);
+    cr_assert_eq(d, 8);
+    int picks[3] = {0, (int)n / 2, (int)n - 1};
+    for (int k = 0; k < 3; k++) {
+        char *text = sd_item_embed_text(w.cat, picks[k]);
+        cr_assert(!strncmp(text, "Product: ", 9), "%s", text);
+        float want[8];
+        sd_embed_opts o;
+        sd_embed_opts_default(&o);
+        o.dim = 8;
+        o.max_tokens = 64;
+        cr_assert_eq(sd_qwen3_embed_texts(&m, (const char *const *)&text, 1, &o, want, &err), 0, "%s", err.msg);
+        check_close("item row", x + (size_t)picks[k] * 8, want, 8, 1e-5, 0);
+        free(text);
+    }
+    free(x);
+    free(path);
+    /* bad settings */
+    snprintf(cmd, sizeof cmd, "%s embed %s --model %s --dim 17 --quiet", sd_test_bin(), work, model_dir);
+    cr_assert_eq(sd_test_run(cmd, &out), 2, "%s", out);
+    cr_assert(strstr(out, "1..16"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s embed %s --model %s/nothing --quiet", sd_test_bin(), work, tmp);
+    cr_assert_eq(sd_test_run(cmd, &out), 1, "%s", out);
+    free(out);
+    sd_work_free(&w);
+    sd_qwen3_free(&m);
+}

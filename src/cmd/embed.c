@@ -9,6 +9,7 @@
 #include "base/mem.h"
 #include "data/workdir.h"
 #include "ids/embfile.h"
+#include "lm/embed_qwen3.h"
 #include "text/rsvd.h"
 #include "text/tfidf.h"
 
@@ -77,10 +78,14 @@ static int embed_import(const sd_work *w, const char *npy, const char *ids, floa
 
 static int run(int argc, char **argv) {
     const char *method = "tfidf", *npy = NULL, *ids = NULL;
-    embed_args a = {256, 2, 100000, 3, 3.0f, false};
+    embed_args a = {0, 2, 100000, 3, 3.0f, false};
+    /* --model: Qwen3-Embedding (src/lm/embed_qwen3.h) */
+    const char *model = NULL;
+    sd_embed_opts eo;
+    sd_embed_opts_default(&eo);
     sd_opt opts[] = {
         {"method", SD_OPT_STR, &method, "NAME", "tfidf (default): TF-IDF over item text + randomized SVD"},
-        {"dim", SD_OPT_INT, &a.dim, "D", "embedding dimension (256)"},
+        {"dim", SD_OPT_INT, &a.dim, "D", "embedding dimension (256; with --model: the model's, or a prefix of it)"},
         {"npy", SD_OPT_STR, &npy, "FILE", "import N x D float32/float16 vectors instead (rows in internal-id order)"},
         {"ids", SD_OPT_STR, &ids, "FILE", "with --npy: external item id of each row, one per line"},
         {"min-df", SD_OPT_INT, &a.min_df, "N", "tf-idf: keep terms in at least N items (2)"},
@@ -88,13 +93,18 @@ static int run(int argc, char **argv) {
         {"title-weight", SD_OPT_FLOAT, &a.title_weight, "W", "tf-idf: weight of title tokens (3)"},
         {"bigrams", SD_OPT_FLAG, &a.bigrams, NULL, "tf-idf: add adjacent-token bigrams"},
         {"power-iters", SD_OPT_INT, &a.power_iters, "N", "svd: subspace iterations (3)"},
+        {"model", SD_OPT_STR, &model, "DIR", "embed with a Qwen3-Embedding folder instead (last-token pooling, unit rows)"},
+        {"instruct", SD_OPT_STR, &eo.task, "TEXT", "--model: prefix items with \"Instruct: TEXT\\nQuery:\" (default: none)"},
+        {"max-tokens", SD_OPT_INT, &eo.max_tokens, "N", "--model: tokens per item, <|endoftext|> included (512)"},
         {NULL, 0, NULL, NULL, NULL},
     };
     sd_usage u = {"semid embed WORK [options]",
                   "Computes one vector per item and writes WORK/emb.npy (float32, N x D, rows in internal-id order). "
                   "Without model weights: TF-IDF over title, description, features, categories and attributes, "
                   "reduced by a randomized truncated SVD to D dimensions, rows scaled to unit length. --npy imports "
-                  "vectors made elsewhere (float32 or float16), copied as they are after checking every row.",
+                  "vectors made elsewhere (float32 or float16), copied as they are after checking every row. --model DIR "
+                  "embeds each item's text (\"Product: ...\\nDescription: ...\\nCategory: ...\" and its attributes) "
+                  "with a Qwen3-Embedding folder: last-token pooling, --dim keeps a prefix (MRL), unit rows.",
                   1, 1};
     sd_err err = {0};
     char **pos = NULL;
@@ -102,19 +112,26 @@ static int run(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);
     const char *dir = pos[0];
     free(pos);
-    if (a.dim < 1) return sd_errf(&err, SD_EUSAGE, "embed: --dim must be >= 1"), sd_cmd_error(&err);
+    if (!a.dim && !model) a.dim = 256;
+    if (a.dim < 0 || (!model && a.dim < 1)) return sd_errf(&err, SD_EUSAGE, "embed: --dim must be >= 1"), sd_cmd_error(&err);
+    if (model && npy) return sd_errf(&err, SD_EUSAGE, "embed: --model and --npy exclude each other"), sd_cmd_error(&err);
+    if (model && eo.max_tokens < 2) return sd_errf(&err, SD_EUSAGE, "embed: --max-tokens must be >= 2"), sd_cmd_error(&err);
     if (a.min_df < 1) return sd_errf(&err, SD_EUSAGE, "embed: --min-df must be >= 1"), sd_cmd_error(&err);
     if (a.max_vocab < 1) return sd_errf(&err, SD_EUSAGE, "embed: --max-vocab must be >= 1"), sd_cmd_error(&err);
     if (a.power_iters < 0 || a.power_iters > 20) return sd_errf(&err, SD_EUSAGE, "embed: --power-iters must be 0..20"), sd_cmd_error(&err);
     if (ids && !npy) return sd_errf(&err, SD_EUSAGE, "embed: --ids needs --npy"), sd_cmd_error(&err);
-    if (!npy && strcmp(method, "tfidf"))
+    if (!npy && !model && strcmp(method, "tfidf"))
         return sd_errf(&err, SD_EUSAGE, "embed: unknown --method '%s' (available: tfidf; or --npy FILE)", method), sd_cmd_error(&err);
     sd_work w;
     if ((rc = sd_work_load(&w, dir, &err))) return sd_cmd_error(&err);
     float *x = NULL;
     int64_t d = 0;
     double t0 = sd_now();
-    rc = npy ? embed_import(&w, npy, ids, &x, &d, &err) : embed_tfidf(&w, &a, &x, &d, &err);
+    eo.dim = a.dim;
+    eo.progress = !sd_quiet;
+    rc = npy ? embed_import(&w, npy, ids, &x, &d, &err)
+         : model ? sd_embed_catalog_qwen3(model, w.cat, &eo, &x, &d, &err)
+                 : embed_tfidf(&w, &a, &x, &d, &err);
     char *out = sd_work_path(&w, "emb.npy");
     if (!rc) rc = sd_embfile_write_npy(out, x, w.cat->n_items, d, &err);
     if (!rc) sd_info("wrote %s: %d x %lld (%.2f s)", out, w.cat->n_items, (long long)d, sd_now() - t0);

@@ -182,3 +182,30 @@ char *sd_item_embed_text(const sd_catalog *c, int32_t id) {
     if (len && buf[len - 1] == '\n') buf[--len] = 0;
     return buf;
 }
+
+int sd_embed_catalog_qwen3(const char *model_dir, const sd_catalog *cat, const sd_embed_opts *o, float **out,
+                           int64_t *dim, sd_err *err) {
+    sd_qwen3 m;
+    int rc = sd_qwen3_load(&m, model_dir, err);
+    if (rc) return rc;
+    int C = m.cfg.hidden_size, d = o->dim ? o->dim : C;
+    if (d < 1 || d > C) {
+        sd_qwen3_free(&m);
+        return sd_errf(err, SD_EUSAGE, "--dim %d: %s embeds into 1..%d dimensions", d, model_dir, C);
+    }
+    int n = cat->n_items;
+    char **texts = sd_xmalloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
+    for (int i = 0; i < n; i++) texts[i] = sd_item_embed_text(cat, i);
+    float *x = sd_xmalloc(sd_mul_size(sd_mul_size((size_t)(n > 0 ? n : 1), (size_t)d), sizeof(float)));
+    sd_embed_opts oo = *o;
+    oo.dim = d;
+    rc = sd_qwen3_embed_texts(&m, (const char *const *)texts, n, &oo, x, err);
+    if (rc) sd_err_prefix(err, "%s", model_dir);
+    for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    sd_qwen3_free(&m);
+    if (rc) { free(x); return rc; }
+    *out = x;
+    *dim = d;
+    return 0;
+}

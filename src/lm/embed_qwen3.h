@@ -48,4 +48,9 @@ int sd_qwen3_embed_texts(sd_qwen3 *m, const char *const *texts, int n, const sd_
  * malloc'd. */
 char *sd_item_embed_text(const sd_catalog *c, int32_t id);
 
+/* Every item of a catalogue (sd_item_embed_text, documents unless o->task) with the Qwen3-Embedding
+ * folder model_dir -> *out [n_items, *dim] (malloc'd), rows in internal-id order. */
+int sd_embed_catalog_qwen3(const char *model_dir, const sd_catalog *cat, const sd_embed_opts *o, float **out,
+                           int64_t *dim, sd_err *err);
+
 #endif
