@@ -1,4 +1,5 @@
 /* semid embed WORK: item vectors -> WORK/emb.npy (TF-IDF + randomized SVD, or imported). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ static int embed_import(const sd_work *w, const char *npy, const char *ids, floa
 
 static int run(int argc, char **argv) {
     const char *method = "tfidf", *npy = NULL, *ids = NULL;
-    embed_args a = {0, 2, 100000, 3, 3.0f, false};
+    embed_args a = {INT_MIN, 2, 100000, 3, 3.0f, false}; /* INT_MIN: --dim not given */
     /* --model: Qwen3-Embedding (src/lm/embed_qwen3.h) */
     const char *model = NULL;
     sd_embed_opts eo;
@@ -112,8 +113,8 @@ static int run(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);
     const char *dir = pos[0];
     free(pos);
-    if (!a.dim && !model) a.dim = 256;
-    if (a.dim < 0 || (!model && a.dim < 1)) return sd_errf(&err, SD_EUSAGE, "embed: --dim must be >= 1"), sd_cmd_error(&err);
+    if (a.dim == INT_MIN) a.dim = model ? 0 : 256; /* --model: 0 = the model's size */
+    else if (a.dim < 1) return sd_errf(&err, SD_EUSAGE, "embed: --dim must be >= 1"), sd_cmd_error(&err);
     if (model && npy) return sd_errf(&err, SD_EUSAGE, "embed: --model and --npy exclude each other"), sd_cmd_error(&err);
     if (model && eo.max_tokens < 2) return sd_errf(&err, SD_EUSAGE, "embed: --max-tokens must be >= 2"), sd_cmd_error(&err);
     if (a.min_df < 1) return sd_errf(&err, SD_EUSAGE, "embed: --min-df must be >= 1"), sd_cmd_error(&err);
