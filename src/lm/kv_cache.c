@@ -237,6 +237,7 @@ int sd_qwen3_step(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const
             rc = sd_errf(err, SD_ERANGE, "step: sequence %d: more than the cache's %d positions", b, kv->cap);
         else pos[i] = kv->len[b] + fill[b]++;
     }
+    if (!rc && n_out > n) rc = sd_errf(err, SD_ERANGE, "step: %d output rows for %d tokens", n_out, n);
     for (int i = 0; i < n_out && !rc; i++)
         if (out_rows[i] < 0 || out_rows[i] >= n)
             rc = sd_errf(err, SD_ERANGE, "step: output row %d outside the %d tokens", out_rows[i], n);

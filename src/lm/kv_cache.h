@@ -39,7 +39,7 @@ void sd_kv_cache_clear(sd_kv_cache *kv);
 /* One step over n tokens: ids [n], seq [n] (sequence of each token, its tokens consecutive and in
  * order within the list). Token i sits at position kv->len[seq[i]] + (number of earlier tokens of
  * the same sequence in this list). Keys/values are appended and kv->len advances.
- * out_rows [n_out]: indices into the list of the tokens whose outputs are wanted;
+ * out_rows [n_out <= n]: indices into the list of the tokens whose outputs are wanted;
  * logits [n_out, V] (may be NULL) and hidden [n_out, C] (final-normed hidden states, may be NULL)
  * receive them. Errors: ids out of range, a sequence outside [0, B), cache capacity exceeded. */
 int sd_qwen3_step(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const int32_t *seq,
