@@ -61,7 +61,8 @@ test: test-ref
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" test
+	  LDFLAGS="-fsanitize=address,undefined" test \
+	  LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp)
 
 bench: $(BIN) $(BENCH_BIN)
 	@OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} BUILD=$(BUILD) bash bench/run_all.sh
