@@ -320,11 +320,17 @@ int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_
         while (sd_seqbatcher_next(bt, &b)) {
             double lr = c->cosine ? sd_lr_cosine(step, c->warmup, total, c->lr, 0.0)
                         : step < c->warmup ? c->lr * (double)(step + 1) / c->warmup : c->lr;
+            double ta = sd_now();
             sd_params_zero_grad(&m->p);
             float loss = sd_sasrec_loss_forward(m, ws, &b, true, (uint64_t)step);
+            double tb = sd_now();
             sd_sasrec_loss_backward(m, ws, &b);
+            double tc = sd_now();
             if (c->clip > 0) sd_clip_grad_norm(&m->p, c->clip);
             sd_adamw_step(&m->p, &opt, step + 1, lr);
+            rep->phase_seconds[0] += tb - ta;
+            rep->phase_seconds[1] += tc - tb;
+            rep->phase_seconds[2] += sd_now() - tc;
             step++;
             loss_sum += loss;
             n_steps++;

@@ -78,6 +78,7 @@ typedef struct sd_fit_report {
     sd_metrics best_valid;
     double train_seconds, eval_seconds;
     float last_loss;
+    double phase_seconds[3]; /* training time in forward, backward, optimizer (with zeroing) */
 } sd_fit_report;
 
 /* Trains with AdamW on the split's training prefixes, evaluating on valid; leaves the best

@@ -3,11 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/rng.h"
 #include "nn/ops.h"
 
 #define LN_EPS 1e-8f
+
+double sd_seqenc_attn_seconds[2];
 
 typedef struct blk_acts {
     float *ln1, *m1, *r1, *q, *k, *v, *att, *h, *ln2, *m2, *r2, *up, *act;
@@ -222,6 +225,7 @@ static sd_attn_state *group_state(sd_seqenc_ws *ws, int l, int g) {
 /* The attention op only reads B, T from its cfg: a state sized for [GROUP, maxlen] serves any
  * smaller group. */
 static void attn_forward(sd_seqenc_ws *ws, const sd_packed *pk, blk_acts *a, int l) {
+    double t0 = sd_now();
     for (int g = 0, s0 = 0; s0 < pk->B; g++, s0 += SD_SEQENC_GROUP) {
         int Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
         int Tg = pk->len[ws->order[s0]];
@@ -232,10 +236,12 @@ static void attn_forward(sd_seqenc_ws *ws, const sd_packed *pk, blk_acts *a, int
         sd_attention_forward(ws->Og, group_state(ws, l, g), ws->Qg, ws->Kg, ws->Vg, &ac);
         group_copy(ws->Og, a->att, ws, pk, s0, Bg, Tg, false);
     }
+    sd_seqenc_attn_seconds[0] += sd_now() - t0;
 }
 
 static void attn_backward(sd_seqenc_ws *ws, const sd_packed *pk, blk_acts *a, int l) {
     int C = ws->C;
+    double t0 = sd_now();
     for (int g = 0, s0 = 0; s0 < pk->B; g++, s0 += SD_SEQENC_GROUP) {
         int Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
         int Tg = pk->len[ws->order[s0]];
@@ -252,6 +258,7 @@ static void attn_backward(sd_seqenc_ws *ws, const sd_packed *pk, blk_acts *a, in
         group_copy(ws->dKg, ws->dk, ws, pk, s0, Bg, Tg, false);
         group_copy(ws->dVg, ws->dv, ws, pk, s0, Bg, Tg, false);
     }
+    sd_seqenc_attn_seconds[1] += sd_now() - t0;
 }
 
 static float *W(sd_params *p, int v) { return sd_params_ptr(p, v); }

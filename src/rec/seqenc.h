@@ -77,4 +77,7 @@ const float *sd_seqenc_forward_out(const sd_seqenc_ws *ws);
 /* [N, C] scratch of the workspace the caller may use for the gradient of out. */
 float *sd_seqenc_dout(sd_seqenc_ws *ws);
 
+/* Seconds spent in attention (forward, backward) since the start, for benchmarks. */
+extern double sd_seqenc_attn_seconds[2];
+
 #endif
