@@ -12,6 +12,7 @@
 #include "data/workdir.h"
 #include "rec/evaluate.h"
 #include "rec/sasrec.h"
+#include "rec/sasrec_sid.h"
 
 /* Test figures under full ranking and 100 sampled negatives, printed and returned as JSON. */
 static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJSON *out, sd_err *err) {
@@ -78,8 +79,11 @@ static int run(int argc, char **argv) {
     const char *work = pos[0];
     c.lr = lr; c.beta1 = b1; c.beta2 = b2; c.weight_decay = wd; c.dropout = dropout; c.clip = clip;
     c.cosine = cosine; c.seed = sd_seed; c.progress = !sd_quiet;
+    sd_sid_mode mode = SD_SID_TOKENS;
     if (sd_rec_loss_parse(loss, &c.loss))
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --loss '%s' (choose bce or softmax)", loss);
+    else if (sd_sid_mode_parse(sid_mode, &mode))
+        rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --sid-mode '%s' (choose tokens or sum)", sid_mode);
     else if ((rc = sd_sasrec_cfg_check(&c, &err)))
         sd_err_prefix(&err, "sasrec: ");
     if (rc) { free(pos); return sd_cmd_error(&err); }
@@ -93,9 +97,13 @@ static int run(int argc, char **argv) {
     sd_fit_report rep;
     double t0 = sd_now();
     if (sid) {
-        (void)sid_mode;
-        rc = sd_errf(&err, SD_ESTATE, "sasrec: --sid: not in this build yet");
-        goto done;
+        sd_sasrec_sid *m = sd_xcalloc(1, sizeof *m);
+        char *sids = sd_work_path(&w, "sids.tsv");
+        rc = sd_sasrec_sid_init(m, &c, mode, sids, w.seq.n_items, &err);
+        free(sids);
+        if (rc) { free(m); goto done; }
+        sd_sasrec_sid_scorer(m, true, &sc);
+        if ((rc = sd_sasrec_sid_fit(m, &w.seq, &w.split, &rep, &err))) goto done;
     } else {
         sd_sasrec *m = sd_xcalloc(1, sizeof *m);
         if ((rc = sd_sasrec_init(m, &c, w.seq.n_items, &err))) { free(m); goto done; }
@@ -115,7 +123,8 @@ static int run(int argc, char **argv) {
     if ((rc = report_test(&sc, &w, sd_seed, cJSON_AddObjectToObject(extra, "test"), &err))) goto done;
     if ((rc = sd_dir_begin(dir, &tmp, &err))) goto done;
     char *extra_s = cJSON_PrintUnformatted(extra);
-    rc = sd_sasrec_save(sd_sasrec_of(&sc), tmp, extra_s, &err);
+    rc = sid ? sd_sasrec_sid_save(sd_sasrec_sid_of(&sc), tmp, extra_s, &err)
+             : sd_sasrec_save(sd_sasrec_of(&sc), tmp, extra_s, &err);
     free(extra_s);
     if (!rc) rc = sd_dir_commit(tmp, dir, &err);
     else sd_dir_abort(tmp);

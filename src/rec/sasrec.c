@@ -86,40 +86,80 @@ void sd_sasrec_free(sd_sasrec *m) { sd_params_free(&m->p); memset(m, 0, sizeof *
 
 /* ---- loss ---- */
 
-struct sd_sasrec_ws {
-    sd_seqenc_ws *enc;
-    int max_seqs;
-    size_t max_tok;
-    int32_t *tok, *tpos, *tneg; /* embedding rows (item + 1) of inputs, targets, negatives */
-    float *logits, *labels, *dlogits, *rows, *lse;
-};
-
-sd_sasrec_ws *sd_sasrec_ws_new(const sd_sasrec *m, int max_seqs) {
-    sd_sasrec_ws *ws = sd_xcalloc(1, sizeof *ws);
-    ws->enc = sd_seqenc_ws_new(&m->enc, max_seqs, true);
-    ws->max_seqs = max_seqs;
-    size_t N = (size_t)max_seqs * m->cfg.maxlen;
-    ws->max_tok = N;
-    ws->tok = sd_xmalloc(N * sizeof(int32_t));
-    ws->tpos = sd_xmalloc(N * sizeof(int32_t));
-    ws->tneg = sd_xmalloc(N * sizeof(int32_t));
-    ws->logits = sd_afloats(2 * N); ws->labels = sd_afloats(2 * N); ws->dlogits = sd_afloats(2 * N);
-    ws->rows = sd_afloats(N * m->cfg.dim); ws->lse = sd_afloats(N);
-    return ws;
+void sd_item_loss_init(sd_item_loss *s, size_t max_rows, int C) {
+    s->logits = sd_afloats(2 * max_rows); s->labels = sd_afloats(2 * max_rows); s->dlogits = sd_afloats(2 * max_rows);
+    s->rows = sd_afloats(max_rows * C); s->lse = sd_afloats(max_rows);
 }
 
-void sd_sasrec_ws_free(sd_sasrec_ws *ws) {
-    if (!ws) return;
-    sd_seqenc_ws_free(ws->enc);
-    free(ws->tok); free(ws->tpos); free(ws->tneg);
-    sd_afree(ws->logits); sd_afree(ws->labels); sd_afree(ws->dlogits); sd_afree(ws->rows); sd_afree(ws->lse);
-    free(ws);
+void sd_item_loss_free(sd_item_loss *s) {
+    sd_afree(s->logits); sd_afree(s->labels); sd_afree(s->dlogits); sd_afree(s->rows); sd_afree(s->lse);
 }
 
 static float dot(const float *a, const float *b, int n) {
     float s = 0;
     for (int i = 0; i < n; i++) s += a[i] * b[i];
     return s;
+}
+
+float sd_item_loss_forward(sd_item_loss *s, sd_rec_loss loss, const float *out, const float *E, int32_t n_items,
+                           const int32_t *target, const int32_t *neg, int N, int C) {
+    if (loss == SD_LOSS_SOFTMAX) return sd_xent_chunked_forward(s->lse, out, E, target, N, C, n_items, -1, NULL);
+#pragma omp parallel for schedule(static) if (N > 2048)
+    for (int n = 0; n < N; n++) {
+        const float *h = out + (size_t)n * C;
+        s->logits[n] = dot(h, E + (size_t)target[n] * C, C);
+        s->logits[N + n] = dot(h, E + (size_t)neg[n] * C, C);
+        s->labels[n] = 1.0f;
+        s->labels[N + n] = 0.0f;
+    }
+    /* pmixer: BCE(pos, 1) + BCE(neg, 0), each a mean over positions = 2 x the mean over both */
+    return 2.0f * sd_bce_logits_forward(s->logits, s->labels, 2 * (size_t)N);
+}
+
+void sd_item_loss_backward(sd_item_loss *s, sd_rec_loss loss, float *dout, float *dE, const float *out,
+                           const float *E, int32_t n_items, const int32_t *target, const int32_t *neg, int N, int C) {
+    if (loss == SD_LOSS_SOFTMAX) {
+        sd_xent_chunked_backward(dout, dE, out, E, target, s->lse, N, C, n_items, -1, 1.0f);
+        return;
+    }
+    memset(s->dlogits, 0, 2 * (size_t)N * sizeof(float));
+    sd_bce_logits_backward(s->dlogits, s->logits, s->labels, 2 * (size_t)N, 2.0f);
+    /* d out += dpos E[pos] + dneg E[neg]; dE rows get dlogit * out through the embedding
+     * backward (deterministic scatter-add). */
+    for (int which = 0; which < 2; which++) {
+        const float *dl = s->dlogits + (size_t)which * N;
+        const int32_t *ids = which ? neg : target;
+#pragma omp parallel for schedule(static) if (N > 2048)
+        for (int n = 0; n < N; n++) {
+            const float *h = out + (size_t)n * C, *e = E + (size_t)ids[n] * C;
+            float *d = dout + (size_t)n * C, *r = s->rows + (size_t)n * C;
+            for (int c = 0; c < C; c++) { d[c] += dl[n] * e[c]; r[c] = dl[n] * h[c]; }
+        }
+        sd_embedding_backward(dE, s->rows, ids, N, C, -1);
+    }
+}
+
+struct sd_sasrec_ws {
+    sd_seqenc_ws *enc;
+    int32_t *tok;   /* embedding rows (item + 1) of the inputs */
+    sd_item_loss loss;
+};
+
+sd_sasrec_ws *sd_sasrec_ws_new(const sd_sasrec *m, int max_seqs) {
+    sd_sasrec_ws *ws = sd_xcalloc(1, sizeof *ws);
+    ws->enc = sd_seqenc_ws_new(&m->enc, max_seqs, true);
+    size_t N = (size_t)max_seqs * m->cfg.maxlen;
+    ws->tok = sd_xmalloc(N * sizeof(int32_t));
+    sd_item_loss_init(&ws->loss, N, m->cfg.dim);
+    return ws;
+}
+
+void sd_sasrec_ws_free(sd_sasrec_ws *ws) {
+    if (!ws) return;
+    sd_seqenc_ws_free(ws->enc);
+    free(ws->tok);
+    sd_item_loss_free(&ws->loss);
+    free(ws);
 }
 
 /* in[n] = E[tok[n]] * sqrt(C) */
@@ -130,28 +170,13 @@ static void embed_items(float *in, const float *E, const int32_t *tok, int N, in
 }
 
 float sd_sasrec_loss_forward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b, bool train, uint64_t step) {
-    int N = b->N, C = m->cfg.dim, V = m->n_items + 1;
+    int N = b->N, C = m->cfg.dim;
     const float *E = sd_params_ptr(&m->p, m->item_emb);
-    for (int n = 0; n < N; n++) {
-        ws->tok[n] = b->item[n] + 1;
-        ws->tpos[n] = b->target[n] + 1;
-        ws->tneg[n] = b->neg ? b->neg[n] + 1 : 0;
-    }
-    embed_items(sd_seqenc_input(ws->enc), E, ws->tok, N, V, C);
+    for (int n = 0; n < N; n++) ws->tok[n] = b->item[n] + 1;
+    embed_items(sd_seqenc_input(ws->enc), E, ws->tok, N, m->n_items + 1, C);
     sd_packed pk = {b->B, N, b->len, b->off};
     const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->cfg.seed, step);
-    if (m->cfg.loss == SD_LOSS_SOFTMAX)
-        return sd_xent_chunked_forward(ws->lse, out, E + C, b->target, N, C, m->n_items, -1, NULL);
-#pragma omp parallel for schedule(static) if (N > 2048)
-    for (int n = 0; n < N; n++) {
-        const float *h = out + (size_t)n * C;
-        ws->logits[n] = dot(h, E + (size_t)ws->tpos[n] * C, C);
-        ws->logits[N + n] = dot(h, E + (size_t)ws->tneg[n] * C, C);
-        ws->labels[n] = 1.0f;
-        ws->labels[N + n] = 0.0f;
-    }
-    /* pmixer: BCE(pos, 1) + BCE(neg, 0), each a mean over positions = 2 x the mean over both */
-    return 2.0f * sd_bce_logits_forward(ws->logits, ws->labels, 2 * (size_t)N);
+    return sd_item_loss_forward(&ws->loss, m->cfg.loss, out, E + C, m->n_items, b->target, b->neg, N, C);
 }
 
 void sd_sasrec_loss_backward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b) {
@@ -161,29 +186,11 @@ void sd_sasrec_loss_backward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_bat
     const float *out = sd_seqenc_forward_out(ws->enc);
     float *dout = sd_seqenc_dout(ws->enc);
     memset(dout, 0, NC * sizeof(float));
-    if (m->cfg.loss == SD_LOSS_SOFTMAX) {
-        sd_xent_chunked_backward(dout, dE + C, out, E + C, b->target, ws->lse, N, C, m->n_items, -1, 1.0f);
-    } else {
-        memset(ws->dlogits, 0, 2 * (size_t)N * sizeof(float));
-        sd_bce_logits_backward(ws->dlogits, ws->logits, ws->labels, 2 * (size_t)N, 2.0f);
-        /* d out += dpos E[pos] + dneg E[neg]; dE rows get dlogit * out via the embedding
-         * backward (deterministic scatter-add). */
-        for (int which = 0; which < 2; which++) {
-            const float *dl = ws->dlogits + (size_t)which * N;
-            const int32_t *ids = which ? ws->tneg : ws->tpos;
-#pragma omp parallel for schedule(static) if (N > 2048)
-            for (int n = 0; n < N; n++) {
-                const float *h = out + (size_t)n * C, *e = E + (size_t)ids[n] * C;
-                float *d = dout + (size_t)n * C, *r = ws->rows + (size_t)n * C;
-                for (int c = 0; c < C; c++) { d[c] += dl[n] * e[c]; r[c] = dl[n] * h[c]; }
-            }
-            sd_embedding_backward(dE, ws->rows, ids, N, C, 0);
-        }
-    }
+    sd_item_loss_backward(&ws->loss, m->cfg.loss, dout, dE + C, out, E + C, m->n_items, b->target, b->neg, N, C);
     const float *din = sd_seqenc_backward(&m->enc, &m->p, ws->enc, &(sd_packed){b->B, N, b->len, b->off}, dout);
-    float s = sqrtf((float)C);
-    for (size_t i = 0; i < NC; i++) ws->rows[i] = din[i] * s;
-    sd_embedding_backward(dE, ws->rows, ws->tok, N, C, 0);
+    float s = sqrtf((float)C), *rows = ws->loss.rows;
+    for (size_t i = 0; i < NC; i++) rows[i] = din[i] * s;
+    sd_embedding_backward(dE, rows, ws->tok, N, C, 0);
 }
 
 /* ---- scoring ---- */
@@ -284,25 +291,24 @@ sd_sasrec *sd_sasrec_of(const sd_scorer *sc) { return ((scorer_model *)sc->model
 
 /* ---- training ---- */
 
-int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
-    const sd_sasrec_cfg *c = &m->cfg;
+int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
+    const sd_sasrec_cfg *c = tr->cfg;
+    sd_params *P = tr->p;
     memset(rep, 0, sizeof *rep);
     sd_seqbatcher *bt = sd_seqbatcher_new(seq, sp, c->maxlen, c->batch, c->loss == SD_LOSS_BCE, c->seed);
     int32_t n_train = sd_seqbatcher_users(bt);
     if (n_train == 0) {
         sd_seqbatcher_free(bt);
-        return sd_errf(err, SD_ESTATE, "sasrec: no user has two training items to learn from");
+        return sd_errf(err, SD_ESTATE, "%s: no user has two training items to learn from", tr->scorer->name);
     }
-    sd_params_alloc_train(&m->p);
-    sd_sasrec_ws *ws = sd_sasrec_ws_new(m, c->batch);
-    float *best = sd_afloats(m->p.n);
-    memcpy(best, m->p.data, m->p.n * sizeof(float));
+    sd_params_alloc_train(P);
+    float *best = sd_afloats(P->n);
+    memcpy(best, P->data, P->n * sizeof(float));
     double best_ndcg = -1;
     int since_best = 0, rc = 0;
     long steps_per_epoch = (n_train + c->batch - 1) / c->batch, total = steps_per_epoch * c->epochs, step = 0;
     sd_adamw opt = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8, .weight_decay = c->weight_decay};
-    sd_scorer sc;
-    sd_sasrec_scorer(m, false, &sc);
+    const sd_scorer *sc = tr->scorer;
     sd_eval_opts eo = sd_eval_defaults();
     eo.part = SD_PART_VALID;
     eo.progress = false;
@@ -321,13 +327,13 @@ int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_
             double lr = c->cosine ? sd_lr_cosine(step, c->warmup, total, c->lr, 0.0)
                         : step < c->warmup ? c->lr * (double)(step + 1) / c->warmup : c->lr;
             double ta = sd_now();
-            sd_params_zero_grad(&m->p);
-            float loss = sd_sasrec_loss_forward(m, ws, &b, true, (uint64_t)step);
+            sd_params_zero_grad(P);
+            float loss = tr->forward(tr->model, tr->ws, &b, true, (uint64_t)step);
             double tb = sd_now();
-            sd_sasrec_loss_backward(m, ws, &b);
+            tr->backward(tr->model, tr->ws, &b);
             double tc = sd_now();
-            if (c->clip > 0) sd_clip_grad_norm(&m->p, c->clip);
-            sd_adamw_step(&m->p, &opt, step + 1, lr);
+            if (c->clip > 0) sd_clip_grad_norm(P, c->clip);
+            sd_adamw_step(P, &opt, step + 1, lr);
             rep->phase_seconds[0] += tb - ta;
             rep->phase_seconds[1] += tc - tb;
             rep->phase_seconds[2] += sd_now() - tc;
@@ -343,11 +349,11 @@ int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_
         rep->train_seconds += sd_now() - t0;
         rep->last_loss = (float)(loss_sum / (n_steps ? n_steps : 1));
         rep->epochs_run = ep;
-        if (!isfinite(rep->last_loss)) { rc = sd_errf(err, SD_ERANGE, "sasrec: loss is not finite at epoch %d (lower --lr?)", ep); break; }
+        if (!isfinite(rep->last_loss)) { rc = sd_errf(err, SD_ERANGE, "%s: loss is not finite at epoch %d (lower --lr?)", sc->name, ep); break; }
         if (ep % c->eval_every && ep != c->epochs) continue;
         double t1 = sd_now();
         sd_metrics mv;
-        rc = sd_evaluate(&sc, seq, sp, &eo, &mv, NULL, err);
+        rc = sd_evaluate(sc, seq, sp, &eo, &mv, NULL, err);
         if (rc) break;
         rep->eval_seconds += sd_now() - t1;
         bool better = mv.ndcg[1] > best_ndcg;
@@ -359,17 +365,31 @@ int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_
             best_ndcg = mv.ndcg[1];
             rep->best_epoch = ep;
             rep->best_valid = mv;
-            memcpy(best, m->p.data, m->p.n * sizeof(float));
+            memcpy(best, P->data, P->n * sizeof(float));
             since_best = 0;
         } else if (c->patience && ++since_best >= c->patience) {
             break;
         }
     }
-    if (!rc) memcpy(m->p.data, best, m->p.n * sizeof(float));
-    sd_scorer_free(&sc);
+    if (!rc) memcpy(P->data, best, P->n * sizeof(float));
     sd_afree(best);
-    sd_sasrec_ws_free(ws);
     sd_seqbatcher_free(bt);
+    return rc;
+}
+
+static float fwd_sasrec(void *m, void *ws, const sd_seqbatch *b, bool train, uint64_t step) {
+    return sd_sasrec_loss_forward(m, ws, b, train, step);
+}
+static void bwd_sasrec(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_loss_backward(m, ws, b); }
+
+int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
+    sd_scorer sc;
+    sd_sasrec_scorer(m, false, &sc);
+    sd_sasrec_ws *ws = sd_sasrec_ws_new(m, m->cfg.batch);
+    sd_rec_trainer tr = {&m->cfg, &m->p, m, ws, fwd_sasrec, bwd_sasrec, &sc};
+    int rc = sd_rec_fit(&tr, seq, sp, rep, err);
+    sd_sasrec_ws_free(ws);
+    sd_scorer_free(&sc);
     return rc;
 }
 

@@ -81,6 +81,29 @@ typedef struct sd_fit_report {
     double phase_seconds[3]; /* training time in forward, backward, optimizer (with zeroing) */
 } sd_fit_report;
 
+/* The training loop shared by SASRec and SID-SASRec: AdamW over p, batches from rec/seqbatch.h,
+ * validation with scorer (full ranking, NDCG@10) every cfg->eval_every epochs, best kept. */
+typedef struct sd_rec_trainer {
+    const sd_sasrec_cfg *cfg;
+    sd_params *p;
+    void *model, *ws;
+    float (*forward)(void *model, void *ws, const sd_seqbatch *b, bool train, uint64_t step);
+    void (*backward)(void *model, void *ws, const sd_seqbatch *b);
+    const sd_scorer *scorer;
+} sd_rec_trainer;
+int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
+
+/* Item losses over hidden states out [N, C] and an item embedding matrix E [n_items, C]
+ * (row = internal item id): bce with negatives neg [N], or full softmax. Backward: dout +=,
+ * dE += (dense [n_items, C] gradient). Shared by SASRec and SID-SASRec's sum mode. */
+typedef struct sd_item_loss { float *logits, *labels, *dlogits, *rows, *lse; } sd_item_loss;
+void sd_item_loss_init(sd_item_loss *s, size_t max_rows, int C);
+void sd_item_loss_free(sd_item_loss *s);
+float sd_item_loss_forward(sd_item_loss *s, sd_rec_loss loss, const float *out, const float *E, int32_t n_items,
+                           const int32_t *target, const int32_t *neg, int N, int C);
+void sd_item_loss_backward(sd_item_loss *s, sd_rec_loss loss, float *dout, float *dE, const float *out,
+                           const float *E, int32_t n_items, const int32_t *target, const int32_t *neg, int N, int C);
+
 /* Trains with AdamW on the split's training prefixes, evaluating on valid; leaves the best
  * parameters in m. */
 int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
