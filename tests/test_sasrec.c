@@ -19,6 +19,7 @@
 #include "rec/baselines.h"
 #include "rec/evaluate.h"
 #include "rec/sasrec.h"
+#include "rec/sasrec_sid.h"
 #include "test_util.h"
 
 static void parity_case(const char *file, sd_rec_loss loss, int heads) {
@@ -247,6 +248,189 @@ Test(sasrec_cli, bad_input_and_roundtrip, .timeout = 120) {
     cr_assert(line, "%s", out);
     double got = -1;
     cr_assert_eq(sscanf(line, "| sasrec | full | test | %*s | %*d | %*f | %*f | %*f | %*f | %lf", &got), 1, "%s", line);
+    cr_assert_float_eq(got, want, 1e-4, "eval NDCG@10 %.4f, training reported %.4f", got, want);
+    free(out);
+    free(model);
+}
+
+/* ---- SID-SASRec ---- */
+
+/* sids.tsv for make_work's 120 items: c0 = i / 12, c1 = i / 3 % 4, c2 = i % 3, uniqueness 0. */
+static void write_sids(const char *work) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/sids.tsv", work);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fprintf(f, "id\text_id\tc0\tc1\tc2\tc3\tsid\n");
+    for (int i = 0; i < 120; i++)
+        fprintf(f, "%d\tI%03d\t%d\t%d\t%d\t0\t<|sid_start|>...<|sid_end|>\n", i, i, i / 12, i / 3 % 4, i % 3);
+    fclose(f);
+}
+
+Test(sasrec_sid, trie) {
+    sd_sid_codes c = {0};
+    int32_t codes[] = {0, 1, 0, /**/ 2, 0, 0, /**/ 0, 1, 1, /**/ 0, 0, 0, /**/ 2, 0, 1};
+    c.n_items = 5; c.m = 3;
+    c.codes = malloc(sizeof codes);
+    memcpy(c.codes, codes, sizeof codes);
+    sd_err err = {0};
+    cr_assert_eq(sd_sid_codes_build(&c, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.V[0], 3); cr_assert_eq(c.V[1], 2); cr_assert_eq(c.V[2], 2);
+    cr_assert_eq(c.off[1], 3); cr_assert_eq(c.n_codes, 7);
+    /* level 0: the root with children {0, 2}; level 1: prefixes (0) and (2); level 2: (0,0), (0,1), (2,0) */
+    cr_assert_eq(c.n_nodes[0], 1); cr_assert_eq(c.n_nodes[1], 2); cr_assert_eq(c.n_nodes[2], 3);
+    cr_assert_eq(c.child_off[0][1], 2); cr_assert_eq(c.child[0][0], 0); cr_assert_eq(c.child[0][1], 2);
+    cr_assert_eq(c.node[1][0], 0); cr_assert_eq(c.node[1][1], 1); cr_assert_eq(c.node[2][2], 1);
+    cr_assert_eq(c.node[2][4], 2);
+    int32_t k0 = c.child_off[2][2], k1 = c.child_off[2][3];
+    cr_assert_eq(k1 - k0, 2, "prefix (2,0) has children 0 and 1");
+    /* duplicate IDs are an error */
+    c.codes[3] = 0; c.codes[4] = 1; c.codes[5] = 0;
+    sd_sid_codes tmp = c;
+    for (int l = 0; l < 3; l++) { free(c.node[l]); free(c.child_off[l]); free(c.child[l]); tmp.node[l] = tmp.child_off[l] = tmp.child[l] = NULL; }
+    cr_assert_neq(sd_sid_codes_build(&tmp, &err), 0);
+    cr_assert(strstr(err.msg, "same semantic ID"), "%s", err.msg);
+    sd_sid_codes_free(&tmp);
+}
+
+/* tokens mode: item probabilities from one hidden state sum to one over all items; gradients of
+ * both modes against central differences (dropout 0; float32, step 1e-2: tolerance 2e-3
+ * absolute + 3% relative). */
+Test(sasrec_sid, probabilities_and_gradients, .timeout = 60) {
+    char work[512];
+    make_work(work, sizeof work);
+    write_sids(work);
+    sd_work w;
+    sd_err err = {0};
+    cr_assert_eq(sd_work_load(&w, work, &err), 0, "%s", err.msg);
+    char *sids = sd_work_path(&w, "sids.tsv");
+    for (int mode = 0; mode < 2; mode++) {
+        sd_sasrec_cfg cfg = sd_sasrec_defaults();
+        cfg.dim = 8; cfg.blocks = 1; cfg.heads = 2; cfg.maxlen = 5; cfg.dropout = 0; cfg.loss = SD_LOSS_SOFTMAX;
+        sd_sasrec_sid m;
+        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, (sd_sid_mode)mode, sids, w.seq.n_items, &err), 0, "%s", err.msg);
+        if (mode == SD_SID_TOKENS) {
+            sd_scorer sc;
+            sd_sasrec_sid_scorer(&m, false, &sc);
+            int32_t users[2] = {0, 1}, hl[2] = {3, 0}, h0[3] = {5, 17, 99};
+            const int32_t *hist[2] = {h0, h0};
+            float *scores = malloc(sizeof(float) * 2 * 120);
+            cr_assert_eq(sc.score_batch(sc.model, 2, users, hist, hl, scores, &err), 0);
+            for (int u = 0; u < 2; u++) {
+                double total = 0;
+                for (int i = 0; i < 120; i++) total += exp(scores[u * 120 + i]);
+                cr_assert_float_eq(total, 1.0, 1e-4, "user %d: probabilities sum to %g", u, total);
+            }
+            free(scores);
+            sd_scorer_free(&sc);
+        }
+        int32_t len[2] = {3, 2}, item[5] = {4, 9, 30, 77, 78}, target[5] = {9, 30, 31, 78, 79};
+        int64_t off[3] = {0, 3, 5};
+        sd_seqbatch b = {.B = 2, .N = 5, .len = len, .off = off, .item = item, .target = target};
+        sd_params_alloc_train(&m.p);
+        sd_params_zero_grad(&m.p);
+        sd_sasrec_sid_ws *ws = sd_sasrec_sid_ws_new(&m, 2);
+        sd_sasrec_sid_loss_forward(&m, ws, &b, true, 0);
+        sd_sasrec_sid_loss_backward(&m, ws, &b);
+        const char *names[] = {"code_emb.weight", "layers.0.self_attn.q_proj.weight", "layers.0.mlp.down_proj.bias",
+                               "pos_emb.weight", "last_layernorm.weight"};
+        for (size_t v = 0; v < sizeof names / sizeof *names; v++) {
+            int view = sd_params_index(&m.p, names[v]);
+            cr_assert_geq(view, 0, "%s", names[v]);
+            float *x = sd_params_ptr(&m.p, view), *g = sd_params_grad(&m.p, view);
+            size_t n = m.p.views[view].numel;
+            for (size_t k = 0; k < n; k += n / 7 + 1) {
+                size_t j = k;
+                if (v == 0) j = (size_t)(1 + 4) * 8 + k % 8; /* a code that the batch uses: level 0, code 0... */
+                if (v == 3) j = (size_t)(m.enc.cfg.maxlen) * 8 + k % 8; /* the newest position */
+                float x0 = x[j], eps = 1e-2f;
+                x[j] = x0 + eps;
+                double lp = sd_sasrec_sid_loss_forward(&m, ws, &b, true, 0);
+                x[j] = x0 - eps;
+                double lm = sd_sasrec_sid_loss_forward(&m, ws, &b, true, 0);
+                x[j] = x0;
+                double num = (lp - lm) / (2 * eps);
+                cr_assert(fabs(num - g[j]) <= 2e-3 + 0.03 * fabs(num), "%s mode %s[%zu]: analytic %g numeric %g",
+                          sd_sid_mode_name((sd_sid_mode)mode), names[v], j, g[j], num);
+            }
+        }
+        sd_sasrec_sid_ws_free(ws);
+        sd_sasrec_sid_free(&m);
+    }
+    free(sids);
+    sd_work_free(&w);
+}
+
+Test(sasrec_sid, training_beats_popularity, .timeout = 120) {
+    char work[512];
+    make_work(work, sizeof work);
+    write_sids(work);
+    sd_work w;
+    sd_err err = {0};
+    cr_assert_eq(sd_work_load(&w, work, &err), 0, "%s", err.msg);
+    char *sids = sd_work_path(&w, "sids.tsv");
+    sd_scorer pop;
+    cr_assert_eq(sd_baseline_popularity(&w.seq, &w.split, false, &pop, &err), 0);
+    double pop_ndcg = ndcg_of(&pop, &w);
+    for (int mode = 0; mode < 2; mode++) {
+        sd_sasrec_cfg cfg = sd_sasrec_defaults();
+        cfg.dim = 32; cfg.maxlen = 8; cfg.dropout = 0.2f; cfg.batch = 64; cfg.epochs = 10; cfg.eval_every = 5;
+        cfg.lr = 5e-3; cfg.loss = SD_LOSS_SOFTMAX; cfg.progress = false;
+        sd_sasrec_sid m;
+        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, (sd_sid_mode)mode, sids, w.seq.n_items, &err), 0, "%s", err.msg);
+        sd_fit_report rep;
+        cr_assert_eq(sd_sasrec_sid_fit(&m, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
+        sd_scorer sc;
+        sd_sasrec_sid_scorer(&m, false, &sc);
+        double nd = ndcg_of(&sc, &w);
+        cr_log_info("sid %s: test NDCG@10 %.4f, popularity %.4f", sd_sid_mode_name((sd_sid_mode)mode), nd, pop_ndcg);
+        cr_assert_gt(nd, 3 * pop_ndcg + 0.1, "%s: NDCG@10 %.4f vs popularity %.4f", sd_sid_mode_name((sd_sid_mode)mode),
+                     nd, pop_ndcg);
+        sd_scorer_free(&sc);
+        sd_sasrec_sid_free(&m);
+    }
+    sd_scorer_free(&pop);
+    free(sids);
+    sd_work_free(&w);
+}
+
+Test(sasrec_sid, cli_errors_and_roundtrip, .timeout = 120) {
+    char work[512], args[1024], *out = NULL;
+    make_work(work, sizeof work);
+    char *model = sd_path_join(work, "sasrec_sid");
+    snprintf(args, sizeof args, "%s --sid --epochs 1", work);
+    cr_assert_neq(run_cmd(args, &out), 0);
+    cr_assert(strstr(out, "run `semid ids WORK` first"), "%s", out);
+    free(out);
+    cr_assert(!sd_exists(model));
+    write_sids(work);
+    snprintf(args, sizeof args, "%s --sid --sid-mode bogus", work);
+    cr_assert_neq(run_cmd(args, &out), 0);
+    cr_assert(strstr(out, "unknown --sid-mode 'bogus'"), "%s", out);
+    free(out);
+    /* a truncated sids.tsv */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "head -50 %s/sids.tsv > %s/s && mv %s/s %s/sids.tsv", work, work, work, work);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(args, sizeof args, "%s --sid --epochs 1", work);
+    cr_assert_neq(run_cmd(args, &out), 0);
+    cr_assert(strstr(out, "49 rows, the work directory has 120 items"), "%s", out);
+    free(out);
+    cr_assert(!sd_exists(model));
+    write_sids(work);
+    snprintf(args, sizeof args, "%s --sid --epochs 2 --eval-every 2 --dim 16 --maxlen 6", work);
+    cr_assert_eq(run_cmd(args, &out), 0, "%s", out);
+    char *line = strstr(out, "| sasrec_sid | full |");
+    cr_assert(line, "%s", out);
+    double want = 0;
+    cr_assert_eq(sscanf(line, "| sasrec_sid | full | %*d | %*f | %lf", &want), 1, "%s", line);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s eval %s --quiet --models sasrec_sid", sd_test_bin(), work);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    line = strstr(out, "| sasrec_sid | full | test |");
+    cr_assert(line, "%s", out);
+    double got = -1;
+    cr_assert_eq(sscanf(line, "| sasrec_sid | full | test | %*s | %*d | %*f | %*f | %*f | %*f | %lf", &got), 1, "%s", line);
     cr_assert_float_eq(got, want, 1e-4, "eval NDCG@10 %.4f, training reported %.4f", got, want);
     free(out);
     free(model);
