@@ -180,7 +180,7 @@ Test(sasrec, training_beats_popularity, .timeout = 120) {
         sd_scorer sc;
         sd_sasrec_scorer(&m, false, &sc);
         double nd = ndcg_of(&sc, &w);
-        cr_log_info("%s: test NDCG@10 %.4f, popularity %.4f", sd_rec_loss_name(losses[i]), nd, pop_ndcg);
+        fprintf(stderr, "%s: test NDCG@10 %.4f, popularity %.4f\n", sd_rec_loss_name(losses[i]), nd, pop_ndcg);
         cr_assert_gt(nd, 3 * pop_ndcg + 0.1, "%s: SASRec NDCG@10 %.4f vs popularity %.4f", sd_rec_loss_name(losses[i]),
                      nd, pop_ndcg);
         sd_scorer_free(&sc);
@@ -383,7 +383,7 @@ Test(sasrec_sid, training_beats_popularity, .timeout = 120) {
         sd_scorer sc;
         sd_sasrec_sid_scorer(&m, false, &sc);
         double nd = ndcg_of(&sc, &w);
-        cr_log_info("sid %s: test NDCG@10 %.4f, popularity %.4f", sd_sid_mode_name((sd_sid_mode)mode), nd, pop_ndcg);
+        fprintf(stderr, "sid %s: test NDCG@10 %.4f, popularity %.4f\n", sd_sid_mode_name((sd_sid_mode)mode), nd, pop_ndcg);
         cr_assert_gt(nd, 3 * pop_ndcg + 0.1, "%s: NDCG@10 %.4f vs popularity %.4f", sd_sid_mode_name((sd_sid_mode)mode),
                      nd, pop_ndcg);
         sd_scorer_free(&sc);
