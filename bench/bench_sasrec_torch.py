@@ -136,14 +136,16 @@ def main():
     torch.set_num_threads(best[0])
     steps = len(train_users) // B
     t_epoch, t_model = 0.0, 0.0
+    c_model = 0.0
     for ep in range(epochs):
         t0 = time.perf_counter()
         tm, total = 0.0, 0.0
         for _ in range(steps):
             bt = sample(users, train_users, n_items, rng)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             total += step(model, opt, bce, bt)
             tm += time.perf_counter() - t1
+            c_model += time.process_time() - c1
         t_epoch += time.perf_counter() - t0
         t_model += tm
         print("torch epoch %d: %.2f s (model %.2f s), loss %.4f" % (ep + 1, time.perf_counter() - t0, tm, total / steps))
@@ -171,6 +173,7 @@ def main():
     ranks = np.array(ranks)
     ndcg = np.where(ranks <= 10, 1 / np.log2(ranks + 1), 0).mean()
     print("torch evaluation: %.2f s; test NDCG@10 %.4f HR@10 %.4f" % (time.perf_counter() - t0, ndcg, (ranks <= 10).mean()))
+    print("torch model steps: %.2f s CPU per epoch" % (c_model / epochs))
     print("TORCH_EPOCH_S %.3f TORCH_MODEL_EPOCH_S %.3f THREADS %d STEPS %d" % (t_epoch / epochs, t_model / epochs, best[0], steps))
 
 
