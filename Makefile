@@ -53,7 +53,7 @@ test-ref:
 	@BUILD=$(BUILD) bash tests/ref/run_all.sh
 
 test-c: $(TEST_BIN) $(BIN)
-	SEMID_BIN=$(abspath $(BIN)) SEMID_REF=$(abspath $(BUILD))/ref SEMID_FIXTURES=$(abspath tests/fixtures) \
+	OMP_WAIT_POLICY=passive SEMID_BIN=$(abspath $(BIN)) SEMID_REF=$(abspath $(BUILD))/ref SEMID_FIXTURES=$(abspath tests/fixtures) \
 	  $(TEST_BIN) --jobs 2 $(TEST_ARGS)
 
 test: test-ref
@@ -64,7 +64,7 @@ asan:
 	  LDFLAGS="-fsanitize=address,undefined" test
 
 bench: $(BIN) $(BENCH_BIN)
-	@BUILD=$(BUILD) bash bench/run_all.sh
+	@OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} BUILD=$(BUILD) bash bench/run_all.sh
 
 clean:
 	rm -rf build build-asan semid

@@ -21,10 +21,7 @@ uint64_t sd_hash_bytes(const void *p, size_t n) {
 
 static void alloc_table(sd_strmap *m, size_t cap) {
     m->cap = cap;
-    m->keys = sd_xcalloc(cap, sizeof *m->keys);
-    m->key_len = sd_xcalloc(cap, sizeof *m->key_len);
-    m->vals = sd_xcalloc(cap, sizeof *m->vals);
-    m->hashes = sd_xcalloc(cap, sizeof *m->hashes);
+    m->slots = sd_xcalloc(cap, sizeof *m->slots);
 }
 
 void sd_strmap_init(sd_strmap *m, size_t expected) {
@@ -35,37 +32,41 @@ void sd_strmap_init(sd_strmap *m, size_t expected) {
 }
 
 void sd_strmap_free(sd_strmap *m) {
-    free(m->keys); free(m->key_len); free(m->vals); free(m->hashes);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
 static void insert_raw(sd_strmap *m, const char *k, uint32_t len, uint64_t h, int32_t v) {
     size_t i = h & (m->cap - 1);
-    while (m->keys[i]) i = (i + 1) & (m->cap - 1);
-    m->keys[i] = k; m->key_len[i] = len; m->hashes[i] = h; m->vals[i] = v;
+    while (m->slots[i].key) i = (i + 1) & (m->cap - 1);
+    m->slots[i] = (sd_strmap_slot){h, k, len, v};
     m->n++;
 }
 
 int32_t sd_strmap_get(const sd_strmap *m, const char *key, size_t len) {
     if (!m->cap) return -1;
     uint64_t h = sd_hash_bytes(key, len);
-    for (size_t i = h & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
-        if (m->hashes[i] == h && m->key_len[i] == len && memcmp(m->keys[i], key, len) == 0) return m->vals[i];
+    for (size_t i = h & (m->cap - 1); m->slots[i].key; i = (i + 1) & (m->cap - 1)) {
+        const sd_strmap_slot *s = &m->slots[i];
+        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) return s->val;
+    }
     return -1;
 }
 
 int32_t sd_strmap_put(sd_strmap *m, const char *key, size_t len, int32_t val) {
     if (!m->cap) sd_strmap_init(m, 16);
     uint64_t h = sd_hash_bytes(key, len);
-    for (size_t i = h & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
-        if (m->hashes[i] == h && m->key_len[i] == len && memcmp(m->keys[i], key, len) == 0) return m->vals[i];
+    for (size_t i = h & (m->cap - 1); m->slots[i].key; i = (i + 1) & (m->cap - 1)) {
+        const sd_strmap_slot *s = &m->slots[i];
+        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) return s->val;
+    }
     if ((m->n + 1) * 10 > m->cap * 7) {
         sd_strmap old = *m;
         alloc_table(m, old.cap * 2);
         m->n = 0;
         for (size_t i = 0; i < old.cap; i++)
-            if (old.keys[i]) insert_raw(m, old.keys[i], old.key_len[i], old.hashes[i], old.vals[i]);
-        free(old.keys); free(old.key_len); free(old.vals); free(old.hashes);
+            if (old.slots[i].key) insert_raw(m, old.slots[i].key, old.slots[i].len, old.slots[i].hash, old.slots[i].val);
+        free(old.slots);
     }
     insert_raw(m, key, (uint32_t)len, h, val);
     return -1;

@@ -1,15 +1,20 @@
 /* String -> int32 hash map (open addressing, linear probing). Keys are not copied: they must
- * outlive the map (catalogues keep them in an sd_pool). */
+ * outlive the map (catalogues keep them in an sd_pool). Each slot holds hash, key, length and
+ * value together so a lookup touches one cache line. */
 #ifndef SD_STRMAP_H
 #define SD_STRMAP_H
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct sd_strmap_slot {
+    uint64_t hash;
+    const char *key;  /* NULL = empty slot */
+    uint32_t len;
+    int32_t val;
+} sd_strmap_slot;
+
 typedef struct sd_strmap {
-    const char **keys;
-    uint32_t *key_len;
-    int32_t *vals;
-    uint64_t *hashes;
+    sd_strmap_slot *slots;
     size_t cap, n;
 } sd_strmap;
 

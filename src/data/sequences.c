@@ -15,6 +15,8 @@ struct sd_seqbuilder {
     const char **user_ids;
     size_t n_users, cap_users;
     sd_pool *pool;
+    int32_t last_user;      /* loaders add a user's rows together: skip the hash lookup then */
+    size_t last_len;
 };
 
 sd_seqbuilder *sd_seqbuilder_new(void) {
@@ -34,7 +36,11 @@ void sd_seqbuilder_free(sd_seqbuilder *b) {
 }
 
 void sd_seqbuilder_add(sd_seqbuilder *b, const char *user, size_t user_len, int32_t item, int64_t time) {
-    int32_t u = sd_strmap_get(&b->users, user, user_len);
+    int32_t u;
+    if (b->n_users && b->last_len == user_len && memcmp(b->user_ids[b->last_user], user, user_len) == 0)
+        u = b->last_user;
+    else
+        u = sd_strmap_get(&b->users, user, user_len);
     if (u < 0) {
         u = (int32_t)b->n_users;
         char *key = sd_pool_strndup(b->pool, user, user_len);
@@ -42,6 +48,8 @@ void sd_seqbuilder_add(sd_seqbuilder *b, const char *user, size_t user_len, int3
         SD_GROW(b->user_ids, b->cap_users, b->n_users + 1);
         b->user_ids[b->n_users++] = key;
     }
+    b->last_user = u;
+    b->last_len = user_len;
     SD_GROW(b->rows, b->cap, b->n + 1);
     b->rows[b->n++] = (raw_inter){time, 0, u, item};
 }

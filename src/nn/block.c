@@ -100,7 +100,9 @@ void sd_block_scratch_free(sd_block_scratch *s) {
 }
 
 static float *W(sd_params *p, int v) { return v < 0 ? NULL : sd_params_ptr(p, v); }
-static float *G(sd_params *p, int v) { return v < 0 ? NULL : sd_params_grad(p, v); }
+/* Frozen views get no gradient: skipping their dW products also halves the backward of a model
+ * that trains only its embeddings. */
+static float *G(sd_params *p, int v) { return v < 0 || !p->views[v].requires_grad ? NULL : sd_params_grad(p, v); }
 
 static void norm_fwd(const sd_block_cfg *c, sd_params *p, float *y, float *mean, float *rstd, const float *x,
                      int w, int b, int N) {

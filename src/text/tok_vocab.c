@@ -338,6 +338,15 @@ int32_t sd_tok_vocab_size(const sd_tokenizer *t) { return t->n_ids; }
 int32_t sd_tok_model_vocab_size(const sd_tokenizer *t) { return t->n_model; }
 int32_t sd_tok_merge_count(const sd_tokenizer *t) { return t->n_merges; }
 int32_t sd_tok_added_count(const sd_tokenizer *t) { return t->n_added; }
+int32_t sd_tok_added_at(const sd_tokenizer *t, int32_t i, sd_added_token *out) {
+    if (i < 0 || i >= t->n_added) return -1;
+    const tok_added *a = &t->added[i];
+    if (out) {
+        *out = (sd_added_token){.content = tok_str(t, a->id), .special = a->special, .normalized = a->normalized,
+                                .lstrip = a->lstrip, .rstrip = a->rstrip, .single_word = a->single_word};
+    }
+    return a->id;
+}
 const char *sd_tok_id_to_token(const sd_tokenizer *t, int32_t id) {
     return id >= 0 && id < t->n_ids && t->str_off[id] != UINT32_MAX ? tok_str(t, id) : NULL;
 }

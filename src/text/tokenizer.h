@@ -44,6 +44,9 @@ int32_t sd_tok_vocab_size(const sd_tokenizer *t);      /* largest id + 1, added 
 int32_t sd_tok_model_vocab_size(const sd_tokenizer *t); /* BPE model entries only */
 int32_t sd_tok_merge_count(const sd_tokenizer *t);
 int32_t sd_tok_added_count(const sd_tokenizer *t);
+/* The i-th added token (0 <= i < sd_tok_added_count) in file order: returns its id (-1 when i is
+ * out of range) and, if out is not NULL, its content and flags (content valid while t lives). */
+int32_t sd_tok_added_at(const sd_tokenizer *t, int32_t i, sd_added_token *out);
 /* Token string as stored in the vocabulary (byte-level form, e.g. "Ġthe"), or the added token's
  * content; NULL for an unused id. */
 const char *sd_tok_id_to_token(const sd_tokenizer *t, int32_t id);

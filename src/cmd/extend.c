@@ -1,0 +1,82 @@
+/* semid extend: add the semantic-ID tokens to a Qwen3 folder and write the extended folder. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/cli.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "lm/qwen3.h"
+
+static int parse_dtype(const char *s, const char *torch_dtype, sd_dtype *out) {
+    if (!s) s = !strcmp(torch_dtype, "bfloat16") ? "bf16" : !strcmp(torch_dtype, "float16") ? "f16" : "f32";
+    if (!strcmp(s, "f32")) *out = SD_DT_F32;
+    else if (!strcmp(s, "bf16")) *out = SD_DT_BF16;
+    else if (!strcmp(s, "f16")) *out = SD_DT_F16;
+    else return -1;
+    return 0;
+}
+
+static int run(int argc, char **argv) {
+    const char *model = NULL, *out = NULL, *dtype = NULL;
+    int levels = 0, codes = 0;
+    double noise = 0.01, shard_mb = 0;
+    sd_opt opts[] = {
+        {"model", SD_OPT_STR, &model, "DIR", "Hugging Face Qwen3 folder (config.json, safetensors, tokenizer.json)"},
+        {"levels", SD_OPT_INT, &levels, "L", "semantic-ID levels (required)"},
+        {"codes", SD_OPT_INT, &codes, "K", "codes per level (required)"},
+        {"noise", SD_OPT_DOUBLE, &noise, "X", "new rows: mean of the old rows + N(0, (X * row spread)^2) (default 0.01)"},
+        {"dtype", SD_OPT_STR, &dtype, "T", "stored weights: f32, bf16 or f16 (default: the folder's torch_dtype)"},
+        {"shard-mb", SD_OPT_DOUBLE, &shard_mb, "MB", "shard the weights above this size (default 5000)"},
+        {"output", SD_OPT_STR, &out, "DIR", "output folder (required; -o DIR works too)"},
+        {0},
+    };
+    sd_usage u = {"semid extend --model DIR --levels L --codes K -o OUT",
+                  "Adds <|rec|>, <|sid_start|>, <|sid_end|> and <|sid_0|> .. <|sid_{L*K-1}|> as special tokens "
+                  "right after the existing ones, grows the embedding and lm_head to max(old rows, tokens) and "
+                  "sets every row from the old token count up (spare checkpoint rows included) to the mean of "
+                  "the old rows plus small seeded noise (--seed). Writes a complete folder that transformers "
+                  "loads.", 0, 0};
+    sd_err err = {0};
+    char **args = sd_xcalloc((size_t)argc + 1, sizeof *args);
+    for (int i = 0; i < argc; i++) args[i] = !strcmp(argv[i], "-o") ? "--output" : argv[i];
+    char **pos = NULL;
+    int npos = 0;
+    int rc = sd_parse(&u, opts, argc, args, &pos, &npos, &err);
+    free(args);
+    free(pos);
+    if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);
+    if (!model || !out || levels <= 0 || codes <= 0) {
+        sd_errf(&err, SD_EUSAGE, "extend: --model, --levels, --codes (positive) and -o are required");
+        return sd_cmd_error(&err);
+    }
+    if (shard_mb < 0 || !(noise >= 0)) {
+        sd_errf(&err, SD_EUSAGE, "extend: --shard-mb and --noise must be >= 0");
+        return sd_cmd_error(&err);
+    }
+    double t0 = sd_now();
+    sd_qwen3 m;
+    if ((rc = sd_qwen3_load(&m, model, &err))) return sd_cmd_error(&err);
+    sd_dtype as;
+    if (parse_dtype(dtype, m.cfg.torch_dtype, &as)) {
+        sd_qwen3_free(&m);
+        sd_errf(&err, SD_EUSAGE, "extend: --dtype \"%s\": expected f32, bf16 or f16", dtype);
+        return sd_cmd_error(&err);
+    }
+    sd_qwen3_vocab_ext x;
+    rc = sd_qwen3_extend_vocab(&m, levels, codes, sd_seed, (float)noise, &x, &err);
+    if (!rc) {
+        printf("tokens before: %d (model rows %d)\n", x.old_tokens, x.old_rows);
+        printf("added: %d tokens (<|rec|>, <|sid_start|>, <|sid_end|> + %d x %d SID tokens)\n", x.n_new, levels, codes);
+        printf("<|rec|> = %d\n<|sid_start|> = %d\n<|sid_end|> = %d\n", x.rec_id, x.sid_start_id, x.sid_end_id);
+        printf("<|sid_0|> .. <|sid_%d|> = %d .. %d\n", levels * codes - 1, x.sid_base, x.sid_base + levels * codes - 1);
+        printf("vocab_size: %d -> %d (rows %d .. %d initialised to the mean of rows 0 .. %d)\n", x.old_rows,
+               x.new_rows, x.old_tokens, x.new_rows - 1, x.old_tokens - 1);
+        sd_qwen3_save_opts so = {.store_as = as, .max_shard_bytes = (size_t)(shard_mb * 1e6)};
+        rc = sd_qwen3_save(&m, out, &so, &err);
+    }
+    sd_qwen3_free(&m);
+    if (rc) return sd_cmd_error(&err);
+    sd_info("%s: written (%s, %.1f s)", out, sd_dtype_name(as), sd_now() - t0);
+    return 0;
+}
+SD_COMMAND(extend, "extend", "add semantic-ID tokens to a Qwen3 folder (tokenizer, embedding, lm_head)", run)

@@ -1,0 +1,128 @@
+/* SASRec's text format (Kang & McAuley's data/NAME.txt): "user item" per line, 1-based integers,
+ * each user's lines together and in chronological order. No text and no timestamps: the line
+ * number serves as the time, and items are named by their number. */
+#include "base/log.h"
+#include "base/mem.h"
+#include "data/loaders.h"
+#include "data/loadutil.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parses a positive integer at *p (skipping spaces/tabs before it); false if absent or bad. */
+static bool next_int(const char **p, const char *end, int64_t *v, bool *present) {
+    const char *s = *p;
+    while (s < end && (*s == ' ' || *s == '\t')) s++;
+    *present = s < end;
+    if (s >= end) return false;
+    const char *t = s;
+    int64_t x = 0;
+    bool neg = false;
+    if (*t == '-' || *t == '+') { neg = *t == '-'; t++; }
+    const char *d0 = t;
+    while (t < end && *t >= '0' && *t <= '9') {
+        if (x > (INT32_MAX - (*t - '0')) / 10) { x = -1; break; }
+        x = x * 10 + (*t - '0');
+        t++;
+    }
+    if (x < 0) return false; /* too large */
+    if (t == d0 || (t < end && *t != ' ' && *t != '\t')) return false;
+    *v = neg ? -x : x;
+    *p = t;
+    return true;
+}
+
+typedef struct grp { int64_t user, line; } grp;
+
+static int cmp_grp(const void *pa, const void *pb) {
+    const grp *a = pa, *b = pb;
+    if (a->user != b->user) return a->user < b->user ? -1 : 1;
+    return (a->line > b->line) - (a->line < b->line);
+}
+
+int sd_load_sasrec(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq, sd_prep_stats *st, sd_err *err) {
+    *cat = NULL;
+    memset(seq, 0, sizeof *seq);
+    const char *path = o->inter_path ? o->inter_path : o->items_path;
+    if (!path) return sd_errf(err, SD_EUSAGE, "sasrec: --interactions FILE (\"user item\" lines) is required");
+    sd_src s;
+    int rc = sd_src_open(&s, path, "interactions", o, st, err);
+    if (rc) return rc;
+    /* one entry per run of lines of one user; a user with two runs breaks the format */
+    grp *groups = NULL;
+    size_t n_groups = 0, cap_groups = 0;
+    int64_t cur = -1, max_item = 0, n = 0, cap = 0;
+    int64_t *users = NULL, *items = NULL;
+    char *line;
+    size_t len;
+    bool any = false;
+    while ((rc = sd_src_next(&s, &line, &len, err)) == 1) {
+        rc = 0;
+        if (sd_blank(line, len)) continue;
+        any = true;
+        const char *p = line, *end = line + len;
+        int64_t u, it;
+        bool present;
+        if (!next_int(&p, end, &u, &present)) {
+            rc = present ? sd_src_bad(&s, err, "user: not an integer: \"%.40s\"", line) : sd_src_bad(&s, err, "user: missing");
+        } else if (!next_int(&p, end, &it, &present)) {
+            rc = present ? sd_src_bad(&s, err, "item: not an integer: \"%.40s\"", line)
+                         : sd_src_bad(&s, err, "item: missing (expected \"user item\")");
+        } else if (u <= 0 || it <= 0) {
+            rc = sd_src_bad(&s, err, "%s: ids are 1-based, got %lld", u <= 0 ? "user" : "item",
+                            (long long)(u <= 0 ? u : it));
+        } else if (!sd_blank(p, end - p)) {
+            rc = sd_src_bad(&s, err, "expected two fields \"user item\", found more");
+        } else {
+            if (u != cur) {
+                SD_GROW(groups, cap_groups, n_groups + 1);
+                groups[n_groups++] = (grp){u, sd_src_line(&s)};
+                cur = u;
+            }
+            SD_GROW(users, cap, n + 1);
+            items = sd_xrealloc(items, cap * sizeof *items);
+            users[n] = u;
+            items[n] = it;
+            n++;
+            if (it > max_item) max_item = it;
+        }
+        if (rc) break;
+    }
+    if (!rc && !any) rc = sd_errf(err, SD_EFORMAT, "%s: empty file (no interactions)", path);
+    if (!rc && n == 0) rc = sd_errf(err, SD_EFORMAT, "%s: no valid lines", path);
+    sd_src_close(&s);
+    if (!rc && n_groups > 1) {
+        qsort(groups, n_groups, sizeof *groups, cmp_grp);
+        for (size_t i = 1; i < n_groups; i++)
+            if (groups[i].user == groups[i - 1].user) {
+                rc = sd_errf(err, SD_EFORMAT, "%s:%lld: user %lld appears again after other users (each user's lines "
+                             "must be together, in time order; first seen at line %lld)", path,
+                             (long long)groups[i].line, (long long)groups[i].user, (long long)groups[i - 1].line);
+                break;
+            }
+    }
+    free(groups);
+    if (rc) { free(users); free(items); return rc; }
+    sd_catalog *c = sd_catalog_new();
+    for (int64_t i = 1; i <= max_item; i++) {
+        char id[24], title[40];
+        snprintf(id, sizeof id, "%lld", (long long)i);
+        snprintf(title, sizeof title, "item %lld", (long long)i);
+        sd_item_in in = {.ext_id = id, .title = title};
+        sd_catalog_add(c, &in, NULL);
+    }
+    sd_seqbuilder *b = sd_seqbuilder_new();
+    for (int64_t i = 0; i < n; i++) {
+        char uid[24];
+        int k = snprintf(uid, sizeof uid, "%lld", (long long)users[i]);
+        sd_seqbuilder_add(b, uid, (size_t)k, (int32_t)(items[i] - 1), i);
+    }
+    free(users);
+    free(items);
+    sd_seq_opts so = {o->seed, o->min_user_items, o->max_user_items};
+    rc = sd_seqbuilder_finish(b, c->n_items, &so, seq, err);
+    sd_seqbuilder_free(b);
+    if (rc) { sd_catalog_free(c); return rc; }
+    *cat = c;
+    return 0;
+}
