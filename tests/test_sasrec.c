@@ -262,8 +262,9 @@ static void write_sids(const char *work) {
     FILE *f = fopen(path, "w");
     cr_assert(f);
     fprintf(f, "id\text_id\tc0\tc1\tc2\tc3\tsid\n");
-    for (int i = 0; i < 120; i++)
-        fprintf(f, "%d\tI%03d\t%d\t%d\t%d\t0\t<|sid_start|>...<|sid_end|>\n", i, i, i / 12, i / 3 % 4, i % 3);
+    for (int i = 0; i < 120; i++) /* K = 16 codes per level: token l * 16 + c */
+        fprintf(f, "%d\tI%03d\t%d\t%d\t%d\t0\t<|sid_start|><|sid_%d|><|sid_%d|><|sid_%d|><|sid_%d|><|sid_end|>\n", i, i,
+                i / 12, i / 3 % 4, i % 3, i / 12, 16 + i / 3 % 4, 32 + i % 3, 48);
     fclose(f);
 }
 

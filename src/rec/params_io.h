@@ -1,8 +1,6 @@
-/* Saving and loading an sd_params buffer as a safetensors file (all views, F32, in declaration
- * order) and a small JSON config beside it. Interim: when src/io's safetensors reader/writer is
- * in main, these two functions become thin calls to it; the file format stays the same
- * (8-byte little-endian header length, JSON header {"name": {"dtype": "F32", "shape": [...],
- * "data_offsets": [begin, end]}, ...}, then the raw little-endian data). */
+/* Model files of the recommenders: all parameter views as one F32 safetensors file (through
+ * nn/checkpoint.h's sd_weights_save/load, so shapes and names are checked there) and a small
+ * JSON config beside it. */
 #ifndef SD_PARAMS_IO_H
 #define SD_PARAMS_IO_H
 #include "base/err.h"

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "nn/gemm.h"
+#include "ids/sid_table.h"
 #include "nn/ops.h"
 #include "rec/params_io.h"
 
@@ -83,50 +84,22 @@ int sd_sid_codes_read(sd_sid_codes *c, const char *path, int32_t n_items, sd_err
     memset(c, 0, sizeof *c);
     if (!sd_exists(path))
         return sd_errf(err, SD_ESTATE, "%s: no semantic IDs (run `semid ids WORK` first)", path);
-    sd_lines *r;
-    int rc = sd_lines_open(&r, path, err);
+    sd_sid_table t;
+    int rc = sd_sid_table_read_tsv(&t, path, NULL, 0, 0, err);
     if (rc) return rc;
-    char *line;
-    size_t len;
-    int32_t row = 0;
+    if (t.n_items != n_items || t.n_codes > MAX_LEVELS) {
+        rc = t.n_items != n_items
+                 ? sd_errf(err, SD_EFORMAT, "%s: %d rows, the work directory has %d items (rerun `semid ids`)", path,
+                           (int)t.n_items, (int)n_items)
+                 : sd_errf(err, SD_EFORMAT, "%s: %d codes per item, at most %d supported", path, t.n_codes, MAX_LEVELS);
+        sd_sid_table_free(&t);
+        return rc;
+    }
     c->n_items = n_items;
-    while ((rc = sd_lines_next(r, &line, &len, err)) == 1) {
-        long ln = (long)sd_lines_lineno(r);
-        rc = 0;
-        char *f[MAX_LEVELS + 4];
-        int nf = 0;
-        for (char *s = line, *t; nf < MAX_LEVELS + 4; s = t + 1) {
-            f[nf++] = s;
-            if (!(t = strchr(s, '\t'))) break;
-            *t = 0;
-        }
-        if (ln == 1) {
-            if (strcmp(f[0], "id") || nf < 4) { rc = sd_errf(err, SD_EFORMAT, "%s:1: header must be \"id<TAB>ext_id<TAB>c0...<TAB>sid\"", path); break; }
-            c->m = nf - 3;
-            c->codes = sd_xmalloc(sizeof(int32_t) * (size_t)n_items * c->m);
-            continue;
-        }
-        if (nf != c->m + 3) { rc = sd_errf(err, SD_EFORMAT, "%s:%ld: %d fields, header has %d", path, ln, nf, c->m + 3); break; }
-        if (row >= n_items) { rc = sd_errf(err, SD_EFORMAT, "%s:%ld: more rows than the %d items", path, ln, n_items); break; }
-        char *end;
-        long id = strtol(f[0], &end, 10);
-        if (*end || id != row) { rc = sd_errf(err, SD_EFORMAT, "%s:%ld: id \"%s\", expected %d", path, ln, f[0], row); break; }
-        for (int l = 0; l < c->m && !rc; l++) {
-            long v = strtol(f[2 + l], &end, 10);
-            if (*end || end == f[2 + l] || v < 0 || v > 1000000)
-                rc = sd_errf(err, SD_EFORMAT, "%s:%ld: code c%d \"%s\" is not a code", path, ln, l, f[2 + l]);
-            else c->codes[(size_t)row * c->m + l] = (int32_t)v;
-        }
-        if (rc) break;
-        row++;
-    }
-    sd_lines_close(r);
-    if (rc < 0) { sd_sid_codes_free(c); return rc; }
-    if (!c->codes) { sd_sid_codes_free(c); return sd_errf(err, SD_EFORMAT, "%s: empty", path); }
-    if (row != n_items) {
-        sd_sid_codes_free(c);
-        return sd_errf(err, SD_EFORMAT, "%s: %d rows, the work directory has %d items (rerun `semid ids`)", path, row, n_items);
-    }
+    c->m = t.n_codes;
+    c->codes = sd_xmalloc(sizeof(int32_t) * (size_t)n_items * c->m);
+    memcpy(c->codes, t.codes, sizeof(int32_t) * (size_t)n_items * c->m);
+    sd_sid_table_free(&t);
     if ((rc = sd_sid_codes_build(c, err))) { sd_err_prefix(err, "%s: ", path); sd_sid_codes_free(c); }
     return rc;
 }

@@ -47,9 +47,8 @@ typedef struct sd_sid_codes {
     int32_t *node[8], n_nodes[8], *child_off[8], *child[8];
 } sd_sid_codes;
 
-/* Reads sids.tsv (header line, then per item in internal-id order: id, external id, m codes,
- * token string); n_items must match the work directory. Missing file: "run `semid ids WORK`
- * first". Interim reader until src/ids/sid_table.h is in main. */
+/* Reads sids.tsv through src/ids/sid_table.h (every row checked there); n_items must match the
+ * work directory. Missing file: "run `semid ids WORK` first". */
 int sd_sid_codes_read(sd_sid_codes *c, const char *path, int32_t n_items, sd_err *err);
 /* Builds the trie of c->codes (done by sd_sid_codes_read; exposed for tests). */
 int sd_sid_codes_build(sd_sid_codes *c, sd_err *err);
