@@ -163,7 +163,7 @@ const float *sd_seqenc_forward_out(const sd_seqenc_ws *ws) { return ws->out; }
 
 static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
 
-/* Dropout stream ids per step: 0 embeddings, then three per block. */
+/* Dropout stream ids per step: 0 embeddings, then per block 1 (FFN hidden) and 2 (FFN output). */
 static uint64_t stream_id(const sd_seqenc_ws *ws, int l, int which) {
     return ws->step * 256 + (l < 0 ? 0 : (uint64_t)(1 + l * 3 + which));
 }
@@ -278,7 +278,6 @@ static void block_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, co
     sd_linear_forward(a->v, a->ln1, W(p, b->v_w), W(p, b->v_b), N, C, C);
     attn_forward(ws, pk, a, l);
     sd_linear_forward(a->h, a->att, W(p, b->o_w), W(p, b->o_b), N, C, C);
-    drop_fwd(e, ws, train, a->h, NC, l, 0);
     sd_add_forward(a->h, a->h, x, NC);
     sd_layernorm_forward(a->ln2, a->m2, a->r2, a->h, W(p, b->ln2_w), W(p, b->ln2_b), N, C, LN_EPS);
     sd_linear_forward(a->up, a->ln2, W(p, b->up_w), W(p, b->up_b), N, C, C);
@@ -328,9 +327,8 @@ static void block_backward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, c
     zero(ws->d_ln, NC);
     sd_linear_backward(ws->d_ln, G(p, b->up_w), G(p, b->up_b), ws->d_act, a->ln2, W(p, b->up_w), N, C, C);
     sd_layernorm_backward(ws->dh, G(p, b->ln2_w), G(p, b->ln2_b), ws->d_ln, a->h, W(p, b->ln2_w), a->m2, a->r2, N, C);
-    drop_bwd(e, ws, ws->d_o, ws->dh, NC, l, 0);
     zero(ws->d_att, NC);
-    sd_linear_backward(ws->d_att, G(p, b->o_w), G(p, b->o_b), ws->d_o, a->att, W(p, b->o_w), N, C, C);
+    sd_linear_backward(ws->d_att, G(p, b->o_w), G(p, b->o_b), ws->dh, a->att, W(p, b->o_w), N, C, C);
     zero(ws->dq, NC); zero(ws->dk, NC); zero(ws->dv, NC);
     attn_backward(ws, pk, a, l);
     zero(ws->d_ln, NC);
