@@ -158,7 +158,7 @@ static double ndcg_of(const sd_scorer *sc, const sd_work *w) {
     return mt.ndcg[1];
 }
 
-Test(sasrec, training_beats_popularity, .timeout = 120) {
+Test(sasrec, training_beats_popularity) {
     char work[512];
     make_work(work, sizeof work);
     sd_work w;
@@ -196,7 +196,7 @@ static int run_cmd(const char *args, char **out) {
     return sd_test_run(cmd, out);
 }
 
-Test(sasrec_cli, bad_input_and_roundtrip, .timeout = 120) {
+Test(sasrec_cli, bad_input_and_roundtrip) {
     char work[512], args[1024], *out = NULL;
     make_work(work, sizeof work);
     char *model = sd_path_join(work, "sasrec");
@@ -297,7 +297,7 @@ Test(sasrec_sid, trie) {
 /* tokens mode: item probabilities from one hidden state sum to one over all items; gradients of
  * both modes against central differences (dropout 0; float32, step 1e-2: tolerance 2e-3
  * absolute + 3% relative). */
-Test(sasrec_sid, probabilities_and_gradients, .timeout = 60) {
+Test(sasrec_sid, probabilities_and_gradients) {
     char work[512];
     make_work(work, sizeof work);
     write_sids(work);
@@ -362,7 +362,7 @@ Test(sasrec_sid, probabilities_and_gradients, .timeout = 60) {
     sd_work_free(&w);
 }
 
-Test(sasrec_sid, training_beats_popularity, .timeout = 120) {
+Test(sasrec_sid, training_beats_popularity) {
     char work[512];
     make_work(work, sizeof work);
     write_sids(work);
@@ -395,7 +395,7 @@ Test(sasrec_sid, training_beats_popularity, .timeout = 120) {
     sd_work_free(&w);
 }
 
-Test(sasrec_sid, cli_errors_and_roundtrip, .timeout = 120) {
+Test(sasrec_sid, cli_errors_and_roundtrip) {
     char work[512], args[1024], *out = NULL;
     make_work(work, sizeof work);
     char *model = sd_path_join(work, "sasrec_sid");
