@@ -153,7 +153,7 @@ Test(eval_cli, bad_input) {
     cr_assert(strstr(out, "unknown --part 'train'"), "%s", out);
     free(out);
     cr_assert_eq(eval("--models popularity,bert4rec", &out), 2);
-    cr_assert(strstr(out, "unknown model 'bert4rec'") && strstr(out, "known: popularity"), "%s", out);
+    cr_assert(strstr(out, "unknown model 'bert4rec'") && strstr(out, "known: ") && strstr(out, "popularity_unseen"), "%s", out);
     free(out);
     cr_assert_eq(eval("--batch -3", &out), 2);
     free(out);

@@ -18,6 +18,9 @@ static const stage STAGES[] = {
     {"statistics", "stats", {"@W", NULL}},
     {"item embeddings", "embed", {"@W", NULL}},
     {"semantic IDs (RQ-KMeans)", "ids", {"@W", "--method", "rqkmeans", NULL}},
+    /* demo-sized: the paper's 200 epochs are for real data; the synthetic store is learnt in far fewer */
+    {"SASRec", "sasrec", {"@W", "--epochs", "30", "--eval-every", "5", NULL}},
+    {"SID-SASRec", "sasrec", {"@W", "--sid", "--epochs", "20", "--eval-every", "5", NULL}},
     {"evaluation", "eval", {"@W", NULL}},
 };
 

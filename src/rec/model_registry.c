@@ -1,6 +1,11 @@
 #include "rec/model_registry.h"
 #include <string.h>
+#include <stdlib.h>
+#include "base/file.h"
+#include "base/mem.h"
 #include "rec/baselines.h"
+#include "rec/sasrec.h"
+#include "rec/sasrec_sid.h"
 
 static bool always(const sd_work *w) { (void)w; return true; }
 
@@ -18,12 +23,48 @@ static int load_random(const sd_work *w, uint64_t seed, sd_scorer *out, sd_err *
     return sd_baseline_random(w->seq.n_items, seed, out, err);
 }
 
+static bool has_dir(const sd_work *w, const char *name) {
+    char *p = sd_work_path(w, name);
+    bool ok = sd_is_dir(p);
+    free(p);
+    return ok;
+}
+
+static bool detect_sasrec(const sd_work *w) { return has_dir(w, "sasrec"); }
+
+static int load_sasrec(const sd_work *w, uint64_t seed, sd_scorer *out, sd_err *err) {
+    (void)seed;
+    sd_sasrec *m = sd_xcalloc(1, sizeof *m);
+    char *dir = sd_work_path(w, "sasrec");
+    int rc = sd_sasrec_load(m, dir, w->seq.n_items, err);
+    free(dir);
+    if (rc) { free(m); return rc; }
+    sd_sasrec_scorer(m, true, out);
+    return 0;
+}
+
+static bool detect_sasrec_sid(const sd_work *w) { return has_dir(w, "sasrec_sid"); }
+
+static int load_sasrec_sid(const sd_work *w, uint64_t seed, sd_scorer *out, sd_err *err) {
+    (void)seed;
+    sd_sasrec_sid *m = sd_xcalloc(1, sizeof *m);
+    char *dir = sd_work_path(w, "sasrec_sid"), *sids = sd_work_path(w, "sids.tsv");
+    int rc = sd_sasrec_sid_load(m, dir, sids, w->seq.n_items, err);
+    free(dir);
+    free(sids);
+    if (rc) { free(m); return rc; }
+    sd_sasrec_sid_scorer(m, true, out);
+    return 0;
+}
+
 static const sd_model_kind kinds[] = {
     /* Trained models go here, before the baselines, as {name, about, detect, load}:
      *   SASRec      "sasrec"      detect: WORK/sasrec/ exists      load: its checkpoint -> scorer
      *   SID-SASRec  "sasrec_sid"  detect: WORK/sasrec_sid/ exists  load: likewise
      *   later the fine-tuned LLM (WORK/lm/).
      * Whoever writes a model adds its entry here, with a real loader; none is stubbed. */
+    {"sasrec", "SASRec (semid sasrec WORK -> WORK/sasrec/)", detect_sasrec, load_sasrec},
+    {"sasrec_sid", "SID-SASRec (semid sasrec WORK --sid -> WORK/sasrec_sid/)", detect_sasrec_sid, load_sasrec_sid},
     {"popularity", "most popular items in the training interactions", always, load_popularity},
     {"popularity_unseen", "most popular items the user has not seen yet", always, load_popularity_unseen},
     {"random", "uniformly random scores (seeded by --seed)", always, load_random},

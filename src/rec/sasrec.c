@@ -1,0 +1,485 @@
+#include "rec/sasrec.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/file.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/progress.h"
+#include "base/rng.h"
+#include "nn/gemm.h"
+#include "nn/ops.h"
+#include "nn/optim.h"
+#include "rec/evaluate.h"
+#include "rec/params_io.h"
+#include "rec/seqbatch.h"
+
+const char *sd_rec_loss_name(sd_rec_loss l) { return l == SD_LOSS_SOFTMAX ? "softmax" : "bce"; }
+
+int sd_rec_loss_parse(const char *s, sd_rec_loss *l) {
+    if (!strcmp(s, "bce")) *l = SD_LOSS_BCE;
+    else if (!strcmp(s, "softmax")) *l = SD_LOSS_SOFTMAX;
+    else return SD_EUSAGE;
+    return 0;
+}
+
+sd_sasrec_cfg sd_sasrec_defaults(void) {
+    return (sd_sasrec_cfg){.dim = 50, .blocks = 2, .heads = 1, .maxlen = 50, .dropout = 0.5f, .loss = SD_LOSS_BCE,
+                           .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.98, .weight_decay = 0, .warmup = 0,
+                           .cosine = false, .clip = 0, .batch = 128, .epochs = 200, .eval_every = 20,
+                           .patience = 0, .seed = 42, .progress = true};
+}
+
+int sd_sasrec_cfg_check(const sd_sasrec_cfg *c, sd_err *err) {
+    if (c->dim <= 0) return sd_errf(err, SD_EUSAGE, "--dim must be > 0 (got %d)", c->dim);
+    if (c->blocks <= 0 || c->blocks > SD_SEQENC_MAX_BLOCKS)
+        return sd_errf(err, SD_EUSAGE, "--blocks must be in 1..%d (got %d)", SD_SEQENC_MAX_BLOCKS, c->blocks);
+    if (c->heads <= 0 || c->dim % c->heads)
+        return sd_errf(err, SD_EUSAGE, "--heads must be > 0 and divide --dim %d (got %d)", c->dim, c->heads);
+    if (c->maxlen <= 0 || c->maxlen > 4096) return sd_errf(err, SD_EUSAGE, "--maxlen must be in 1..4096 (got %d)", c->maxlen);
+    if (!(c->dropout >= 0 && c->dropout < 1)) return sd_errf(err, SD_EUSAGE, "--dropout must be in [0, 1) (got %g)", c->dropout);
+    if (!(c->lr > 0)) return sd_errf(err, SD_EUSAGE, "--lr must be > 0 (got %g)", c->lr);
+    if (!(c->beta1 >= 0 && c->beta1 < 1)) return sd_errf(err, SD_EUSAGE, "--beta1 must be in [0, 1) (got %g)", c->beta1);
+    if (!(c->beta2 >= 0 && c->beta2 < 1)) return sd_errf(err, SD_EUSAGE, "--beta2 must be in [0, 1) (got %g)", c->beta2);
+    if (!(c->weight_decay >= 0)) return sd_errf(err, SD_EUSAGE, "--weight-decay must be >= 0 (got %g)", c->weight_decay);
+    if (c->warmup < 0) return sd_errf(err, SD_EUSAGE, "--warmup must be >= 0 (got %d)", c->warmup);
+    if (!(c->clip >= 0)) return sd_errf(err, SD_EUSAGE, "--clip must be >= 0 (got %g)", c->clip);
+    if (c->batch <= 0) return sd_errf(err, SD_EUSAGE, "--batch must be > 0 (got %d)", c->batch);
+    if (c->epochs <= 0) return sd_errf(err, SD_EUSAGE, "--epochs must be > 0 (got %d)", c->epochs);
+    if (c->eval_every <= 0) return sd_errf(err, SD_EUSAGE, "--eval-every must be > 0 (got %d)", c->eval_every);
+    if (c->patience < 0) return sd_errf(err, SD_EUSAGE, "--patience must be >= 0 (got %d)", c->patience);
+    return 0;
+}
+
+static sd_seqenc_cfg enc_cfg(const sd_sasrec_cfg *c) {
+    return (sd_seqenc_cfg){.dim = c->dim, .blocks = c->blocks, .heads = c->heads, .maxlen = c->maxlen,
+                           .dropout = c->dropout};
+}
+
+static void declare(sd_sasrec *m, const sd_sasrec_cfg *cfg, int32_t n_items) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->n_items = n_items;
+    sd_params_init(&m->p);
+    int64_t shape[2] = {(int64_t)n_items + 1, cfg->dim};
+    m->item_emb = sd_params_add(&m->p, "item_emb.weight", 2, shape, true);
+    sd_seqenc_cfg ec = enc_cfg(cfg);
+    sd_seqenc_declare(&m->enc, &m->p, &ec);
+    sd_params_alloc(&m->p);
+}
+
+int sd_sasrec_init(sd_sasrec *m, const sd_sasrec_cfg *cfg, int32_t n_items, sd_err *err) {
+    int rc = sd_sasrec_cfg_check(cfg, err);
+    if (rc) return rc;
+    if (n_items <= 0) return sd_errf(err, SD_ERANGE, "sasrec: no items");
+    declare(m, cfg, n_items);
+    float *E = sd_params_ptr(&m->p, m->item_emb);
+    sd_xavier_normal(E, (int64_t)n_items + 1, cfg->dim, cfg->seed, 1);
+    memset(E, 0, (size_t)cfg->dim * sizeof(float));
+    sd_seqenc_init_weights(&m->enc, &m->p, cfg->seed);
+    return 0;
+}
+
+void sd_sasrec_free(sd_sasrec *m) { sd_params_free(&m->p); memset(m, 0, sizeof *m); }
+
+/* ---- loss ---- */
+
+void sd_item_loss_init(sd_item_loss *s, size_t max_rows, int C) {
+    s->logits = sd_afloats(2 * max_rows); s->labels = sd_afloats(2 * max_rows); s->dlogits = sd_afloats(2 * max_rows);
+    s->rows = sd_afloats(max_rows * C); s->lse = sd_afloats(max_rows);
+}
+
+void sd_item_loss_free(sd_item_loss *s) {
+    sd_afree(s->logits); sd_afree(s->labels); sd_afree(s->dlogits); sd_afree(s->rows); sd_afree(s->lse);
+}
+
+static float dot(const float *a, const float *b, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+float sd_item_loss_forward(sd_item_loss *s, sd_rec_loss loss, const float *out, const float *E, int32_t n_items,
+                           const int32_t *target, const int32_t *neg, int N, int C) {
+    if (loss == SD_LOSS_SOFTMAX) return sd_xent_chunked_forward(s->lse, out, E, target, N, C, n_items, -1, NULL);
+#pragma omp parallel for schedule(static) if (N > 2048)
+    for (int n = 0; n < N; n++) {
+        const float *h = out + (size_t)n * C;
+        s->logits[n] = dot(h, E + (size_t)target[n] * C, C);
+        s->logits[N + n] = dot(h, E + (size_t)neg[n] * C, C);
+        s->labels[n] = 1.0f;
+        s->labels[N + n] = 0.0f;
+    }
+    /* pmixer: BCE(pos, 1) + BCE(neg, 0), each a mean over positions = 2 x the mean over both */
+    return 2.0f * sd_bce_logits_forward(s->logits, s->labels, 2 * (size_t)N);
+}
+
+void sd_item_loss_backward(sd_item_loss *s, sd_rec_loss loss, float *dout, float *dE, const float *out,
+                           const float *E, int32_t n_items, const int32_t *target, const int32_t *neg, int N, int C) {
+    if (loss == SD_LOSS_SOFTMAX) {
+        sd_xent_chunked_backward(dout, dE, out, E, target, s->lse, N, C, n_items, -1, 1.0f);
+        return;
+    }
+    memset(s->dlogits, 0, 2 * (size_t)N * sizeof(float));
+    sd_bce_logits_backward(s->dlogits, s->logits, s->labels, 2 * (size_t)N, 2.0f);
+    /* d out += dpos E[pos] + dneg E[neg]; dE rows get dlogit * out through the embedding
+     * backward (deterministic scatter-add). */
+    for (int which = 0; which < 2; which++) {
+        const float *dl = s->dlogits + (size_t)which * N;
+        const int32_t *ids = which ? neg : target;
+#pragma omp parallel for schedule(static) if (N > 2048)
+        for (int n = 0; n < N; n++) {
+            const float *h = out + (size_t)n * C, *e = E + (size_t)ids[n] * C;
+            float *d = dout + (size_t)n * C, *r = s->rows + (size_t)n * C;
+            for (int c = 0; c < C; c++) { d[c] += dl[n] * e[c]; r[c] = dl[n] * h[c]; }
+        }
+        sd_embedding_backward(dE, s->rows, ids, N, C, -1);
+    }
+}
+
+struct sd_sasrec_ws {
+    sd_seqenc_ws *enc;
+    int32_t *tok;   /* embedding rows (item + 1) of the inputs */
+    sd_item_loss loss;
+};
+
+sd_sasrec_ws *sd_sasrec_ws_new(const sd_sasrec *m, int max_seqs) {
+    sd_sasrec_ws *ws = sd_xcalloc(1, sizeof *ws);
+    ws->enc = sd_seqenc_ws_new(&m->enc, max_seqs, true);
+    size_t N = (size_t)max_seqs * m->cfg.maxlen;
+    ws->tok = sd_xmalloc(N * sizeof(int32_t));
+    sd_item_loss_init(&ws->loss, N, m->cfg.dim);
+    return ws;
+}
+
+void sd_sasrec_ws_free(sd_sasrec_ws *ws) {
+    if (!ws) return;
+    sd_seqenc_ws_free(ws->enc);
+    free(ws->tok);
+    sd_item_loss_free(&ws->loss);
+    free(ws);
+}
+
+/* in[n] = E[tok[n]] * sqrt(C) */
+static void embed_items(float *in, const float *E, const int32_t *tok, int N, int V, int C) {
+    sd_embedding_forward(in, tok, E, N, V, C);
+    float s = sqrtf((float)C);
+    for (size_t i = 0; i < (size_t)N * C; i++) in[i] *= s;
+}
+
+float sd_sasrec_loss_forward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b, bool train, uint64_t step) {
+    int N = b->N, C = m->cfg.dim;
+    const float *E = sd_params_ptr(&m->p, m->item_emb);
+    for (int n = 0; n < N; n++) ws->tok[n] = b->item[n] + 1;
+    embed_items(sd_seqenc_input(ws->enc), E, ws->tok, N, m->n_items + 1, C);
+    sd_packed pk = {b->B, N, b->len, b->off};
+    const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->cfg.seed, step);
+    return sd_item_loss_forward(&ws->loss, m->cfg.loss, out, E + C, m->n_items, b->target, b->neg, N, C);
+}
+
+void sd_sasrec_loss_backward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b) {
+    int N = b->N, C = m->cfg.dim;
+    size_t NC = (size_t)N * C;
+    float *E = sd_params_ptr(&m->p, m->item_emb), *dE = sd_params_grad(&m->p, m->item_emb);
+    const float *out = sd_seqenc_forward_out(ws->enc);
+    float *dout = sd_seqenc_dout(ws->enc);
+    memset(dout, 0, NC * sizeof(float));
+    sd_item_loss_backward(&ws->loss, m->cfg.loss, dout, dE + C, out, E + C, m->n_items, b->target, b->neg, N, C);
+    const float *din = sd_seqenc_backward(&m->enc, &m->p, ws->enc, &(sd_packed){b->B, N, b->len, b->off}, dout);
+    float s = sqrtf((float)C), *rows = ws->loss.rows;
+    for (size_t i = 0; i < NC; i++) rows[i] = din[i] * s;
+    sd_embedding_backward(dE, rows, ws->tok, N, C, 0);
+}
+
+/* ---- scoring ---- */
+
+typedef struct scorer_model {
+    sd_sasrec *m;
+    bool own;
+    sd_seqenc_ws *ws;
+    int max_seqs;
+    int32_t *len, *tok;
+    int64_t *off;
+    float *H;
+} scorer_model;
+
+/* Last hidden state of each user's context (its last maxlen items); an empty context gets the
+ * final LayerNorm of a zero vector, i.e. its bias. H: [n, C]. */
+static void user_states(scorer_model *s, int n, const int32_t *const *hist, const int32_t *hist_len, float *H) {
+    sd_sasrec *m = s->m;
+    int C = m->cfg.dim, T = m->cfg.maxlen;
+    const float *E = sd_params_ptr(&m->p, m->item_emb), *last_b = sd_params_ptr(&m->p, m->enc.last_b);
+    for (int u0 = 0; u0 < n; u0 += s->max_seqs) {
+        int nb = n - u0 < s->max_seqs ? n - u0 : s->max_seqs, B = 0, N = 0;
+        int32_t who[nb];
+        s->off[0] = 0;
+        for (int i = 0; i < nb; i++) {
+            int hl = hist_len[u0 + i];
+            if (hl <= 0) { memcpy(H + (size_t)(u0 + i) * C, last_b, (size_t)C * sizeof(float)); continue; }
+            int L = hl < T ? hl : T;
+            const int32_t *items = hist[u0 + i] + (hl - L);
+            for (int t = 0; t < L; t++) s->tok[N + t] = items[t] + 1;
+            N += L;
+            s->len[B] = L;
+            s->off[B + 1] = N;
+            who[B++] = u0 + i;
+        }
+        if (!B) continue;
+        embed_items(sd_seqenc_input(s->ws), E, s->tok, N, m->n_items + 1, C);
+        const float *out = sd_seqenc_forward(&m->enc, &m->p, s->ws, &(sd_packed){B, N, s->len, s->off}, false, 0, 0);
+        for (int b = 0; b < B; b++)
+            memcpy(H + (size_t)who[b] * C, out + (size_t)(s->off[b + 1] - 1) * C, (size_t)C * sizeof(float));
+    }
+}
+
+static int score_batch(void *model, int n_users, const int32_t *users, const int32_t *const *hist,
+                       const int32_t *hist_len, float *scores, sd_err *err) {
+    (void)users; (void)err;
+    scorer_model *s = model;
+    sd_sasrec *m = s->m;
+    int C = m->cfg.dim;
+    float *H = sd_afloats((size_t)n_users * C);
+    user_states(s, n_users, hist, hist_len, H);
+    const float *E = sd_params_ptr(&m->p, m->item_emb);
+    sd_sgemm(false, true, n_users, m->n_items, C, 1.0f, H, C, E + C, C, 0.0f, scores, m->n_items);
+    sd_afree(H);
+    return 0;
+}
+
+static int score_candidates(void *model, int n_users, const int32_t *users, const int32_t *const *hist,
+                            const int32_t *hist_len, int n_cand, const int32_t *cand, float *scores, sd_err *err) {
+    (void)users; (void)err;
+    scorer_model *s = model;
+    sd_sasrec *m = s->m;
+    int C = m->cfg.dim;
+    float *H = sd_afloats((size_t)n_users * C);
+    user_states(s, n_users, hist, hist_len, H);
+    const float *E = sd_params_ptr(&m->p, m->item_emb);
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < n_users; b++)
+        for (int j = 0; j < n_cand; j++)
+            scores[(size_t)b * n_cand + j] = dot(H + (size_t)b * C, E + ((size_t)cand[(size_t)b * n_cand + j] + 1) * C, C);
+    sd_afree(H);
+    return 0;
+}
+
+static void scorer_free(void *model) {
+    scorer_model *s = model;
+    sd_seqenc_ws_free(s->ws);
+    free(s->len); free(s->tok); free(s->off);
+    if (s->own) { sd_sasrec_free(s->m); free(s->m); }
+    free(s);
+}
+
+void sd_sasrec_scorer(sd_sasrec *m, bool own, sd_scorer *out) {
+    scorer_model *s = sd_xcalloc(1, sizeof *s);
+    s->m = m;
+    s->own = own;
+    s->max_seqs = 256;
+    s->ws = sd_seqenc_ws_new(&m->enc, s->max_seqs, false);
+    s->len = sd_xmalloc(sizeof(int32_t) * (size_t)s->max_seqs);
+    s->off = sd_xmalloc(sizeof(int64_t) * ((size_t)s->max_seqs + 1));
+    s->tok = sd_xmalloc(sizeof(int32_t) * (size_t)s->max_seqs * m->cfg.maxlen);
+    *out = (sd_scorer){.name = "sasrec", .n_items = m->n_items, .model = s, .score_batch = score_batch,
+                       .score_candidates = score_candidates, .concurrent = false, .batch_hint = 256,
+                       .free = scorer_free};
+}
+
+sd_sasrec *sd_sasrec_of(const sd_scorer *sc) { return ((scorer_model *)sc->model)->m; }
+
+/* ---- training ---- */
+
+int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
+    const sd_sasrec_cfg *c = tr->cfg;
+    sd_params *P = tr->p;
+    memset(rep, 0, sizeof *rep);
+    sd_seqbatcher *bt = sd_seqbatcher_new(seq, sp, c->maxlen, c->batch, c->loss == SD_LOSS_BCE, c->seed);
+    int32_t n_train = sd_seqbatcher_users(bt);
+    if (n_train == 0) {
+        sd_seqbatcher_free(bt);
+        return sd_errf(err, SD_ESTATE, "%s: no user has two training items to learn from", tr->scorer->name);
+    }
+    sd_params_alloc_train(P);
+    float *best = sd_afloats(P->n);
+    memcpy(best, P->data, P->n * sizeof(float));
+    double best_ndcg = -1;
+    int since_best = 0, rc = 0;
+    long steps_per_epoch = (n_train + c->batch - 1) / c->batch, total = steps_per_epoch * c->epochs, step = 0;
+    sd_adamw opt = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8, .weight_decay = c->weight_decay};
+    const sd_scorer *sc = tr->scorer;
+    sd_eval_opts eo = sd_eval_defaults();
+    eo.part = SD_PART_VALID;
+    eo.progress = false;
+    eo.seed = c->seed;
+    for (int ep = 1; ep <= c->epochs && !rc; ep++) {
+        double t0 = sd_now();
+        sd_progress pr;
+        char label[48];
+        snprintf(label, sizeof label, "epoch %d/%d", ep, c->epochs);
+        if (c->progress) sd_progress_start(&pr, label, steps_per_epoch, "steps");
+        sd_seqbatcher_epoch(bt, ep);
+        double loss_sum = 0;
+        long n_steps = 0;
+        sd_sasrec_batch b;
+        while (sd_seqbatcher_next(bt, &b)) {
+            double lr = c->cosine ? sd_lr_cosine(step, c->warmup, total, c->lr, 0.0)
+                        : step < c->warmup ? c->lr * (double)(step + 1) / c->warmup : c->lr;
+            double ta = sd_now();
+            sd_params_zero_grad(P);
+            float loss = tr->forward(tr->model, tr->ws, &b, true, (uint64_t)step);
+            double tb = sd_now();
+            tr->backward(tr->model, tr->ws, &b);
+            double tc = sd_now();
+            if (c->clip > 0) sd_clip_grad_norm(P, c->clip);
+            sd_adamw_step(P, &opt, step + 1, lr);
+            rep->phase_seconds[0] += tb - ta;
+            rep->phase_seconds[1] += tc - tb;
+            rep->phase_seconds[2] += sd_now() - tc;
+            step++;
+            loss_sum += loss;
+            n_steps++;
+            if (c->progress) {
+                sd_progress_note(&pr, "loss %.4f", loss_sum / n_steps);
+                sd_progress_set(&pr, n_steps);
+            }
+        }
+        if (c->progress) sd_progress_finish(&pr);
+        rep->train_seconds += sd_now() - t0;
+        rep->last_loss = (float)(loss_sum / (n_steps ? n_steps : 1));
+        rep->epochs_run = ep;
+        if (!isfinite(rep->last_loss)) { rc = sd_errf(err, SD_ERANGE, "%s: loss is not finite at epoch %d (lower --lr?)", sc->name, ep); break; }
+        if (ep % c->eval_every && ep != c->epochs) continue;
+        double t1 = sd_now();
+        sd_metrics mv;
+        rc = sd_evaluate(sc, seq, sp, &eo, &mv, NULL, err);
+        if (rc) break;
+        rep->eval_seconds += sd_now() - t1;
+        bool better = mv.ndcg[1] > best_ndcg;
+        if (c->progress)
+            sd_info("epoch %d: loss %.4f  valid NDCG@10 %.4f  HR@10 %.4f%s  (train %.1f s, eval %.1f s)", ep,
+                    rep->last_loss, mv.ndcg[1], mv.hit[1], better ? "  *" : "", sd_now() - t0 - (sd_now() - t1),
+                    sd_now() - t1);
+        if (better) {
+            best_ndcg = mv.ndcg[1];
+            rep->best_epoch = ep;
+            rep->best_valid = mv;
+            memcpy(best, P->data, P->n * sizeof(float));
+            since_best = 0;
+        } else if (c->patience && ++since_best >= c->patience) {
+            break;
+        }
+    }
+    if (!rc) memcpy(P->data, best, P->n * sizeof(float));
+    sd_afree(best);
+    sd_seqbatcher_free(bt);
+    return rc;
+}
+
+static float fwd_sasrec(void *m, void *ws, const sd_seqbatch *b, bool train, uint64_t step) {
+    return sd_sasrec_loss_forward(m, ws, b, train, step);
+}
+static void bwd_sasrec(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_loss_backward(m, ws, b); }
+
+int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
+    sd_scorer sc;
+    sd_sasrec_scorer(m, false, &sc);
+    sd_sasrec_ws *ws = sd_sasrec_ws_new(m, m->cfg.batch);
+    sd_rec_trainer tr = {&m->cfg, &m->p, m, ws, fwd_sasrec, bwd_sasrec, &sc};
+    int rc = sd_rec_fit(&tr, seq, sp, rep, err);
+    sd_sasrec_ws_free(ws);
+    sd_scorer_free(&sc);
+    return rc;
+}
+
+/* ---- files ---- */
+
+static cJSON *cfg_json(const sd_sasrec *m) {
+    const sd_sasrec_cfg *c = &m->cfg;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model_type", "sasrec");
+    cJSON_AddNumberToObject(j, "n_items", m->n_items);
+    cJSON_AddNumberToObject(j, "dim", c->dim);
+    cJSON_AddNumberToObject(j, "blocks", c->blocks);
+    cJSON_AddNumberToObject(j, "heads", c->heads);
+    cJSON_AddNumberToObject(j, "maxlen", c->maxlen);
+    cJSON_AddNumberToObject(j, "dropout", c->dropout);
+    cJSON_AddStringToObject(j, "loss", sd_rec_loss_name(c->loss));
+    cJSON_AddNumberToObject(j, "lr", c->lr);
+    cJSON_AddNumberToObject(j, "beta1", c->beta1);
+    cJSON_AddNumberToObject(j, "beta2", c->beta2);
+    cJSON_AddNumberToObject(j, "weight_decay", c->weight_decay);
+    cJSON_AddNumberToObject(j, "warmup", c->warmup);
+    cJSON_AddBoolToObject(j, "cosine", c->cosine);
+    cJSON_AddNumberToObject(j, "clip", c->clip);
+    cJSON_AddNumberToObject(j, "batch", c->batch);
+    cJSON_AddNumberToObject(j, "epochs", c->epochs);
+    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
+    return j;
+}
+
+int sd_sasrec_save(const sd_sasrec *m, const char *dir, const char *extra_json, sd_err *err) {
+    char *path = sd_path_join(dir, "model.safetensors");
+    int rc = sd_rec_params_save(&m->p, path, err);
+    free(path);
+    if (rc) return rc;
+    cJSON *j = cfg_json(m);
+    cJSON *extra = extra_json ? cJSON_Parse(extra_json) : NULL;
+    if (extra) {
+        cJSON *it = extra->child;
+        while (it) {
+            cJSON *next = it->next;
+            cJSON_AddItemToObject(j, it->string, cJSON_DetachItemViaPointer(extra, it));
+            it = next;
+        }
+        cJSON_Delete(extra);
+    }
+    path = sd_path_join(dir, "config.json");
+    rc = sd_rec_write_json(path, j, err);
+    free(path);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int get_num(const cJSON *j, const char *path, const char *key, double *out, sd_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v)) return sd_errf(err, SD_EFORMAT, "%s: \"%s\" missing or not a number", path, key);
+    *out = v->valuedouble;
+    return 0;
+}
+
+int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err) {
+    char *path = sd_path_join(dir, "config.json");
+    char *text = NULL;
+    size_t len;
+    int rc = sd_read_file(path, &text, &len, err);
+    cJSON *j = rc ? NULL : cJSON_Parse(text);
+    free(text);
+    if (!rc && !cJSON_IsObject(j)) rc = sd_errf(err, SD_EFORMAT, "%s: not a JSON object", path);
+    sd_sasrec_cfg c = sd_sasrec_defaults();
+    double v = 0, ni = 0;
+    if (!rc) rc = get_num(j, path, "n_items", &ni, err);
+    if (!rc && (rc = get_num(j, path, "dim", &v, err)) == 0) c.dim = (int)v;
+    if (!rc && (rc = get_num(j, path, "blocks", &v, err)) == 0) c.blocks = (int)v;
+    if (!rc && (rc = get_num(j, path, "heads", &v, err)) == 0) c.heads = (int)v;
+    if (!rc && (rc = get_num(j, path, "maxlen", &v, err)) == 0) c.maxlen = (int)v;
+    if (!rc) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loss");
+        if (cJSON_IsString(l)) sd_rec_loss_parse(l->valuestring, &c.loss);
+        if (cJSON_GetObjectItemCaseSensitive(j, "seed")) c.seed = (uint64_t)cJSON_GetObjectItemCaseSensitive(j, "seed")->valuedouble;
+    }
+    if (!rc && (int32_t)ni != n_items)
+        rc = sd_errf(err, SD_ESTATE, "%s: model has %d items, the work directory %d (retrain: semid sasrec)", path,
+                     (int)ni, (int)n_items);
+    if (!rc && (rc = sd_sasrec_cfg_check(&c, err))) sd_err_prefix(err, "%s: ", path);
+    cJSON_Delete(j);
+    free(path);
+    if (rc) return rc;
+    declare(m, &c, n_items);
+    path = sd_path_join(dir, "model.safetensors");
+    rc = sd_rec_params_load(&m->p, path, err);
+    free(path);
+    if (rc) sd_sasrec_free(m);
+    return rc;
+}

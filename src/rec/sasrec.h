@@ -1,0 +1,120 @@
+/* SASRec (Kang & McAuley 2018): next-item prediction with the sequence encoder of rec/seqenc.h.
+ *
+ * Items are tokens 1 .. n_items (internal item i = token i + 1; token 0 is padding, so the item
+ * embedding E has n_items + 1 rows, row 0 unused and zero). Token embeddings are E[tok] * sqrt(d)
+ * (the paper / pmixer); the score of item i after hidden state h is h . E[i + 1] (tied).
+ *
+ * Training uses every user's training prefix items[0 .. train_len) (data/split.h): the inputs are
+ * its last maxlen items but the final one, the target at each position is the next item. Losses:
+ *   bce      the paper: one sampled negative per position, drawn uniformly from the items NOT in
+ *            the user's training items; loss = BCE(pos) + BCE(neg), each a mean over positions
+ *            (as pmixer sums its two BCEWithLogits means).
+ *   softmax  full softmax cross-entropy over all items at every position (engine's chunked op).
+ * An epoch visits every training user once in a seeded random order; each evaluation on the
+ * validation targets (rec/evaluate.h, full ranking) keeps the parameters with the best NDCG@10. */
+#ifndef SD_SASREC_H
+#define SD_SASREC_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "base/err.h"
+#include "data/sequences.h"
+#include "data/split.h"
+#include "nn/params.h"
+#include "rec/metrics.h"
+#include "rec/scorer.h"
+#include "rec/seqbatch.h"
+#include "rec/seqenc.h"
+
+typedef enum { SD_LOSS_BCE = 0, SD_LOSS_SOFTMAX = 1 } sd_rec_loss;
+const char *sd_rec_loss_name(sd_rec_loss l);
+int sd_rec_loss_parse(const char *s, sd_rec_loss *l); /* "bce", "softmax"; SD_EUSAGE otherwise */
+
+typedef struct sd_sasrec_cfg {
+    int dim, blocks, heads, maxlen;
+    float dropout;
+    sd_rec_loss loss;
+    double lr, beta1, beta2, weight_decay;
+    int warmup;          /* steps of linear warmup */
+    bool cosine;         /* cosine decay to 0 over the whole run (else constant after warmup) */
+    float clip;          /* global gradient-norm clipping, 0 = off */
+    int batch, epochs;
+    int eval_every;      /* evaluate on valid every k epochs (and after the last) */
+    int patience;        /* stop after this many evaluations without improvement, 0 = never */
+    uint64_t seed;
+    bool progress;       /* progress bar + one log line per evaluation */
+} sd_sasrec_cfg;
+
+/* The paper's Amazon configuration: d 50, 2 blocks, 1 head, maxlen 50, dropout 0.5, Adam lr 1e-3
+ * betas (0.9, 0.98), no weight decay, batch 128, BCE, 200 epochs, evaluation every 20. */
+sd_sasrec_cfg sd_sasrec_defaults(void);
+/* Checks every field; errors name the option (--dim must be > 0, ...). */
+int sd_sasrec_cfg_check(const sd_sasrec_cfg *c, sd_err *err);
+
+typedef struct sd_sasrec {
+    sd_sasrec_cfg cfg;
+    int32_t n_items;
+    sd_params p;
+    int item_emb;        /* view of E [n_items + 1, dim] */
+    sd_seqenc enc;
+} sd_sasrec;
+
+/* Declares and allocates the parameters and initialises them as pmixer (Xavier normal, seeded by
+ * cfg->seed). */
+int sd_sasrec_init(sd_sasrec *m, const sd_sasrec_cfg *cfg, int32_t n_items, sd_err *err);
+void sd_sasrec_free(sd_sasrec *m);
+
+typedef sd_seqbatch sd_sasrec_batch;
+
+typedef struct sd_sasrec_ws sd_sasrec_ws;
+sd_sasrec_ws *sd_sasrec_ws_new(const sd_sasrec *m, int max_seqs);
+void sd_sasrec_ws_free(sd_sasrec_ws *ws);
+/* Loss of one batch (dropout on when train, masks keyed by (cfg.seed, step)); then the
+ * gradients of that loss += into m->p.grad. */
+float sd_sasrec_loss_forward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b, bool train, uint64_t step);
+void sd_sasrec_loss_backward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b);
+
+typedef struct sd_fit_report {
+    int epochs_run, best_epoch;
+    sd_metrics best_valid;
+    double train_seconds, eval_seconds;
+    float last_loss;
+    double phase_seconds[3]; /* training time in forward, backward, optimizer (with zeroing) */
+} sd_fit_report;
+
+/* The training loop shared by SASRec and SID-SASRec: AdamW over p, batches from rec/seqbatch.h,
+ * validation with scorer (full ranking, NDCG@10) every cfg->eval_every epochs, best kept. */
+typedef struct sd_rec_trainer {
+    const sd_sasrec_cfg *cfg;
+    sd_params *p;
+    void *model, *ws;
+    float (*forward)(void *model, void *ws, const sd_seqbatch *b, bool train, uint64_t step);
+    void (*backward)(void *model, void *ws, const sd_seqbatch *b);
+    const sd_scorer *scorer;
+} sd_rec_trainer;
+int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
+
+/* Item losses over hidden states out [N, C] and an item embedding matrix E [n_items, C]
+ * (row = internal item id): bce with negatives neg [N], or full softmax. Backward: dout +=,
+ * dE += (dense [n_items, C] gradient). Shared by SASRec and SID-SASRec's sum mode. */
+typedef struct sd_item_loss { float *logits, *labels, *dlogits, *rows, *lse; } sd_item_loss;
+void sd_item_loss_init(sd_item_loss *s, size_t max_rows, int C);
+void sd_item_loss_free(sd_item_loss *s);
+float sd_item_loss_forward(sd_item_loss *s, sd_rec_loss loss, const float *out, const float *E, int32_t n_items,
+                           const int32_t *target, const int32_t *neg, int N, int C);
+void sd_item_loss_backward(sd_item_loss *s, sd_rec_loss loss, float *dout, float *dE, const float *out,
+                           const float *E, int32_t n_items, const int32_t *target, const int32_t *neg, int N, int C);
+
+/* Trains with AdamW on the split's training prefixes, evaluating on valid; leaves the best
+ * parameters in m. */
+int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
+
+/* A scorer over m (not owned unless own: then sd_scorer_free frees the model too). */
+void sd_sasrec_scorer(sd_sasrec *m, bool own, sd_scorer *out);
+/* The model behind a scorer made by sd_sasrec_scorer. */
+sd_sasrec *sd_sasrec_of(const sd_scorer *sc);
+
+/* dir/model.safetensors + dir/config.json; load checks n_items against the work directory's. */
+int sd_sasrec_save(const sd_sasrec *m, const char *dir, const char *extra_json, sd_err *err);
+int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err);
+
+#endif

@@ -1,0 +1,543 @@
+#include "rec/sasrec_sid.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/file.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "nn/gemm.h"
+#include "ids/sid_table.h"
+#include "nn/ops.h"
+#include "rec/params_io.h"
+
+#define MAX_LEVELS 8
+
+const char *sd_sid_mode_name(sd_sid_mode m) { return m == SD_SID_SUM ? "sum" : "tokens"; }
+
+int sd_sid_mode_parse(const char *s, sd_sid_mode *m) {
+    if (!strcmp(s, "tokens")) *m = SD_SID_TOKENS;
+    else if (!strcmp(s, "sum")) *m = SD_SID_SUM;
+    else return SD_EUSAGE;
+    return 0;
+}
+
+/* ---- codes and trie ---- */
+
+void sd_sid_codes_free(sd_sid_codes *c) {
+    free(c->codes);
+    for (int l = 0; l < MAX_LEVELS; l++) { free(c->node[l]); free(c->child_off[l]); free(c->child[l]); }
+    memset(c, 0, sizeof *c);
+}
+
+static const sd_sid_codes *sort_codes;
+static int by_codes(const void *a, const void *b) {
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    const int32_t *x = sort_codes->codes + (size_t)i * sort_codes->m, *y = sort_codes->codes + (size_t)j * sort_codes->m;
+    for (int l = 0; l < sort_codes->m; l++)
+        if (x[l] != y[l]) return x[l] < y[l] ? -1 : 1;
+    return i < j ? -1 : i > j;
+}
+
+int sd_sid_codes_build(sd_sid_codes *c, sd_err *err) {
+    int32_t n = c->n_items, m = c->m;
+    c->n_codes = 0;
+    for (int l = 0; l < m; l++) {
+        c->V[l] = 0;
+        for (int32_t i = 0; i < n; i++) if (c->codes[(size_t)i * m + l] >= c->V[l]) c->V[l] = c->codes[(size_t)i * m + l] + 1;
+        c->off[l] = c->n_codes;
+        c->n_codes += c->V[l];
+    }
+    int32_t *ord = sd_xmalloc(sizeof(int32_t) * (size_t)n);
+    for (int32_t i = 0; i < n; i++) ord[i] = i;
+    sort_codes = c;
+    qsort(ord, (size_t)n, sizeof(int32_t), by_codes);
+    for (int32_t k = 1; k < n; k++)
+        if (!memcmp(c->codes + (size_t)ord[k] * m, c->codes + (size_t)ord[k - 1] * m, sizeof(int32_t) * m)) {
+            int rc = sd_errf(err, SD_EFORMAT, "items %d and %d have the same semantic ID", ord[k - 1], ord[k]);
+            free(ord);
+            return rc;
+        }
+    /* Level l's nodes are the distinct prefixes c_0..c_{l-1} in sorted order; their children
+     * (the distinct c_l under them) come out sorted and consecutive, so CSR fills in one pass. */
+    for (int l = 0; l < m; l++) {
+        c->node[l] = sd_xmalloc(sizeof(int32_t) * (size_t)n);
+        c->child_off[l] = sd_xmalloc(sizeof(int32_t) * ((size_t)n + 1));
+        c->child[l] = sd_xmalloc(sizeof(int32_t) * (size_t)n);
+        int32_t nodes = 0, kids = 0;
+        for (int32_t k = 0; k < n; k++) {
+            const int32_t *x = c->codes + (size_t)ord[k] * m, *prev = k ? c->codes + (size_t)ord[k - 1] * m : NULL;
+            bool new_node = !prev || memcmp(x, prev, sizeof(int32_t) * l);
+            if (new_node) c->child_off[l][nodes++] = kids;
+            if (new_node || x[l] != prev[l]) c->child[l][kids++] = x[l];
+            c->node[l][ord[k]] = nodes - 1;
+        }
+        c->child_off[l][nodes] = kids;
+        c->n_nodes[l] = nodes;
+    }
+    free(ord);
+    return 0;
+}
+
+int sd_sid_codes_read(sd_sid_codes *c, const char *path, int32_t n_items, sd_err *err) {
+    memset(c, 0, sizeof *c);
+    if (!sd_exists(path))
+        return sd_errf(err, SD_ESTATE, "%s: no semantic IDs (run `semid ids WORK` first)", path);
+    sd_sid_table t;
+    int rc = sd_sid_table_read_tsv(&t, path, NULL, 0, 0, err);
+    if (rc) return rc;
+    if (t.n_items != n_items || t.n_codes > MAX_LEVELS) {
+        rc = t.n_items != n_items
+                 ? sd_errf(err, SD_EFORMAT, "%s: %d rows, the work directory has %d items (rerun `semid ids`)", path,
+                           (int)t.n_items, (int)n_items)
+                 : sd_errf(err, SD_EFORMAT, "%s: %d codes per item, at most %d supported", path, t.n_codes, MAX_LEVELS);
+        sd_sid_table_free(&t);
+        return rc;
+    }
+    c->n_items = n_items;
+    c->m = t.n_codes;
+    c->codes = sd_xmalloc(sizeof(int32_t) * (size_t)n_items * c->m);
+    memcpy(c->codes, t.codes, sizeof(int32_t) * (size_t)n_items * c->m);
+    sd_sid_table_free(&t);
+    if ((rc = sd_sid_codes_build(c, err))) { sd_err_prefix(err, "%s: ", path); sd_sid_codes_free(c); }
+    return rc;
+}
+
+/* ---- model ---- */
+
+static int tokens_per_item(const sd_sasrec_sid *m) { return m->mode == SD_SID_TOKENS ? m->codes.m : 1; }
+
+static void declare(sd_sasrec_sid *m) {
+    sd_params_init(&m->p);
+    int64_t shape[2] = {(int64_t)m->codes.n_codes + 1, m->cfg.dim};
+    m->code_emb = sd_params_add(&m->p, "code_emb.weight", 2, shape, true);
+    sd_seqenc_cfg ec = {.dim = m->cfg.dim, .blocks = m->cfg.blocks, .heads = m->cfg.heads,
+                        .maxlen = m->cfg.maxlen * tokens_per_item(m), .dropout = m->cfg.dropout};
+    sd_seqenc_declare(&m->enc, &m->p, &ec);
+    sd_params_alloc(&m->p);
+}
+
+int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, sd_sid_mode mode, const char *sids_path,
+                       int32_t n_items, sd_err *err) {
+    memset(m, 0, sizeof *m);
+    int rc = sd_sasrec_cfg_check(cfg, err);
+    if (rc) return rc;
+    m->cfg = *cfg;
+    m->mode = mode;
+    if ((rc = sd_sid_codes_read(&m->codes, sids_path, n_items, err))) return rc;
+    declare(m);
+    float *E = sd_params_ptr(&m->p, m->code_emb);
+    sd_xavier_normal(E, (int64_t)m->codes.n_codes + 1, cfg->dim, cfg->seed, 1);
+    memset(E, 0, (size_t)cfg->dim * sizeof(float));
+    sd_seqenc_init_weights(&m->enc, &m->p, cfg->seed);
+    return 0;
+}
+
+void sd_sasrec_sid_free(sd_sasrec_sid *m) {
+    sd_params_free(&m->p);
+    sd_sid_codes_free(&m->codes);
+    memset(m, 0, sizeof *m);
+}
+
+static int32_t code_row(const sd_sid_codes *c, int32_t item, int l) {
+    return 1 + c->off[l] + c->codes[(size_t)item * c->m + l];
+}
+
+/* Item embeddings as sums of code embeddings: Ei [n_items, C]. */
+static void item_matrix(const sd_sasrec_sid *m, float *Ei, const float *E) {
+    const sd_sid_codes *c = &m->codes;
+    int C = m->cfg.dim;
+#pragma omp parallel for schedule(static)
+    for (int32_t i = 0; i < c->n_items; i++) {
+        float *d = Ei + (size_t)i * C;
+        memcpy(d, E + (size_t)code_row(c, i, 0) * C, sizeof(float) * C);
+        for (int l = 1; l < c->m; l++) {
+            const float *e = E + (size_t)code_row(c, i, l) * C;
+            for (int k = 0; k < C; k++) d[k] += e[k];
+        }
+    }
+}
+
+/* dE[code rows of i] += dEi[i], level by level (each level's rows are distinct per code, so a
+ * level is one deterministic serial scatter). */
+static void item_matrix_backward(const sd_sasrec_sid *m, float *dE, const float *dEi) {
+    const sd_sid_codes *c = &m->codes;
+    int C = m->cfg.dim;
+    for (int l = 0; l < c->m; l++)
+        for (int32_t i = 0; i < c->n_items; i++) {
+            float *d = dE + (size_t)code_row(c, i, l) * C;
+            const float *g = dEi + (size_t)i * C;
+            for (int k = 0; k < C; k++) d[k] += g[k];
+        }
+}
+
+/* Hierarchical log-probability of item t given h, and (if dh) its gradient scaled by g:
+ * dh += g * d(-log p)/dh, dE += likewise. z scratch [max children]. */
+static float tree_nll(const sd_sid_codes *c, const float *E, const float *h, int32_t t, int C, float *z, float g,
+                      float *dh, float *dE) {
+    float nll = 0;
+    for (int l = 0; l < c->m; l++) {
+        int32_t node = c->node[l][t], k0 = c->child_off[l][node], k1 = c->child_off[l][node + 1];
+        int32_t want = c->codes[(size_t)t * c->m + l];
+        float mx = -INFINITY, zt = 0;
+        for (int32_t k = k0; k < k1; k++) {
+            const float *e = E + (size_t)(1 + c->off[l] + c->child[l][k]) * C;
+            float s = 0;
+            for (int j = 0; j < C; j++) s += h[j] * e[j];
+            z[k - k0] = s;
+            mx = s > mx ? s : mx;
+            if (c->child[l][k] == want) zt = s;
+        }
+        double sum = 0;
+        for (int32_t k = k0; k < k1; k++) sum += exp((double)(z[k - k0] - mx));
+        float lse = mx + (float)log(sum);
+        nll += lse - zt;
+        if (!dh) continue;
+        for (int32_t k = k0; k < k1; k++) {
+            float p = expf(z[k - k0] - lse), d = g * (p - (c->child[l][k] == want));
+            float *e = (float *)E + (size_t)(1 + c->off[l] + c->child[l][k]) * C;
+            float *de = dE + (size_t)(1 + c->off[l] + c->child[l][k]) * C;
+            for (int j = 0; j < C; j++) { dh[j] += d * e[j]; de[j] += d * h[j]; }
+        }
+    }
+    return nll;
+}
+
+struct sd_sasrec_sid_ws {
+    sd_seqenc_ws *enc;
+    int32_t *tok, *len, *row;   /* token rows, token lengths, output row of each item */
+    int64_t *off;
+    float *Ei, *dEi, *hsel, *dhsel, *z;
+    sd_item_loss loss;
+};
+
+sd_sasrec_sid_ws *sd_sasrec_sid_ws_new(const sd_sasrec_sid *m, int max_seqs) {
+    sd_sasrec_sid_ws *ws = sd_xcalloc(1, sizeof *ws);
+    ws->enc = sd_seqenc_ws_new(&m->enc, max_seqs, true);
+    int tpi = tokens_per_item(m), C = m->cfg.dim;
+    size_t N = (size_t)max_seqs * m->cfg.maxlen;
+    ws->tok = sd_xmalloc(sizeof(int32_t) * N * tpi);
+    ws->row = sd_xmalloc(sizeof(int32_t) * N);
+    ws->len = sd_xmalloc(sizeof(int32_t) * (size_t)max_seqs);
+    ws->off = sd_xmalloc(sizeof(int64_t) * ((size_t)max_seqs + 1));
+    ws->hsel = sd_afloats(N * C);
+    ws->dhsel = sd_afloats(N * C);
+    int32_t maxk = 1;
+    for (int l = 0; l < m->codes.m; l++)
+        for (int32_t n = 0; n < m->codes.n_nodes[l]; n++) {
+            int32_t k = m->codes.child_off[l][n + 1] - m->codes.child_off[l][n];
+            maxk = k > maxk ? k : maxk;
+        }
+    ws->z = sd_afloats((size_t)maxk);
+    if (m->mode == SD_SID_SUM) {
+        ws->Ei = sd_afloats((size_t)m->codes.n_items * C);
+        ws->dEi = sd_afloats((size_t)m->codes.n_items * C);
+        sd_item_loss_init(&ws->loss, N, C);
+    }
+    return ws;
+}
+
+void sd_sasrec_sid_ws_free(sd_sasrec_sid_ws *ws) {
+    if (!ws) return;
+    sd_seqenc_ws_free(ws->enc);
+    free(ws->tok); free(ws->row); free(ws->len); free(ws->off);
+    sd_afree(ws->hsel); sd_afree(ws->dhsel); sd_afree(ws->z); sd_afree(ws->Ei); sd_afree(ws->dEi);
+    if (ws->loss.logits) sd_item_loss_free(&ws->loss);
+    free(ws);
+}
+
+/* Fills the encoder input for a packed item batch; returns the token-level packing. row[n] is the
+ * output row (last token) of item n. */
+static sd_packed embed_batch(const sd_sasrec_sid *m, sd_seqenc_ws *enc, int32_t *tok, int32_t *len, int64_t *off,
+                             int32_t *row, const float *Ei, int B, const int32_t *ilen, const int64_t *ioff,
+                             const int32_t *items, int N) {
+    const sd_sid_codes *c = &m->codes;
+    const float *E = sd_params_ptr((sd_params *)&m->p, m->code_emb);
+    int C = m->cfg.dim, tpi = tokens_per_item(m);
+    float *in = sd_seqenc_input(enc), s = sqrtf((float)C);
+    for (int b = 0; b <= B; b++) off[b] = ioff[b] * tpi;
+    for (int b = 0; b < B; b++) len[b] = ilen[b] * tpi;
+    for (int n = 0; n < N; n++) row[n] = n * tpi + tpi - 1;
+    if (m->mode == SD_SID_SUM) {
+        sd_embedding_forward(in, items, Ei, N, c->n_items, C);
+    } else {
+        for (int n = 0; n < N; n++)
+            for (int l = 0; l < c->m; l++) tok[n * tpi + l] = code_row(c, items[n], l);
+        sd_embedding_forward(in, tok, E, N * tpi, c->n_codes + 1, C);
+    }
+    for (size_t i = 0; i < (size_t)N * tpi * C; i++) in[i] *= s;
+    return (sd_packed){B, N * tpi, len, off};
+}
+
+float sd_sasrec_sid_loss_forward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const sd_seqbatch *b, bool train,
+                                 uint64_t step) {
+    int N = b->N, C = m->cfg.dim;
+    const float *E = sd_params_ptr(&m->p, m->code_emb);
+    if (m->mode == SD_SID_SUM) item_matrix(m, ws->Ei, E);
+    sd_packed pk = embed_batch(m, ws->enc, ws->tok, ws->len, ws->off, ws->row, ws->Ei, b->B, b->len, b->off, b->item, N);
+    const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->cfg.seed, step);
+    for (int n = 0; n < N; n++) memcpy(ws->hsel + (size_t)n * C, out + (size_t)ws->row[n] * C, sizeof(float) * C);
+    if (m->mode == SD_SID_SUM)
+        return sd_item_loss_forward(&ws->loss, m->cfg.loss, ws->hsel, ws->Ei, m->codes.n_items, b->target, b->neg, N, C);
+    double total = 0;
+    for (int n = 0; n < N; n++)
+        total += tree_nll(&m->codes, E, ws->hsel + (size_t)n * C, b->target[n], C, ws->z, 0, NULL, NULL);
+    return N ? (float)(total / N) : 0.0f;
+}
+
+void sd_sasrec_sid_loss_backward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const sd_seqbatch *b) {
+    int N = b->N, C = m->cfg.dim, tpi = tokens_per_item(m);
+    const float *E = sd_params_ptr(&m->p, m->code_emb);
+    float *dE = sd_params_grad(&m->p, m->code_emb);
+    memset(ws->dhsel, 0, sizeof(float) * (size_t)N * C);
+    if (m->mode == SD_SID_SUM) {
+        memset(ws->dEi, 0, sizeof(float) * (size_t)m->codes.n_items * C);
+        sd_item_loss_backward(&ws->loss, m->cfg.loss, ws->dhsel, ws->dEi, ws->hsel, ws->Ei, m->codes.n_items, b->target,
+                              b->neg, N, C);
+    } else {
+        for (int n = 0; n < N; n++)
+            tree_nll(&m->codes, E, ws->hsel + (size_t)n * C, b->target[n], C, ws->z, 1.0f / N,
+                     ws->dhsel + (size_t)n * C, dE);
+    }
+    size_t NT = (size_t)N * tpi;
+    float *dout = sd_seqenc_dout(ws->enc);
+    memset(dout, 0, sizeof(float) * NT * C);
+    for (int n = 0; n < N; n++) memcpy(dout + (size_t)ws->row[n] * C, ws->dhsel + (size_t)n * C, sizeof(float) * C);
+    sd_packed pk = {b->B, (int)NT, ws->len, ws->off};
+    const float *din = sd_seqenc_backward(&m->enc, &m->p, ws->enc, &pk, dout);
+    float s = sqrtf((float)C);
+    float *rows = ws->hsel; /* reused as scratch: [NT, C] fits, NT <= N * tpi rows? only for tpi 1 */
+    if (m->mode == SD_SID_SUM) {
+        for (size_t i = 0; i < NT * C; i++) rows[i] = din[i] * s;
+        sd_embedding_backward(ws->dEi, rows, b->item, N, C, -1);
+        item_matrix_backward(m, dE, ws->dEi);
+    } else {
+        float *scaled = sd_xmalloc(sizeof(float) * NT * C);
+        for (size_t i = 0; i < NT * C; i++) scaled[i] = din[i] * s;
+        sd_embedding_backward(dE, scaled, ws->tok, (int)NT, C, 0);
+        free(scaled);
+    }
+}
+
+/* ---- scoring ---- */
+
+typedef struct sid_scorer {
+    sd_sasrec_sid *m;
+    bool own;
+    sd_seqenc_ws *ws;
+    int max_seqs;
+    int32_t *ilen, *items, *tok, *len, *row;
+    int64_t *ioff, *off;
+    float *Ei, *Z, *lse;
+} sid_scorer;
+
+/* Hidden state after each user's context (last maxlen items); empty context: last LN bias. */
+static void user_states(sid_scorer *s, int n, const int32_t *const *hist, const int32_t *hist_len, float *H) {
+    sd_sasrec_sid *m = s->m;
+    int C = m->cfg.dim, T = m->cfg.maxlen;
+    const float *last_b = sd_params_ptr(&m->p, m->enc.last_b);
+    for (int u0 = 0; u0 < n; u0 += s->max_seqs) {
+        int nb = n - u0 < s->max_seqs ? n - u0 : s->max_seqs, B = 0, N = 0;
+        int who[nb];
+        s->ioff[0] = 0;
+        for (int i = 0; i < nb; i++) {
+            int hl = hist_len[u0 + i];
+            if (hl <= 0) { memcpy(H + (size_t)(u0 + i) * C, last_b, sizeof(float) * C); continue; }
+            int L = hl < T ? hl : T;
+            memcpy(s->items + N, hist[u0 + i] + (hl - L), sizeof(int32_t) * L);
+            N += L;
+            s->ilen[B] = L;
+            s->ioff[B + 1] = N;
+            who[B++] = u0 + i;
+        }
+        if (!B) continue;
+        sd_packed pk = embed_batch(m, s->ws, s->tok, s->len, s->off, s->row, s->Ei, B, s->ilen, s->ioff, s->items, N);
+        const float *out = sd_seqenc_forward(&m->enc, &m->p, s->ws, &pk, false, 0, 0);
+        for (int b = 0; b < B; b++)
+            memcpy(H + (size_t)who[b] * C, out + (size_t)s->row[s->ioff[b + 1] - 1] * C, sizeof(float) * C);
+    }
+}
+
+/* scores [n, n_items] of all items for hidden states H [n, C]. */
+static void score_items(sid_scorer *s, int n, const float *H, float *scores) {
+    sd_sasrec_sid *m = s->m;
+    const sd_sid_codes *c = &m->codes;
+    int C = m->cfg.dim;
+    if (m->mode == SD_SID_SUM) {
+        sd_sgemm(false, true, n, c->n_items, C, 1.0f, H, C, s->Ei, C, 0.0f, scores, c->n_items);
+        return;
+    }
+    const float *E = sd_params_ptr(&m->p, m->code_emb);
+    float *Z = sd_afloats((size_t)n * c->n_codes);
+    sd_sgemm(false, true, n, c->n_codes, C, 1.0f, H, C, E + C, C, 0.0f, Z, c->n_codes);
+    int32_t total_nodes = 0, noff[MAX_LEVELS];
+    for (int l = 0; l < c->m; l++) { noff[l] = total_nodes; total_nodes += c->n_nodes[l]; }
+#pragma omp parallel
+    {
+        float *lse = sd_afloats((size_t)total_nodes);
+#pragma omp for schedule(dynamic, 4)
+        for (int u = 0; u < n; u++) {
+            const float *z = Z + (size_t)u * c->n_codes;
+            for (int l = 0; l < c->m; l++)
+                for (int32_t nd = 0; nd < c->n_nodes[l]; nd++) {
+                    int32_t k0 = c->child_off[l][nd], k1 = c->child_off[l][nd + 1];
+                    const float *zl = z + c->off[l];
+                    float mx = -INFINITY;
+                    for (int32_t k = k0; k < k1; k++) mx = zl[c->child[l][k]] > mx ? zl[c->child[l][k]] : mx;
+                    float sum = 0;
+                    for (int32_t k = k0; k < k1; k++) sum += expf(zl[c->child[l][k]] - mx);
+                    lse[noff[l] + nd] = mx + logf(sum);
+                }
+            float *sc = scores + (size_t)u * c->n_items;
+            for (int32_t i = 0; i < c->n_items; i++) {
+                float lp = 0;
+                for (int l = 0; l < c->m; l++)
+                    lp += z[c->off[l] + c->codes[(size_t)i * c->m + l]] - lse[noff[l] + c->node[l][i]];
+                sc[i] = lp;
+            }
+        }
+        sd_afree(lse);
+    }
+    sd_afree(Z);
+}
+
+static int sid_score_batch(void *model, int n_users, const int32_t *users, const int32_t *const *hist,
+                           const int32_t *hist_len, float *scores, sd_err *err) {
+    (void)users; (void)err;
+    sid_scorer *s = model;
+    if (s->m->mode == SD_SID_SUM) item_matrix(s->m, s->Ei, sd_params_ptr(&s->m->p, s->m->code_emb));
+    float *H = sd_afloats((size_t)n_users * s->m->cfg.dim);
+    user_states(s, n_users, hist, hist_len, H);
+    score_items(s, n_users, H, scores);
+    sd_afree(H);
+    return 0;
+}
+
+static void sid_scorer_free(void *model) {
+    sid_scorer *s = model;
+    sd_seqenc_ws_free(s->ws);
+    free(s->ilen); free(s->items); free(s->tok); free(s->len); free(s->row); free(s->ioff); free(s->off);
+    sd_afree(s->Ei);
+    if (s->own) { sd_sasrec_sid_free(s->m); free(s->m); }
+    free(s);
+}
+
+void sd_sasrec_sid_scorer(sd_sasrec_sid *m, bool own, sd_scorer *out) {
+    sid_scorer *s = sd_xcalloc(1, sizeof *s);
+    s->m = m;
+    s->own = own;
+    s->max_seqs = 128;
+    s->ws = sd_seqenc_ws_new(&m->enc, s->max_seqs, false);
+    size_t N = (size_t)s->max_seqs * m->cfg.maxlen;
+    int tpi = tokens_per_item(m);
+    s->ilen = sd_xmalloc(sizeof(int32_t) * s->max_seqs);
+    s->len = sd_xmalloc(sizeof(int32_t) * s->max_seqs);
+    s->ioff = sd_xmalloc(sizeof(int64_t) * (s->max_seqs + 1));
+    s->off = sd_xmalloc(sizeof(int64_t) * (s->max_seqs + 1));
+    s->items = sd_xmalloc(sizeof(int32_t) * N);
+    s->row = sd_xmalloc(sizeof(int32_t) * N);
+    s->tok = sd_xmalloc(sizeof(int32_t) * N * tpi);
+    if (m->mode == SD_SID_SUM) s->Ei = sd_afloats((size_t)m->codes.n_items * m->cfg.dim);
+    *out = (sd_scorer){.name = "sasrec_sid", .n_items = m->codes.n_items, .model = s, .score_batch = sid_score_batch,
+                       .concurrent = false, .batch_hint = s->max_seqs, .free = sid_scorer_free};
+}
+
+sd_sasrec_sid *sd_sasrec_sid_of(const sd_scorer *sc) { return ((sid_scorer *)sc->model)->m; }
+
+/* ---- training ---- */
+
+static float fwd(void *m, void *ws, const sd_seqbatch *b, bool train, uint64_t step) {
+    return sd_sasrec_sid_loss_forward(m, ws, b, train, step);
+}
+static void bwd(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_sid_loss_backward(m, ws, b); }
+
+int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
+    sd_scorer sc;
+    sd_sasrec_sid_scorer(m, false, &sc);
+    sd_sasrec_sid_ws *ws = sd_sasrec_sid_ws_new(m, m->cfg.batch);
+    sd_sasrec_cfg c = m->cfg;
+    if (m->mode == SD_SID_TOKENS) c.loss = SD_LOSS_SOFTMAX; /* the tree loss needs no negatives */
+    sd_rec_trainer tr = {&c, &m->p, m, ws, fwd, bwd, &sc};
+    int rc = sd_rec_fit(&tr, seq, sp, rep, err);
+    sd_sasrec_sid_ws_free(ws);
+    sd_scorer_free(&sc);
+    return rc;
+}
+
+/* ---- files ---- */
+
+int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extra_json, sd_err *err) {
+    char *path = sd_path_join(dir, "model.safetensors");
+    int rc = sd_rec_params_save(&m->p, path, err);
+    free(path);
+    if (rc) return rc;
+    const sd_sasrec_cfg *c = &m->cfg;
+    cJSON *j = extra_json ? cJSON_Parse(extra_json) : NULL;
+    if (!j) j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model_type", "sasrec_sid");
+    cJSON_AddStringToObject(j, "sid_mode", sd_sid_mode_name(m->mode));
+    cJSON_AddNumberToObject(j, "n_items", m->codes.n_items);
+    cJSON_AddNumberToObject(j, "codes_per_item", m->codes.m);
+    cJSON_AddNumberToObject(j, "dim", c->dim);
+    cJSON_AddNumberToObject(j, "blocks", c->blocks);
+    cJSON_AddNumberToObject(j, "heads", c->heads);
+    cJSON_AddNumberToObject(j, "maxlen", c->maxlen);
+    cJSON_AddNumberToObject(j, "dropout", c->dropout);
+    cJSON_AddStringToObject(j, "loss", m->mode == SD_SID_TOKENS ? "tree" : sd_rec_loss_name(c->loss));
+    cJSON_AddNumberToObject(j, "lr", c->lr);
+    cJSON_AddNumberToObject(j, "batch", c->batch);
+    cJSON_AddNumberToObject(j, "epochs", c->epochs);
+    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
+    path = sd_path_join(dir, "config.json");
+    rc = sd_rec_write_json(path, j, err);
+    free(path);
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int num(const cJSON *j, const char *path, const char *key, int *out, sd_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v)) return sd_errf(err, SD_EFORMAT, "%s: \"%s\" missing or not a number", path, key);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path, int32_t n_items, sd_err *err) {
+    memset(m, 0, sizeof *m);
+    char *path = sd_path_join(dir, "config.json"), *text = NULL;
+    size_t len;
+    int rc = sd_read_file(path, &text, &len, err);
+    cJSON *j = rc ? NULL : cJSON_Parse(text);
+    free(text);
+    if (!rc && !cJSON_IsObject(j)) rc = sd_errf(err, SD_EFORMAT, "%s: not a JSON object", path);
+    sd_sasrec_cfg c = sd_sasrec_defaults();
+    int ni = 0, cpi = 0;
+    if (!rc) rc = num(j, path, "n_items", &ni, err);
+    if (!rc) rc = num(j, path, "codes_per_item", &cpi, err);
+    if (!rc) rc = num(j, path, "dim", &c.dim, err);
+    if (!rc) rc = num(j, path, "blocks", &c.blocks, err);
+    if (!rc) rc = num(j, path, "heads", &c.heads, err);
+    if (!rc) rc = num(j, path, "maxlen", &c.maxlen, err);
+    const cJSON *mode = rc ? NULL : cJSON_GetObjectItemCaseSensitive(j, "sid_mode");
+    if (!rc && (!cJSON_IsString(mode) || sd_sid_mode_parse(mode->valuestring, &m->mode)))
+        rc = sd_errf(err, SD_EFORMAT, "%s: \"sid_mode\" must be \"tokens\" or \"sum\"", path);
+    if (!rc && ni != n_items)
+        rc = sd_errf(err, SD_ESTATE, "%s: model has %d items, the work directory %d (retrain: semid sasrec --sid)", path, ni, n_items);
+    if (!rc && (rc = sd_sasrec_cfg_check(&c, err))) sd_err_prefix(err, "%s: ", path);
+    cJSON_Delete(j);
+    free(path);
+    if (rc) return rc;
+    m->cfg = c;
+    if ((rc = sd_sid_codes_read(&m->codes, sids_path, n_items, err))) return rc;
+    if (m->codes.m != cpi) {
+        sd_sid_codes_free(&m->codes);
+        return sd_errf(err, SD_ESTATE, "%s: %d codes per item, the model was trained on %d (retrain)", sids_path, m->codes.m, cpi);
+    }
+    declare(m);
+    path = sd_path_join(dir, "model.safetensors");
+    rc = sd_rec_params_load(&m->p, path, err);
+    free(path);
+    if (rc) sd_sasrec_sid_free(m);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* SID-SASRec: SASRec over semantic IDs (WORK/sids.tsv: every item = m codes, m = levels + 1
+ * uniqueness code). Code (level l, value c) is embedding row 1 + off[l] + c of one table; row 0
+ * is padding and belongs to no code (semantic-ids-llm uses id 0 both for padding and for the code
+ * sid_0, so its first code of level 0 is never learnt properly).
+ *
+ * Modes:
+ *   tokens  each item becomes its m code tokens; the encoder (rec/seqenc.h) runs over the token
+ *           stream (maxlen items = maxlen * m tokens, positions per token). At the last token of
+ *           each item the hidden state h predicts the next item level by level: level l's head
+ *           (tied to the level-l code embeddings) gives logits h . e_l(c), normalised over the
+ *           codes that follow the earlier levels in the code trie (teacher forcing: in training
+ *           the earlier levels are the target's). So log p(item) = sum_l log p_l(c_l | h, c_<l),
+ *           a hierarchical softmax over the trie whose item probabilities sum to one; training
+ *           minimises -log p(target); scoring computes it for every item from per-level logit
+ *           tables (one sgemm) and per-trie-node log-sum-exps.
+ *   sum     the item sequence as in SASRec, but an item's embedding is the sum of its codes'
+ *           embeddings, input and output (tied): items sharing a prefix share statistics.
+ *           Loss as --loss (bce or softmax).
+ * Difference to semantic-ids-llm: its heads predict level l from the hidden state after
+ * feeding the earlier codes as tokens; ours condition on them through the trie instead, which
+ * lets every item be scored exactly from one hidden state. */
+#ifndef SD_SASREC_SID_H
+#define SD_SASREC_SID_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "base/err.h"
+#include "data/sequences.h"
+#include "data/split.h"
+#include "nn/params.h"
+#include "rec/sasrec.h"
+#include "rec/scorer.h"
+#include "rec/seqenc.h"
+
+typedef enum { SD_SID_TOKENS = 0, SD_SID_SUM = 1 } sd_sid_mode;
+const char *sd_sid_mode_name(sd_sid_mode m);
+int sd_sid_mode_parse(const char *s, sd_sid_mode *m); /* "tokens", "sum" */
+
+/* Codes of every item and the trie over them. */
+typedef struct sd_sid_codes {
+    int32_t n_items;
+    int m;                 /* codes per item */
+    int32_t V[8], off[8];  /* values per level (max code + 1) and their offset in the table */
+    int32_t n_codes;       /* sum of V */
+    int32_t *codes;        /* [n_items, m] */
+    /* trie: node[l][i] = index of item i's prefix c_0..c_{l-1} among level l's nodes (level 0:
+     * the root, 0); children of node n at level l: child[l][child_off[l][n] .. child_off[l][n+1]) */
+    int32_t *node[8], n_nodes[8], *child_off[8], *child[8];
+} sd_sid_codes;
+
+/* Reads sids.tsv through src/ids/sid_table.h (every row checked there); n_items must match the
+ * work directory. Missing file: "run `semid ids WORK` first". */
+int sd_sid_codes_read(sd_sid_codes *c, const char *path, int32_t n_items, sd_err *err);
+/* Builds the trie of c->codes (done by sd_sid_codes_read; exposed for tests). */
+int sd_sid_codes_build(sd_sid_codes *c, sd_err *err);
+void sd_sid_codes_free(sd_sid_codes *c);
+
+typedef struct sd_sasrec_sid {
+    sd_sasrec_cfg cfg;     /* maxlen in items */
+    sd_sid_mode mode;
+    sd_sid_codes codes;
+    sd_params p;
+    int code_emb;          /* [1 + n_codes, dim] */
+    sd_seqenc enc;
+} sd_sasrec_sid;
+
+int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, sd_sid_mode mode, const char *sids_path,
+                       int32_t n_items, sd_err *err);
+void sd_sasrec_sid_free(sd_sasrec_sid *m);
+
+typedef struct sd_sasrec_sid_ws sd_sasrec_sid_ws;
+sd_sasrec_sid_ws *sd_sasrec_sid_ws_new(const sd_sasrec_sid *m, int max_seqs);
+void sd_sasrec_sid_ws_free(sd_sasrec_sid_ws *ws);
+/* Batches of items as SASRec's (rec/seqbatch.h). */
+float sd_sasrec_sid_loss_forward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const sd_seqbatch *b, bool train,
+                                 uint64_t step);
+void sd_sasrec_sid_loss_backward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const sd_seqbatch *b);
+
+int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
+void sd_sasrec_sid_scorer(sd_sasrec_sid *m, bool own, sd_scorer *out);
+sd_sasrec_sid *sd_sasrec_sid_of(const sd_scorer *sc);
+
+/* dir/model.safetensors + dir/config.json (+ the codes are re-read from sids_path at load). */
+int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extra_json, sd_err *err);
+int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path, int32_t n_items, sd_err *err);
+
+#endif

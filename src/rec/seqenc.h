@@ -1,0 +1,84 @@
+/* The transformer over a user's sequence shared by SASRec and SID-SASRec (Kang & McAuley 2018,
+ * in the pre-LN layout of pmixer's PyTorch SASRec with norm_first):
+ *
+ *   x0 = dropout(in + P[pos])                      in: the caller's token embeddings
+ *   per block:  h = x + o_proj(attention(LN1(x)))      causal, H heads
+ *               x = h + dropout(W2 relu(dropout(W1 LN2(h) + b1)) + b2)
+ *   out = LN_last(x)                               LayerNorm eps 1e-8 everywhere
+ *
+ * Dropout: embedding and both FFN dropouts as pmixer / the paper's code. Their attention also
+ * drops attention probabilities, which the engine's attention op does not do; we leave attention
+ * undropped (dropping the attention sub-layer's output instead learnt markedly slower: loss
+ * 1.318 vs 1.273 after 3 epochs of bench_sasrec).
+ *
+ * Sequences are PACKED: only real tokens are stored, sequence b's tokens are rows
+ * off[b] .. off[b+1) (oldest first) of every [N, C] activation. Positions follow left padding to
+ * maxlen as in the paper: token t of a sequence of length L has position id maxlen - L + 1 + t
+ * (1 .. maxlen, so the newest token is always maxlen; row 0 of P is the padding row and unused).
+ * Because attention masks padding keys, this is exactly the padded computation restricted to
+ * real tokens; the padding itself is never computed. For the engine's attention op the
+ * sequences are sorted by length and cut into groups of SD_SEQENC_GROUP, each right-padded to
+ * its longest member (right padding needs no key mask under a causal mask), so attention costs
+ * about sum(L^2) instead of B * maxlen^2. */
+#ifndef SD_SEQENC_H
+#define SD_SEQENC_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "nn/block.h"
+#include "nn/params.h"
+
+#define SD_SEQENC_GROUP 16
+
+typedef struct sd_seqenc_cfg {
+    int dim, blocks, heads, maxlen;
+    float dropout;
+} sd_seqenc_cfg;
+
+#define SD_SEQENC_MAX_BLOCKS 16
+
+typedef struct sd_seqenc {
+    sd_seqenc_cfg cfg;
+    sd_block blk[SD_SEQENC_MAX_BLOCKS]; /* parameter views of each block (HF names, LayerNorm + biases) */
+    int pos_emb, last_w, last_b;
+} sd_seqenc;
+
+/* A packed batch: B sequences, N tokens, len[b] in 1 .. maxlen, off[B + 1]. */
+typedef struct sd_packed {
+    int B, N;
+    const int32_t *len;
+    const int64_t *off;
+} sd_packed;
+
+typedef struct sd_seqenc_ws sd_seqenc_ws;
+
+/* Declares the encoder's parameters (pos_emb.weight, layers.L.*, last_layernorm.*) into p. */
+void sd_seqenc_declare(sd_seqenc *e, sd_params *p, const sd_seqenc_cfg *cfg);
+/* pmixer's initialisation: Xavier-normal matrices (q/k/v as one [3C, C] in_proj), zero
+ * attention biases, FFN biases U(-1/sqrt(C), 1/sqrt(C)) as Conv1d, LayerNorm 1/0, P row 0 = 0. */
+void sd_seqenc_init_weights(const sd_seqenc *e, sd_params *p, uint64_t seed);
+/* Xavier-normal fill of a [rows, cols] matrix (std sqrt(2 / (rows + cols))). */
+void sd_xavier_normal(float *w, int64_t rows, int64_t cols, uint64_t seed, uint64_t stream);
+
+/* Workspace for batches of up to max_seqs sequences; train: also the backward buffers. */
+sd_seqenc_ws *sd_seqenc_ws_new(const sd_seqenc *e, int max_seqs, bool train);
+void sd_seqenc_ws_free(sd_seqenc_ws *ws);
+/* [N, C] buffer the caller fills with token embeddings before sd_seqenc_forward. */
+float *sd_seqenc_input(sd_seqenc_ws *ws);
+
+/* Runs the encoder on ws's input; returns out [N, C] (owned by ws, valid until the next call).
+ * train: dropout on, with masks keyed by (seed, step). */
+const float *sd_seqenc_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, const sd_packed *pk,
+                               bool train, uint64_t seed, uint64_t step);
+/* Backward of the last forward (which must have been a train forward): dout [N, C] -> parameter
+ * gradients += into p->grad; returns d input [N, C] (owned by ws). dout is clobbered. */
+const float *sd_seqenc_backward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, const sd_packed *pk,
+                                float *dout);
+/* out of the last forward. */
+const float *sd_seqenc_forward_out(const sd_seqenc_ws *ws);
+/* [N, C] scratch of the workspace the caller may use for the gradient of out. */
+float *sd_seqenc_dout(sd_seqenc_ws *ws);
+
+/* Seconds spent in attention (forward, backward) since the start, for benchmarks. */
+extern double sd_seqenc_attn_seconds[2];
+
+#endif
