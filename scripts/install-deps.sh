@@ -6,9 +6,13 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libcjson-dev libpcre2-dev libutf8proc-dev
-      libmicrohttpd-dev zlib1g-dev libcriterion-dev python3-torch python3-numpy nodejs npm"
+      libmicrohttpd-dev zlib1g-dev libcriterion-dev python3-torch python3-numpy"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+# Node.js and npm run the Hugging Face tokenizer reference; a machine may already have them from
+# another source (whose npm conflicts with Debian's), so install Debian's only when absent.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

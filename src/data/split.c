@@ -1,0 +1,145 @@
+#include "data/split.h"
+#include "base/mem.h"
+#include "base/rng.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define SPLIT_MAGIC "SDSPLIT\1"
+
+const char *sd_split_name(sd_split_kind k) {
+    switch (k) {
+    case SD_SPLIT_LOO: return "loo";
+    case SD_SPLIT_USER: return "user";
+    case SD_SPLIT_TIME: return "time";
+    }
+    return "?";
+}
+
+int sd_split_parse_kind(const char *s, sd_split_kind *k) {
+    if (!strcmp(s, "loo")) *k = SD_SPLIT_LOO;
+    else if (!strcmp(s, "user")) *k = SD_SPLIT_USER;
+    else if (!strcmp(s, "time")) *k = SD_SPLIT_TIME;
+    else return -1;
+    return 0;
+}
+
+static void alloc_arrays(sd_split *sp, int32_t n) {
+    sp->n_users = n;
+    sp->train_len = sd_xmalloc((n ? n : 1) * sizeof(int32_t));
+    sp->valid_pos = sd_xmalloc((n ? n : 1) * sizeof(int32_t));
+    sp->test_pos = sd_xmalloc((n ? n : 1) * sizeof(int32_t));
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int sd_split_make(sd_split *sp, const sd_sequences *s, sd_split_kind kind, uint64_t seed, sd_err *err) {
+    memset(sp, 0, sizeof *sp);
+    sp->kind = kind;
+    sp->seed = seed;
+    sp->holdout = 0.1;
+    sp->valid_q = 0.8;
+    sp->test_q = 0.9;
+    alloc_arrays(sp, s->n_users);
+    if (kind == SD_SPLIT_LOO) {
+        for (int32_t u = 0; u < s->n_users; u++) {
+            int32_t n = sd_seq_len(s, u);
+            sp->train_len[u] = n >= 3 ? n - 2 : (n == 2 ? 1 : n);
+            sp->valid_pos[u] = n >= 3 ? n - 2 : -1;
+            sp->test_pos[u] = n >= 2 ? n - 1 : -1;
+        }
+    } else if (kind == SD_SPLIT_USER) {
+        /* a seeded shuffle of users; the first `holdout` share are test users */
+        int32_t *perm = sd_xmalloc((s->n_users ? s->n_users : 1) * sizeof *perm);
+        for (int32_t u = 0; u < s->n_users; u++) perm[u] = u;
+        sd_rng r;
+        sd_rng_seed(&r, seed);
+        sd_rng_shuffle_i32(&r, perm, s->n_users);
+        int32_t n_test = (int32_t)(s->n_users * sp->holdout + 0.5);
+        for (int32_t i = 0; i < s->n_users; i++) {
+            int32_t u = perm[i], n = sd_seq_len(s, u);
+            if (i < n_test && n >= 2) {
+                sp->train_len[u] = 0; sp->valid_pos[u] = -1; sp->test_pos[u] = n - 1;
+            } else {
+                sp->train_len[u] = n >= 2 ? n - 1 : n;
+                sp->valid_pos[u] = n >= 2 ? n - 1 : -1;
+                sp->test_pos[u] = -1;
+            }
+        }
+        free(perm);
+    } else if (kind == SD_SPLIT_TIME) {
+        if (s->n_inter == 0) return sd_errf(err, SD_ESTATE, "time split: no interactions");
+        int64_t *t = sd_xmalloc(s->n_inter * sizeof *t);
+        memcpy(t, s->times, s->n_inter * sizeof *t);
+        qsort(t, s->n_inter, sizeof *t, cmp_i64);
+        sp->t_valid = t[(int64_t)((s->n_inter - 1) * sp->valid_q)];
+        sp->t_test = t[(int64_t)((s->n_inter - 1) * sp->test_q)];
+        free(t);
+        for (int32_t u = 0; u < s->n_users; u++) {
+            int32_t n = sd_seq_len(s, u);
+            const int64_t *tm = s->times + s->offsets[u];
+            int32_t tl = 0;
+            while (tl < n && tm[tl] < sp->t_valid) tl++;
+            int32_t tp = tl;
+            while (tp < n && tm[tp] < sp->t_test) tp++;
+            sp->train_len[u] = tl;
+            sp->valid_pos[u] = (tl < tp && tl > 0) ? tl : -1;
+            sp->test_pos[u] = (tp < n && tp > 0) ? tp : -1;
+        }
+    } else {
+        return sd_errf(err, SD_EUSAGE, "unknown split kind %d", kind);
+    }
+    return 0;
+}
+
+void sd_split_free(sd_split *sp) {
+    if (!sp->mapped) { free(sp->train_len); free(sp->valid_pos); free(sp->test_pos); }
+    sd_map_close(&sp->map);
+    memset(sp, 0, sizeof *sp);
+}
+
+typedef struct split_header {
+    char magic[8];
+    uint32_t version, kind;
+    uint64_t seed;
+    double holdout, valid_q, test_q;
+    int64_t t_valid, t_test, n_users;
+} split_header;
+
+int sd_split_write(const sd_split *sp, const char *path, sd_err *err) {
+    sd_atomic a;
+    int rc = sd_atomic_open(&a, path, err);
+    if (rc) return rc;
+    split_header h = {SPLIT_MAGIC, 1, sp->kind, sp->seed, sp->holdout, sp->valid_q, sp->test_q,
+                      sp->t_valid, sp->t_test, sp->n_users};
+    fwrite(&h, sizeof h, 1, a.f);
+    fwrite(sp->train_len, 4, sp->n_users, a.f);
+    fwrite(sp->valid_pos, 4, sp->n_users, a.f);
+    fwrite(sp->test_pos, 4, sp->n_users, a.f);
+    return sd_atomic_commit(&a, err);
+}
+
+int sd_split_read(sd_split *sp, const char *path, int32_t n_users, sd_err *err) {
+    memset(sp, 0, sizeof *sp);
+    int rc = sd_map_open(&sp->map, path, err);
+    if (rc) return rc;
+    split_header h;
+    if (sp->map.size < sizeof h) { sd_map_close(&sp->map); return sd_errf(err, SD_EFORMAT, "%s: too short for a split file", path); }
+    memcpy(&h, sp->map.data, sizeof h);
+    if (memcmp(h.magic, SPLIT_MAGIC, 8) || h.version != 1 || h.kind > SD_SPLIT_TIME) {
+        sd_map_close(&sp->map);
+        return sd_errf(err, SD_EFORMAT, "%s: not a semid split file (bad magic or version)", path);
+    }
+    if (h.n_users != n_users || sp->map.size != sizeof h + (size_t)h.n_users * 12) {
+        sd_map_close(&sp->map);
+        return sd_errf(err, SD_EFORMAT, "%s: split is for %lld users, sequences have %d", path, (long long)h.n_users, n_users);
+    }
+    sp->kind = h.kind; sp->seed = h.seed; sp->holdout = h.holdout; sp->valid_q = h.valid_q; sp->test_q = h.test_q;
+    sp->t_valid = h.t_valid; sp->t_test = h.t_test; sp->n_users = n_users;
+    int32_t *arr = (int32_t *)((char *)sp->map.data + sizeof h);
+    sp->train_len = arr; sp->valid_pos = arr + n_users; sp->test_pos = arr + 2 * (size_t)n_users;
+    sp->mapped = sp->map.data;
+    return 0;
+}

@@ -1,0 +1,40 @@
+/* Train / validation / test splits. Every protocol is expressed per user as three numbers over
+ * the user's chronological sequence:
+ *   train_len  the model may train on items[0 .. train_len)
+ *   valid_pos  index of the validation target (context items[0 .. valid_pos)), or -1
+ *   test_pos   index of the test target (context items[0 .. test_pos)), or -1
+ * so models and evaluation need no protocol-specific code. */
+#ifndef SD_SPLIT_H
+#define SD_SPLIT_H
+#include <stdint.h>
+#include "base/err.h"
+#include "data/sequences.h"
+
+typedef enum { SD_SPLIT_LOO = 0, SD_SPLIT_USER = 1, SD_SPLIT_TIME = 2 } sd_split_kind;
+
+typedef struct sd_split {
+    sd_split_kind kind;
+    uint64_t seed;
+    double holdout;        /* SD_SPLIT_USER: share of users held out for test (0.1) */
+    double valid_q, test_q;/* SD_SPLIT_TIME: time quantiles of all interactions (0.8, 0.9) */
+    int64_t t_valid, t_test;
+    int32_t n_users;
+    int32_t *train_len, *valid_pos, *test_pos;
+    void *mapped;          /* non-NULL when the arrays point into a mapping */
+    sd_map map;
+} sd_split;
+
+const char *sd_split_name(sd_split_kind k);
+int sd_split_parse_kind(const char *s, sd_split_kind *k); /* "loo", "user", "time" */
+
+/* Leave-one-out: train = all but the last two, valid = second last, test = last.
+ * User holdout (semantic-ids-llm): `holdout` of users, chosen by seed, are test users whose last
+ * item is the target; the others train on everything but their last item, which validates.
+ * Time: global cut points at quantiles of all timestamps; a user's first item after each cut is
+ * the target. */
+int sd_split_make(sd_split *sp, const sd_sequences *s, sd_split_kind kind, uint64_t seed, sd_err *err);
+void sd_split_free(sd_split *sp);
+int sd_split_write(const sd_split *sp, const char *path, sd_err *err);
+int sd_split_read(sd_split *sp, const char *path, int32_t n_users, sd_err *err);
+
+#endif

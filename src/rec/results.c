@@ -1,0 +1,173 @@
+#include "rec/results.h"
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/file.h"
+#include "base/mem.h"
+
+void sd_results_free(sd_results *r) {
+    free(r->rows);
+    memset(r, 0, sizeof *r);
+}
+
+static bool same_key(const sd_result_row *a, const sd_result_row *b) {
+    return !strcmp(a->model, b->model) && !strcmp(a->protocol, b->protocol) && !strcmp(a->part, b->part) &&
+           a->exclude_history == b->exclude_history;
+}
+
+void sd_results_put(sd_results *r, const sd_result_row *row) {
+    for (int i = 0; i < r->n; i++)
+        if (same_key(&r->rows[i], row)) { r->rows[i] = *row; return; }
+    SD_GROW(r->rows, r->cap, r->n + 1);
+    r->rows[r->n++] = *row;
+}
+
+/* ---- metric columns, in one table shared by every output ---- */
+
+typedef struct metric_col { const char *key, *title; int decimals; } metric_col;
+enum { N_METRIC_COLS = 2 * SD_METRIC_NK + 3 };
+static const metric_col metric_cols[N_METRIC_COLS] = {
+    {"hit@5", "Hit@5", 4},   {"hit@10", "Hit@10", 4},   {"hit@20", "Hit@20", 4},
+    {"ndcg@5", "NDCG@5", 4}, {"ndcg@10", "NDCG@10", 4}, {"ndcg@20", "NDCG@20", 4},
+    {"mrr", "MRR", 4},       {"mean_rank", "mean rank", 1}, {"median_rank", "median rank", 1},
+};
+
+static double *metric_ptr(sd_metrics *m, int c) {
+    if (c < SD_METRIC_NK) return &m->hit[c];
+    if (c < 2 * SD_METRIC_NK) return &m->ndcg[c - SD_METRIC_NK];
+    return c == 6 ? &m->mrr : c == 7 ? &m->mean_rank : &m->median_rank;
+}
+
+void sd_results_print_markdown(const sd_results *r, FILE *f) {
+    fprintf(f, "| model | protocol | part | history | users |");
+    for (int c = 0; c < N_METRIC_COLS; c++) fprintf(f, " %s |", metric_cols[c].title);
+    fprintf(f, "\n|---|---|---|---|---:|");
+    for (int c = 0; c < N_METRIC_COLS; c++) fprintf(f, "---:|");
+    fprintf(f, "\n");
+    for (int i = 0; i < r->n; i++) {
+        sd_result_row row = r->rows[i];
+        fprintf(f, "| %s | %s | %s | %s | %" PRId64 " |", row.model, row.protocol, row.part,
+                row.exclude_history ? "excluded" : "kept", row.m.n_users);
+        for (int c = 0; c < N_METRIC_COLS; c++) fprintf(f, " %.*f |", metric_cols[c].decimals, *metric_ptr(&row.m, c));
+        fprintf(f, "\n");
+    }
+}
+
+static cJSON *row_json(const sd_result_row *row) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", row->model);
+    cJSON_AddStringToObject(o, "protocol", row->protocol);
+    cJSON_AddStringToObject(o, "part", row->part);
+    cJSON_AddBoolToObject(o, "exclude_history", row->exclude_history);
+    char seed[24];
+    snprintf(seed, sizeof seed, "%" PRIu64, row->seed); /* a string: doubles cannot hold every u64 */
+    cJSON_AddStringToObject(o, "seed", seed);
+    cJSON_AddNumberToObject(o, "n_users", (double)row->m.n_users);
+    sd_metrics m = row->m;
+    for (int c = 0; c < N_METRIC_COLS; c++) cJSON_AddNumberToObject(o, metric_cols[c].key, *metric_ptr(&m, c));
+    return o;
+}
+
+char *sd_results_json(const sd_results *r) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < r->n; i++) cJSON_AddItemToArray(a, row_json(&r->rows[i]));
+    char *s = cJSON_Print(a);
+    cJSON_Delete(a);
+    char *out = sd_xstrdup(s); /* our allocator, so callers free() it like everything else */
+    cJSON_free(s);
+    return out;
+}
+
+static int get_str(const cJSON *o, const char *key, char *dst, size_t n, const char *path, int i, sd_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v)) return sd_errf(err, SD_EFORMAT, "%s: row %d: \"%s\" missing or not a string", path, i, key);
+    if (strlen(v->valuestring) >= n) return sd_errf(err, SD_EFORMAT, "%s: row %d: \"%s\" too long", path, i, key);
+    strcpy(dst, v->valuestring);
+    return 0;
+}
+
+static int get_num(const cJSON *o, const char *key, double *dst, const char *path, int i, sd_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) return sd_errf(err, SD_EFORMAT, "%s: row %d: \"%s\" missing or not a number", path, i, key);
+    *dst = v->valuedouble;
+    return 0;
+}
+
+int sd_results_parse_json(sd_results *r, const char *text, const char *path, sd_err *err) {
+    cJSON *a = cJSON_Parse(text);
+    if (!cJSON_IsArray(a)) {
+        cJSON_Delete(a);
+        return sd_errf(err, SD_EFORMAT, "%s: not a JSON list of result rows", path);
+    }
+    int rc = 0, i = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, a) {
+        sd_result_row row = {0};
+        char seed[24];
+        double n_users = 0;
+        if (!cJSON_IsObject(o)) { rc = sd_errf(err, SD_EFORMAT, "%s: row %d: not an object", path, i); break; }
+        if ((rc = get_str(o, "model", row.model, sizeof row.model, path, i, err)) ||
+            (rc = get_str(o, "protocol", row.protocol, sizeof row.protocol, path, i, err)) ||
+            (rc = get_str(o, "part", row.part, sizeof row.part, path, i, err)) ||
+            (rc = get_str(o, "seed", seed, sizeof seed, path, i, err)) ||
+            (rc = get_num(o, "n_users", &n_users, path, i, err)))
+            break;
+        const cJSON *ex = cJSON_GetObjectItemCaseSensitive(o, "exclude_history");
+        if (!cJSON_IsBool(ex)) { rc = sd_errf(err, SD_EFORMAT, "%s: row %d: \"exclude_history\" missing or not a boolean", path, i); break; }
+        row.exclude_history = cJSON_IsTrue(ex);
+        row.seed = strtoull(seed, NULL, 10);
+        row.m.n_users = (int64_t)n_users;
+        for (int c = 0; c < N_METRIC_COLS && !rc; c++) rc = get_num(o, metric_cols[c].key, metric_ptr(&row.m, c), path, i, err);
+        if (rc) break;
+        sd_results_put(r, &row);
+        i++;
+    }
+    cJSON_Delete(a);
+    return rc;
+}
+
+static int write_csv(const sd_results *r, const char *path, sd_err *err) {
+    sd_atomic a;
+    int rc = sd_atomic_open(&a, path, err);
+    if (rc) return rc;
+    fprintf(a.f, "model,protocol,part,exclude_history,seed,n_users");
+    for (int c = 0; c < N_METRIC_COLS; c++) fprintf(a.f, ",%s", metric_cols[c].key);
+    fprintf(a.f, "\n");
+    for (int i = 0; i < r->n; i++) {
+        sd_result_row row = r->rows[i];
+        /* model names are identifiers ([a-z0-9_-]); quoted anyway so a comma cannot break a row */
+        fprintf(a.f, "\"%s\",%s,%s,%s,%" PRIu64 ",%" PRId64, row.model, row.protocol, row.part,
+                row.exclude_history ? "true" : "false", row.seed, row.m.n_users);
+        for (int c = 0; c < N_METRIC_COLS; c++) fprintf(a.f, ",%.6f", *metric_ptr(&row.m, c));
+        fprintf(a.f, "\n");
+    }
+    return sd_atomic_commit(&a, err);
+}
+
+int sd_results_write(const sd_results *r, const char *dir, sd_err *err) {
+    char *json = sd_results_json(r);
+    char *pj = sd_path_join(dir, "eval.json"), *pc = sd_path_join(dir, "eval.csv");
+    size_t len = strlen(json);
+    json = sd_xrealloc(json, len + 2);
+    json[len] = '\n';
+    json[len + 1] = 0;
+    int rc = sd_write_file_atomic(pj, json, len + 1, err);
+    if (!rc) rc = write_csv(r, pc, err);
+    free(json); free(pj); free(pc);
+    return rc;
+}
+
+int sd_results_load(sd_results *r, const char *dir, sd_err *err) {
+    char *path = sd_path_join(dir, "eval.json");
+    int rc = 0;
+    if (sd_exists(path)) {
+        char *text = NULL;
+        size_t len = 0;
+        rc = sd_read_file(path, &text, &len, err);
+        if (!rc) rc = sd_results_parse_json(r, text, path, err);
+        free(text);
+    }
+    free(path);
+    return rc;
+}
