@@ -136,6 +136,7 @@ static void model_case(const char *file, const sd_block_cfg *cfg, bool pos_embed
     for (int i = 0; i < m.p.n_views; i++) {
         char key[300];
         snprintf(key, sizeof key, "grad.%s", m.p.views[i].name);
+        /* NN_DEBUG=1 lists each gradient's max difference instead of asserting (for diagnosis). */
         if (getenv("NN_DEBUG")) { double md = 0; float *g = sd_params_grad(&m.p, i), *w = tref_f(r, key); for (size_t j = 0; j < m.p.views[i].numel; j++) md = fmax(md, fabs(g[j] - w[j])); fprintf(stderr, "%-50s %g\n", key, md); continue; }
         check_close(key, sd_params_grad(&m.p, i), tref_f(r, key), m.p.views[i].numel, 1e-6, 2e-3);
     }

@@ -79,14 +79,18 @@ static int64_t clean_user(int32_t *items, int64_t *times, int64_t n, int32_t *se
 
 int sd_seqbuilder_finish(sd_seqbuilder *b, int32_t n_items, const sd_seq_opts *o, sd_sequences *out, sd_err *err) {
     memset(out, 0, sizeof *out);
+    /* tie key: seeded hash of (user id string, item) so equal timestamps order the same way for a
+     * seed regardless of input order */
+    uint64_t *user_hash = sd_xmalloc((b->n_users ? b->n_users : 1) * sizeof *user_hash);
+    for (size_t u = 0; u < b->n_users; u++) user_hash[u] = sd_hash_bytes(b->user_ids[u], strlen(b->user_ids[u]));
     for (size_t i = 0; i < b->n; i++) {
-        if (b->rows[i].item < 0 || b->rows[i].item >= n_items)
+        if (b->rows[i].item < 0 || b->rows[i].item >= n_items) {
+            free(user_hash);
             return sd_errf(err, SD_ERANGE, "interaction %zu: item %d out of range [0, %d)", i, b->rows[i].item, n_items);
-        /* tie key: seeded hash of (user id string, item) so equal timestamps order the same way for a seed
-         * regardless of input order */
-        const char *uid = b->user_ids[b->rows[i].user];
-        b->rows[i].tie = sd_mix64(o->seed ^ sd_hash_bytes(uid, strlen(uid)) ^ sd_mix64((uint32_t)b->rows[i].item));
+        }
+        b->rows[i].tie = sd_mix64(o->seed ^ user_hash[b->rows[i].user] ^ sd_mix64((uint32_t)b->rows[i].item));
     }
+    free(user_hash);
     size_t nu = b->n_users;
     /* counting sort by user, then sort each user's rows */
     int64_t *start = sd_xcalloc(nu + 1, sizeof *start);

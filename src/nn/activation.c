@@ -13,6 +13,11 @@ void sd_relu_backward(float *dx, const float *dy, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : 0.0f;
 }
 
+void sd_relu_backward_inplace(float *dy, const float *x, size_t n) {
+#pragma omp parallel for schedule(static) if (n > PAR_N)
+    for (size_t i = 0; i < n; i++) dy[i] = x[i] > 0 ? dy[i] : 0.0f;
+}
+
 /* The sigmoid-based activations process 8 lanes at a time (vmath.h); the OpenMP loop runs over
  * blocks of 8 and a scalar loop handles the tail. */
 static inline sd_v8f v8_sigmoid(sd_v8f x) { return 1.0f / (1.0f + sd_v8_exp(-x)); }

@@ -8,7 +8,7 @@
 
 /* Layout: q stays [B, T, H*hd] throughout; one head's [T, hd] matrix is addressed with leading
  * dimension H*hd, so the per-(batch, head) sgemms need no transposes or copies. The OpenMP loop
- * runs over (batch, head) with OpenBLAS limited to one thread inside it. */
+ * runs over (batch, head); sd_sgemm runs serially inside it. */
 
 static bool uses_qk_norm(const sd_attn_cfg *c) { return c->q_norm_w || c->k_norm_w; }
 static bool uses_rope(const sd_attn_cfg *c) { return c->rope_theta > 0; }
@@ -114,7 +114,6 @@ void sd_attention_forward(float *out, sd_attn_state *st, const float *q, const f
     }
     const float scale = 1.0f / sqrtf((float)hd);
     const int ldq = H * hd, ldk = KV * hd;
-    int blas_prev = sd_gemm_set_threads(1);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H, g = h / group;
@@ -126,7 +125,6 @@ void sd_attention_forward(float *out, sd_attn_state *st, const float *q, const f
             softmax_row(P + (size_t)i * T, kbias ? kbias + (size_t)b * T : NULL, c->causal ? i + 1 : T, T);
         sd_sgemm(false, false, T, hd, T, 1.0f, P, T, Vb, ldk, 0.0f, out + (size_t)b * T * ldq + h * hd, ldq);
     }
-    sd_gemm_set_threads(blas_prev);
     sd_afree(kbias);
 }
 
@@ -142,7 +140,6 @@ void sd_attention_backward(float *dq, float *dk, float *dv, float *dq_norm_w, fl
     float *dQ = st->qr ? st->dqr : dq, *dK = st->kr ? st->dkr : dk;
     float betaq = st->qr ? 0.0f : 1.0f;
     if (st->kr) memset(st->dkr, 0, BT * ldk * sizeof(float));
-    int blas_prev = sd_gemm_set_threads(1);
     /* One task per (batch, kv head): the query heads sharing a kv head add into the same dK, dV
      * rows, so they run in sequence inside the task. */
 #pragma omp parallel for schedule(dynamic, 1)
@@ -167,7 +164,6 @@ void sd_attention_backward(float *dq, float *dk, float *dv, float *dq_norm_w, fl
             if (dK) sd_sgemm(true, false, T, hd, T, scale, dP, T, Qb, ldq, 1.0f, dK + (size_t)b * T * ldk + g * hd, ldk);
         }
     }
-    sd_gemm_set_threads(blas_prev);
     if (!st->qr) return;
     if (uses_rope(c)) {
         if (dq) rope_apply(st->dqr, st, BT, H, hd, -1.0f);

@@ -156,40 +156,34 @@ void sd_block_backward(const sd_block *b, sd_params *p, sd_block_acts *a, sd_blo
     const sd_block_cfg *c = &b->cfg;
     int N = a->B * a->T, C = c->C, qd = c->H * c->hd, kd = c->KV * c->hd, F = c->F;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
-    PROF(1, SD_PROF_RESID, {
-        memcpy(s->dh, dy, NC * sizeof(float)); /* residual: dh starts as dy */
-        zero(s->d_act, NF);
-        zero(s->d_up, NF);
-        if (c->swiglu) zero(s->d_gate, NF);
-        zero(s->d_ln, NC);
-    });
-    PROF(1, SD_PROF_MLP_MM, sd_linear_backward(s->d_act, G(p, b->down_w), G(p, b->down_b), dy, a->act,
-                                               W(p, b->down_w), N, F, C));
+    /* First contributions overwrite (set_dx variants) so only accumulated buffers need zeroing. */
+    PROF(1, SD_PROF_RESID, memcpy(s->dh, dy, NC * sizeof(float))); /* residual: dh starts as dy */
+    PROF(1, SD_PROF_MLP_MM, sd_linear_backward_set_dx(s->d_act, G(p, b->down_w), G(p, b->down_b), dy, a->act,
+                                                      W(p, b->down_w), N, F, C));
     if (c->swiglu) {
+        PROF(1, SD_PROF_RESID, { zero(s->d_up, NF); zero(s->d_gate, NF); });
         PROF(1, SD_PROF_ACT, sd_swiglu_backward(s->d_gate, s->d_up, s->d_act, a->gate, a->up, NF));
         PROF(1, SD_PROF_MLP_MM, {
-            sd_linear_backward(s->d_ln, G(p, b->gate_w), NULL, s->d_gate, a->ln2, W(p, b->gate_w), N, C, F);
+            sd_linear_backward_set_dx(s->d_ln, G(p, b->gate_w), NULL, s->d_gate, a->ln2, W(p, b->gate_w), N, C, F);
             sd_linear_backward(s->d_ln, G(p, b->up_w), G(p, b->up_b), s->d_up, a->ln2, W(p, b->up_w), N, C, F);
         });
     } else {
-        PROF(1, SD_PROF_ACT, sd_relu_backward(s->d_up, s->d_act, a->up, NF));
-        PROF(1, SD_PROF_MLP_MM,
-             sd_linear_backward(s->d_ln, G(p, b->up_w), G(p, b->up_b), s->d_up, a->ln2, W(p, b->up_w), N, C, F));
+        PROF(1, SD_PROF_ACT, sd_relu_backward_inplace(s->d_act, a->up, NF));
+        PROF(1, SD_PROF_MLP_MM, sd_linear_backward_set_dx(s->d_ln, G(p, b->up_w), G(p, b->up_b), s->d_act, a->ln2,
+                                                          W(p, b->up_w), N, C, F));
     }
     PROF(1, SD_PROF_NORM, norm_bwd(c, p, s->dh, s->d_ln, a->h, a->ln2_mean, a->ln2_rstd, b->ln2_w, b->ln2_b, N));
     PROF(1, SD_PROF_RESID, {
-        zero(s->d_att, (size_t)N * qd);
         zero(s->dq, (size_t)N * qd);
         zero(s->dk, (size_t)N * kd);
         zero(s->dv, (size_t)N * kd);
-        zero(s->d_ln, NC);
     });
-    PROF(1, SD_PROF_OPROJ, sd_linear_backward(s->d_att, G(p, b->o_w), G(p, b->o_b), s->dh, a->att, W(p, b->o_w),
+    PROF(1, SD_PROF_OPROJ, sd_linear_backward_set_dx(s->d_att, G(p, b->o_w), G(p, b->o_b), s->dh, a->att, W(p, b->o_w),
                                               N, qd, C));
     PROF(1, SD_PROF_ATTN, sd_attention_backward(s->dq, s->dk, s->dv, G(p, b->qn_w), G(p, b->kn_w), s->d_att,
                                                 &a->attn, a->q, a->k, a->v, &a->acfg));
     PROF(1, SD_PROF_QKV, {
-        sd_linear_backward(s->d_ln, G(p, b->q_w), G(p, b->q_b), s->dq, a->ln1, W(p, b->q_w), N, C, qd);
+        sd_linear_backward_set_dx(s->d_ln, G(p, b->q_w), G(p, b->q_b), s->dq, a->ln1, W(p, b->q_w), N, C, qd);
         sd_linear_backward(s->d_ln, G(p, b->k_w), G(p, b->k_b), s->dk, a->ln1, W(p, b->k_w), N, C, kd);
         sd_linear_backward(s->d_ln, G(p, b->v_w), G(p, b->v_b), s->dv, a->ln1, W(p, b->v_w), N, C, kd);
     });

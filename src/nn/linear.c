@@ -12,9 +12,9 @@ void sd_linear_forward(float *y, const float *x, const float *W, const float *b,
     sd_sgemm(false, true, N, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
 }
 
-void sd_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
-                        int N, int in, int out) {
-    if (dx) sd_sgemm(false, false, N, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);
+static void linear_backward(float *dx, float dx_beta, float *dW, float *db, const float *dy, const float *x,
+                            const float *W, int N, int in, int out) {
+    if (dx) sd_sgemm(false, false, N, in, out, 1.0f, dy, out, W, in, dx_beta, dx, in);
     if (dW) sd_sgemm(true, false, out, in, N, 1.0f, dy, out, x, in, 1.0f, dW, in);
     if (db) {
         /* Columns split across threads: each sums its slice over all rows, in row order. */
@@ -28,4 +28,14 @@ void sd_linear_backward(float *dx, float *dW, float *db, const float *dy, const 
             }
         }
     }
+}
+
+void sd_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
+                        int N, int in, int out) {
+    linear_backward(dx, 1.0f, dW, db, dy, x, W, N, in, out);
+}
+
+void sd_linear_backward_set_dx(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
+                               int N, int in, int out) {
+    linear_backward(dx, 0.0f, dW, db, dy, x, W, N, in, out);
 }

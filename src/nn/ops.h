@@ -23,6 +23,10 @@
 void sd_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in, int out);
 void sd_linear_backward(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
                         int N, int in, int out);
+/* The same, except dx is overwritten (dx = dy W): for the first contribution to a buffer, which
+ * then needs no zeroing pass. dW, db still accumulate. */
+void sd_linear_backward_set_dx(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
+                               int N, int in, int out);
 
 /* ---- embedding (nn/embedding.c) ----
  * ids [N] in [0, V), table [V, C] -> y [N, C] (rows copied). Backward scatter-adds dy rows into
@@ -48,6 +52,8 @@ void sd_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, 
  * relu/silu backward read the forward INPUT x. swiglu: y = silu(gate) * up. */
 void sd_relu_forward(float *y, const float *x, size_t n);
 void sd_relu_backward(float *dx, const float *dy, const float *x, size_t n);
+/* In place: dy[i] = x[i] > 0 ? dy[i] : 0 (when dy's buffer is not needed afterwards). */
+void sd_relu_backward_inplace(float *dy, const float *x, size_t n);
 void sd_silu_forward(float *y, const float *x, size_t n);
 void sd_silu_backward(float *dx, const float *dy, const float *x, size_t n);
 void sd_swiglu_forward(float *y, const float *gate, const float *up, size_t n);
