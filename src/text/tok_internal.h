@@ -1,0 +1,91 @@
+/* Internals shared by the tokenizer's files (core, JSON load/save, trainer). Not a public API. */
+#ifndef SD_TOK_INTERNAL_H
+#define SD_TOK_INTERNAL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "text/tokenizer.h"
+
+enum { TOK_MODEL = 1, TOK_ADDED = 2, TOK_SPECIAL = 4 };
+
+/* Largest id accepted from a file: far above any real vocabulary, far below int32 overflow. */
+#define SD_TOK_MAX_ID (1 << 24)
+
+/* Added-token matcher: a byte trie with edges in one hash table keyed by (node, byte). */
+typedef struct tok_trie {
+    uint64_t *keys;      /* (node << 8 | byte) + 1; 0 = empty slot */
+    int32_t *child;
+    size_t cap, n;
+    int32_t *term;       /* per node: index into t->added, or -1 */
+    int32_t nodes, nodes_cap;
+    uint8_t first[32];   /* bitmap of bytes that start some token */
+} tok_trie;
+
+typedef struct tok_added {
+    int32_t id;
+    uint8_t special, normalized, lstrip, rstrip, single_word;
+} tok_added;
+
+struct sd_tokenizer {
+    int32_t n_ids, cap_ids, n_model;
+    uint32_t *str_off, *str_len; /* token string (byte-level form / added content); str_off UINT32_MAX = unused id */
+    uint32_t *raw_off, *raw_len; /* bytes emitted by the decoder */
+    uint8_t *flags;
+    char *strs; size_t strs_len, strs_cap;  /* arena, strings NUL-terminated */
+    char *raws; size_t raws_len, raws_cap;
+    uint64_t *smap; size_t smap_cap, smap_n; /* string -> id: (hash tag << 32 | id + 1), 0 empty */
+    int32_t (*merges)[2]; int32_t n_merges, cap_merges;
+    uint64_t *mkeys, *mvals; size_t mcap;   /* (a,b) -> rank << 32 | new id */
+    int32_t byte_id[256];                   /* id of each single-byte symbol, -1 if missing */
+    tok_added *added; int32_t n_added, cap_added;
+    tok_trie trie_raw, trie_norm;
+    bool nfc;                               /* normalizer NFC (else none) */
+};
+
+/* GPT-2 byte <-> unicode map: byte b is shown as code point sd_byte_char[b] (all < 0x144). */
+extern const uint16_t *sd_byte_chars(void);
+/* Inverse: code point -> byte, -1 if not a byte-level char. */
+int sd_char_byte(int32_t cp);
+
+/* Decodes the code point at s[i] of valid UTF-8; returns its length. */
+static inline size_t sd_utf8_next(const unsigned char *s, size_t n, size_t i, int32_t *cp) {
+    unsigned c = s[i];
+    if (c < 0x80 || i + 1 >= n) { *cp = (int32_t)c; return 1; }
+    if (c < 0xE0) { *cp = (int32_t)(((c & 0x1F) << 6) | (s[i + 1] & 0x3F)); return 2; }
+    if (c < 0xF0) { *cp = (int32_t)(((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F)); return 3; }
+    *cp = (int32_t)(((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F));
+    return 4;
+}
+static inline size_t sd_utf8_put(char *o, int32_t cp) {
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Construction (used by the JSON loader and the trainer). */
+sd_tokenizer *sd_tok_new(void);
+/* Sizes the hash tables for about n tokens and n merges (a hint; they grow anyway). */
+void sd_tok_reserve(sd_tokenizer *t, size_t n);
+/* Sets id's string; model tokens get their raw bytes from the byte-level map. Returns 0, or -1
+ * when the id is taken or the string is already another id's (caller reports). */
+int sd_tok_set(sd_tokenizer *t, int32_t id, const char *s, size_t len, uint8_t flags);
+int32_t sd_tok_lookup(const sd_tokenizer *t, const char *s, size_t len);
+/* Appends merge (a, b) as the next rank; returns the id of a+b, or -1 if a+b is not a token. */
+int32_t sd_tok_add_merge(sd_tokenizer *t, int32_t a, int32_t b);
+int sd_tok_add_added(sd_tokenizer *t, int32_t id, const sd_added_token *a);
+/* Call after building: byte ids, tries. */
+void sd_tok_finish(sd_tokenizer *t);
+uint64_t sd_hash_bytes(const void *p, size_t n);
+
+/* Added-token split of one text: calls fn for plain pieces (added = -1) and for matches. */
+typedef void (*sd_tok_piece_fn)(void *ctx, const char *s, size_t len, int32_t added_id);
+void sd_tok_split_added(const sd_tokenizer *t, const tok_trie *trie, const char *s, size_t len,
+                        sd_tok_piece_fn fn, void *ctx);
+
+#endif
