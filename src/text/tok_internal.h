@@ -81,7 +81,7 @@ int32_t sd_tok_add_merge(sd_tokenizer *t, int32_t a, int32_t b);
 int sd_tok_add_added(sd_tokenizer *t, int32_t id, const sd_added_token *a);
 /* Call after building: byte ids, tries. */
 void sd_tok_finish(sd_tokenizer *t);
-uint64_t sd_hash_bytes(const void *p, size_t n);
+#include "base/strmap.h" /* sd_hash_bytes */
 
 /* Added-token split of one text: calls fn for plain pieces (added = -1) and for matches. */
 typedef void (*sd_tok_piece_fn)(void *ctx, const char *s, size_t len, int32_t added_id);

@@ -29,16 +29,6 @@ int sd_char_byte(int32_t cp) {
     return cp >= 0 && cp < 0x144 ? g_char_byte[cp] : -1;
 }
 
-uint64_t sd_hash_bytes(const void *p, size_t n) {
-    /* FNV-1a over 8-byte words, finished with splitmix: fast for short tokens, well mixed. */
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ULL ^ n;
-    while (n >= 8) { uint64_t w; memcpy(&w, s, 8); h = (h ^ w) * 0x100000001b3ULL; h ^= h >> 29; s += 8; n -= 8; }
-    uint64_t w = 0;
-    memcpy(&w, s, n);
-    return sd_mix64(h ^ w);
-}
-
 sd_tokenizer *sd_tok_new(void) {
     sd_tokenizer *t = sd_xcalloc(1, sizeof *t);
     t->smap_cap = 1024;
