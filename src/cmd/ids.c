@@ -1,0 +1,223 @@
+/* semid ids WORK: WORK/emb.npy -> semantic IDs (WORK/sids.tsv, sids.bin, ids_report.json). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "base/cli.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "data/workdir.h"
+#include "ids/embfile.h"
+#include "ids/sid_method.h"
+#include "ids/sid_metrics.h"
+#include "ids/sid_table.h"
+
+static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *p, const sd_sid_output *o,
+                     const float *emb, int64_t d, const sd_sid_table *t, const sd_sid_collisions *col, double secs) {
+    int64_t n = t->n_items;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "method", method);
+    cJSON_AddNumberToObject(r, "items", (double)n);
+    cJSON_AddNumberToObject(r, "dim", (double)d);
+    cJSON_AddNumberToObject(r, "levels", p->levels);
+    cJSON_AddNumberToObject(r, "codes", p->codes);
+    cJSON_AddNumberToObject(r, "codes_per_item", t->n_codes);
+    cJSON_AddBoolToObject(r, "balanced", p->balanced);
+    cJSON_AddNumberToObject(r, "seed", (double)p->seed);
+    cJSON_AddNumberToObject(r, "seconds", secs);
+    if (o->recon) cJSON_AddNumberToObject(r, "recon_mse", sd_recon_mse(emb, o->recon, n, d));
+    cJSON *lv = cJSON_AddArrayToObject(r, "per_level");
+    for (int l = 0; l < t->n_codes; l++) {
+        sd_level_stats s;
+        sd_level_stats_of(t->codes, n, t->n_codes, l, t->K, &s);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "level", l);
+        cJSON_AddBoolToObject(e, "uniqueness_code", l >= t->levels);
+        cJSON_AddNumberToObject(e, "codes_used", s.used);
+        cJSON_AddNumberToObject(e, "perplexity", s.perplexity);
+        cJSON_AddNumberToObject(e, "largest_cluster", (double)s.largest);
+        cJSON_AddItemToArray(lv, e);
+    }
+    cJSON_AddNumberToObject(r, "distinct_prefixes", (double)col->n_prefixes);
+    cJSON_AddNumberToObject(r, "unique_prefix_items", (double)col->n_unique);
+    cJSON_AddNumberToObject(r, "unique_prefix_share", (double)col->n_unique / (double)n);
+    cJSON_AddNumberToObject(r, "collision_groups", (double)col->n_groups);
+    cJSON_AddNumberToObject(r, "largest_collision_group", (double)col->max_group);
+    /* purity of the first level against ground-truth attributes, where the catalogue has them */
+    cJSON *pur = cJSON_AddObjectToObject(r, "first_level_purity");
+    const char *keys[] = {"platform", "genre"};
+    int32_t *labels = sd_xmalloc(sizeof(int32_t) * (size_t)n), *c0 = sd_xmalloc(sizeof(int32_t) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) c0[i] = t->codes[i * t->n_codes];
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        int32_t nl;
+        sd_attr_labels(w->cat, keys[k], labels, &nl);
+        if (!nl) continue;
+        double pu, rp;
+        int64_t m = sd_purity(c0, n, t->K, labels, nl, p->seed, 10, &pu, &rp);
+        cJSON *e = cJSON_AddObjectToObject(pur, keys[k]);
+        cJSON_AddNumberToObject(e, "items", (double)m);
+        cJSON_AddNumberToObject(e, "labels", nl);
+        cJSON_AddNumberToObject(e, "purity", pu);
+        cJSON_AddNumberToObject(e, "random_same_sizes", rp);
+    }
+    free(labels);
+    free(c0);
+    return r;
+}
+
+static void print_report(const cJSON *r) {
+    printf("method %s: %d items, %d levels x %d codes (+%d uniqueness), %.1f s\n",
+           cJSON_GetObjectItem(r, "method")->valuestring, cJSON_GetObjectItem(r, "items")->valueint,
+           cJSON_GetObjectItem(r, "levels")->valueint, cJSON_GetObjectItem(r, "codes")->valueint,
+           cJSON_GetObjectItem(r, "codes_per_item")->valueint - cJSON_GetObjectItem(r, "levels")->valueint,
+           cJSON_GetObjectItem(r, "seconds")->valuedouble);
+    const cJSON *mse = cJSON_GetObjectItem(r, "recon_mse");
+    if (mse) printf("reconstruction MSE %.6g\n", mse->valuedouble);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "per_level"))
+        printf("level %d%s: %d codes used, perplexity %.1f, largest cluster %d\n", cJSON_GetObjectItem(e, "level")->valueint,
+               cJSON_IsTrue(cJSON_GetObjectItem(e, "uniqueness_code")) ? " (uniqueness)" : "",
+               cJSON_GetObjectItem(e, "codes_used")->valueint, cJSON_GetObjectItem(e, "perplexity")->valuedouble,
+               cJSON_GetObjectItem(e, "largest_cluster")->valueint);
+    printf("unique prefixes: %.2f%% of items; %d collision groups, largest %d\n",
+           100 * cJSON_GetObjectItem(r, "unique_prefix_share")->valuedouble,
+           cJSON_GetObjectItem(r, "collision_groups")->valueint, cJSON_GetObjectItem(r, "largest_collision_group")->valueint);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "first_level_purity"))
+        printf("first-level purity vs %s: %.3f (random, same sizes: %.3f)\n", e->string,
+               cJSON_GetObjectItem(e, "purity")->valuedouble, cJSON_GetObjectItem(e, "random_same_sizes")->valuedouble);
+}
+
+/* Outputs are written beside their final names and renamed only when all are complete, so a
+ * failure leaves the previous outputs (or none) rather than a mix. */
+typedef struct staged { char *final, *tmp; } staged;
+
+static int stage_all(const sd_work *w, const sd_sid_table *t, const sd_sid_output *o, int64_t d, const cJSON *rep,
+                     sd_err *err) {
+    const char *names[] = {"sids.tsv", "sids.bin", "ids_report.json", "ids_codebooks.npy"};
+    staged s[4] = {{0}};
+    int rc = 0;
+    for (int i = 0; i < 4; i++) {
+        s[i].final = sd_work_path(w, names[i]);
+        size_t len = strlen(s[i].final) + 32;
+        s[i].tmp = sd_xmalloc(len);
+        snprintf(s[i].tmp, len, "%s.new.%d", s[i].final, (int)getpid());
+    }
+    rc = sd_sid_table_write_tsv(t, w->cat, s[0].tmp, err);
+    if (!rc) rc = sd_sid_table_save(t, s[1].tmp, err);
+    if (!rc) {
+        char *js = cJSON_Print(rep);
+        size_t len = strlen(js);
+        js = sd_xrealloc(js, len + 2);
+        js[len] = '\n';
+        rc = sd_write_file_atomic(s[2].tmp, js, len + 1, err);
+        free(js);
+    }
+    if (!rc && o->codebooks)
+        rc = sd_embfile_write_npy(s[3].tmp, o->codebooks, (int64_t)t->levels * t->K, d, err);
+    for (int i = 0; i < 4; i++) {
+        if (rc) unlink(s[i].tmp);
+        else if (i == 3 && !o->codebooks) unlink(s[i].final); /* no stale codebooks of another run */
+        else if (rename(s[i].tmp, s[i].final)) rc = sd_errf(err, SD_EIO, "%s: rename failed", s[i].final);
+        free(s[i].final);
+        free(s[i].tmp);
+    }
+    return rc;
+}
+
+static int run(int argc, char **argv) {
+    const char *method = "rqkmeans", *emb_path = NULL, *collide = "error";
+    sd_sid_params p = {3, 256, 20, false, 0, NULL, false};
+    bool json = false;
+    sd_opt opts[] = {
+        {"method", SD_OPT_STR, &method, "NAME", "rqkmeans (default): residual k-means on the embeddings"},
+        {"levels", SD_OPT_INT, &p.levels, "L", "semantic codes per item (3)"},
+        {"codes", SD_OPT_INT, &p.codes, "K", "codes per level (256)"},
+        {"iters", SD_OPT_INT, &p.iters, "N", "k-means iterations per level at most (20)"},
+        {"balanced", SD_OPT_FLAG, &p.balanced, NULL, "cap every cluster at ceil(items / K)"},
+        {"max-collision", SD_OPT_STR, &collide, "HOW",
+         "items sharing all L codes beyond K: error (default) or extend-level (more uniqueness codes for all)"},
+        {"emb", SD_OPT_STR, &emb_path, "FILE", "embeddings (default WORK/emb.npy)"},
+        {"json", SD_OPT_FLAG, &json, NULL, "print the report as JSON"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    sd_usage u = {"semid ids WORK [options]",
+                  "Turns item embeddings into semantic IDs: L codes from the method, plus a uniqueness code ranking "
+                  "items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, WORK/ids_report.json "
+                  "(and WORK/ids_codebooks.npy for rqkmeans).",
+                  1, 1};
+    sd_err err = {0};
+    char **pos = NULL;
+    int rc = sd_parse(&u, opts, argc, argv, &pos, NULL, &err);
+    if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);
+    const char *dir = pos[0];
+    free(pos);
+    p.seed = sd_seed;
+    p.progress = !sd_quiet;
+    p.work_dir = dir;
+    sd_collision_policy pol;
+    const sd_sid_method *m = sd_sid_method_find(method);
+    if (!m) {
+        char names[256] = "";
+        for (int i = 0; i < sd_sid_method_count(); i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", sd_sid_method_at(i)->name);
+        sd_errf(&err, SD_EUSAGE, "ids: unknown --method '%s' (available: %s)", method, names);
+        return sd_cmd_error(&err);
+    }
+    if (p.levels < 1 || p.levels > 16) return sd_errf(&err, SD_EUSAGE, "ids: --levels must be 1..16, got %d", p.levels), sd_cmd_error(&err);
+    if (p.codes < 2 || p.codes > 65536) return sd_errf(&err, SD_EUSAGE, "ids: --codes must be 2..65536, got %d", p.codes), sd_cmd_error(&err);
+    if (p.iters < 1) return sd_errf(&err, SD_EUSAGE, "ids: --iters must be >= 1"), sd_cmd_error(&err);
+    if (sd_collision_policy_parse(collide, &pol))
+        return sd_errf(&err, SD_EUSAGE, "ids: --max-collision must be error or extend-level, got '%s'", collide), sd_cmd_error(&err);
+    sd_work w;
+    if ((rc = sd_work_load(&w, dir, &err))) return sd_cmd_error(&err);
+    char *ep = emb_path ? sd_xstrdup(emb_path) : sd_work_path(&w, "emb.npy");
+    float *x = NULL;
+    int64_t n = 0, d = 0;
+    sd_sid_output out = {0};
+    sd_sid_table t = {0};
+    cJSON *rep = NULL;
+    int64_t *pop = NULL;
+    if (!emb_path && !sd_exists(ep)) {
+        rc = sd_errf(&err, SD_ESTATE, "%s: missing; run `semid embed %s` first", ep, dir);
+        goto done;
+    }
+    if ((rc = sd_embfile_read_npy(ep, &x, &n, &d, &err))) goto done;
+    if (n != w.cat->n_items) {
+        rc = sd_errf(&err, SD_EFORMAT, "%s: %lld rows but the catalogue has %d items", ep, (long long)n, w.cat->n_items);
+        goto done;
+    }
+    if (p.codes > n) {
+        rc = sd_errf(&err, SD_EUSAGE, "ids: --codes %d exceeds the %lld items", p.codes, (long long)n);
+        goto done;
+    }
+    double t0 = sd_now();
+    if ((rc = m->run(x, n, d, &p, &out, &err))) goto done;
+    pop = sd_xmalloc(sizeof(int64_t) * (size_t)n);
+    sd_sid_popularity(&w, pop);
+    sd_sid_collisions col;
+    if ((rc = sd_sid_table_make(out.codes, (int32_t)n, p.levels, p.codes, pop, pol, &t, &col, &err))) goto done;
+    if (t.n_codes > p.levels + 1)
+        sd_warn("largest collision group has %lld items: every item gets %d uniqueness codes", (long long)col.max_group,
+                t.n_codes - p.levels);
+    rep = report(&w, method, &p, &out, x, d, &t, &col, sd_now() - t0);
+    if ((rc = stage_all(&w, &t, &out, d, rep, &err))) goto done;
+    if (json) {
+        char *s = cJSON_Print(rep);
+        puts(s);
+        free(s);
+    } else {
+        print_report(rep);
+    }
+done:
+    cJSON_Delete(rep);
+    free(pop);
+    sd_sid_table_free(&t);
+    sd_sid_output_free(&out);
+    free(x);
+    free(ep);
+    sd_work_free(&w);
+    return rc ? sd_cmd_error(&err) : 0;
+}
+SD_COMMAND(ids, "ids", "embeddings -> semantic IDs (WORK/sids.tsv, sids.bin, prefix trie input)", run)

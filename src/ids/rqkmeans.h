@@ -1,0 +1,13 @@
+/* Residual-quantisation k-means (RQ-KMeans, as in OneRec): level 0 clusters the embeddings,
+ * each later level clusters what the earlier levels left unexplained (r <- r - c[code]). No
+ * encoder: codebooks live in embedding space, so the reconstruction is the sum of the chosen
+ * centroids. */
+#ifndef SD_RQKMEANS_H
+#define SD_RQKMEANS_H
+#include "ids/sid_method.h"
+
+/* emb [n, d] -> out->codes [n, levels], out->codebooks [levels, codes, d], out->recon [n, d].
+ * Level l is seeded with sd_rng stream (seed, l). */
+int sd_rqkmeans(const float *emb, int64_t n, int64_t d, const sd_sid_params *p, sd_sid_output *out, sd_err *err);
+
+#endif

@@ -1,0 +1,24 @@
+#include "ids/sid_method.h"
+#include <stdlib.h>
+#include <string.h>
+#include "ids/rqkmeans.h"
+
+/* Add a method here: name, one-line summary, function. */
+static const sd_sid_method METHODS[] = {
+    {"rqkmeans", "residual k-means on the embeddings (no training engine needed)", sd_rqkmeans},
+};
+
+const sd_sid_method *sd_sid_method_find(const char *name) {
+    for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS; i++)
+        if (!strcmp(METHODS[i].name, name)) return &METHODS[i];
+    return NULL;
+}
+int sd_sid_method_count(void) { return (int)(sizeof METHODS / sizeof *METHODS); }
+const sd_sid_method *sd_sid_method_at(int i) { return i >= 0 && i < sd_sid_method_count() ? &METHODS[i] : NULL; }
+
+void sd_sid_output_free(sd_sid_output *o) {
+    free(o->codes);
+    free(o->recon);
+    free(o->codebooks);
+    memset(o, 0, sizeof *o);
+}
