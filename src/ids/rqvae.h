@@ -115,4 +115,52 @@ void sd_rqvae_encode(sd_rqvae *m, const float *x, int64_t n, int batch, int32_t 
  * undone). */
 void sd_rqvae_decode(sd_rqvae *m, const int32_t *codes, int64_t n, int batch, float *x_hat);
 
+/* ---- training (ids/rqvae_train.c) ----
+ * As semantic-ids-llm: a seeded validation split; input statistics from the training items (when
+ * standardize); codebooks initialised level by level by k-means (k-means++ seeding) on the
+ * residuals of the first init_rows training items in epoch-0 order (the original used its first
+ * batch of 32,768); AdamW with linear warmup then cosine decay to lr_min, global gradient
+ * clipping; every reset_every steps after warmup, the codes of each level that no training item
+ * chose since the last check are re-seeded from distinct random residuals of the current batch.
+ * The parameters with the lowest validation loss (checked every eval_every steps and at the
+ * end) are the ones left in the model. Same seed and thread count: same bytes. */
+typedef struct sd_rqvae_train_opts {
+    int epochs;            /* passes over the training items (100) */
+    int batch;             /* items per step (1024; capped at the training items) */
+    double lr, lr_min;     /* 3e-4 peak, 1e-6 at the end of the cosine */
+    double weight_decay;   /* 0.01 */
+    double clip;           /* global gradient norm (1.0; 0 = off) */
+    int warmup;            /* steps (200; at most a tenth of all steps) */
+    int reset_every;       /* steps between dead-code checks; 0 = once per epoch; < 0 = never */
+    double val_frac;       /* share of items held out for validation (0.05) */
+    bool standardize;      /* per-dimension mean / std of the training items (off) */
+    int eval_every;        /* steps between validations; 0 = once per epoch */
+    int init_rows;         /* items for the k-means initialisation; 0 = max(batch, 64 codes) */
+    int kmeans_iters;      /* Lloyd iterations of that initialisation (25) */
+    uint64_t seed;
+    const char *progress;  /* progress-bar label, NULL for none */
+} sd_rqvae_train_opts;
+void sd_rqvae_train_defaults(sd_rqvae_train_opts *o);
+
+typedef struct sd_rqvae_train_stats {
+    int64_t n_train, n_val;
+    int batch, warmup;
+    int64_t steps, best_step;
+    double best_val, last_train;      /* validation loss of the kept parameters; last step's loss */
+    int64_t codes_reset;              /* codes re-seeded over the run */
+    double seconds;
+} sd_rqvae_train_stats;
+
+/* x [n, cfg.dim]: trains m (initialised with sd_rqvae_init) in place. Errors: non-finite inputs
+ * (naming the row and column), fewer training items than codes, bad options. st may be NULL. */
+int sd_rqvae_train(sd_rqvae *m, const float *x, int64_t n, const sd_rqvae_train_opts *o, sd_rqvae_train_stats *st,
+                   sd_err *err);
+
+/* ---- files (ids/rqvae_io.c) ----
+ * One safetensors file: every parameter under its name (F32) and __metadata__ {"format": "pt",
+ * "semid": "rqvae-1", "config": JSON of sd_rqvae_cfg}. Load rebuilds the model from the config
+ * and checks every tensor's name and shape; errors name the file and field. */
+int sd_rqvae_save(const sd_rqvae *m, const char *path, sd_err *err);
+int sd_rqvae_load(sd_rqvae *m, const char *path, sd_err *err);
+
 #endif
