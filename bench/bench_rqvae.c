@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
     sd_verbose = getenv("BENCH_VERBOSE") != NULL;
     double t0 = sd_now();
     float *x = make_data(n, d, 42);
-    printf("data: %lld items x %d dims (hierarchical clusters, unit norm) in %.1f s; %d threads\n", (long long)n, d,
+    printf("data: %lld items x %d dims (topics + shared facets + near-duplicates, unit norm) in %.1f s; %d threads\n", (long long)n, d,
            sd_now() - t0, sd_threads());
     sd_sid_params p = {3, 256, 20, false, 1, NULL, !sd_quiet, &ro};
     printf("| method   | seconds  | distinct | alone   | codes used  | max grp | recon MSE |\n");

@@ -121,7 +121,8 @@ void sd_rqvae_decode(sd_rqvae *m, const int32_t *codes, int64_t n, int batch, fl
  * residuals of the first init_rows training items in epoch-0 order (the original used its first
  * batch of 32,768); AdamW with linear warmup then cosine decay to lr_min, global gradient
  * clipping; every reset_every steps after warmup, the codes of each level that no training item
- * chose since the last check are re-seeded from distinct random residuals of the current batch.
+ * chose since the last check are re-seeded from distinct random residuals of the current batch
+ * (at most one per batch row). An epoch is ceil(n_train / batch) batches of near-equal size.
  * The parameters with the lowest validation loss (checked every eval_every steps and at the
  * end) are the ones left in the model. Same seed and thread count: same bytes. */
 typedef struct sd_rqvae_train_opts {
@@ -141,6 +142,8 @@ typedef struct sd_rqvae_train_opts {
     const char *progress;  /* progress-bar label, NULL for none */
 } sd_rqvae_train_opts;
 void sd_rqvae_train_defaults(sd_rqvae_train_opts *o);
+/* 0, or SD_EUSAGE naming the bad option. */
+int sd_rqvae_train_check(const sd_rqvae_train_opts *o, sd_err *err);
 
 typedef struct sd_rqvae_train_stats {
     int64_t n_train, n_val;

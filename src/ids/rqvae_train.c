@@ -28,7 +28,7 @@ void sd_rqvae_train_defaults(sd_rqvae_train_opts *o) {
     o->kmeans_iters = 25;
 }
 
-static int check_opts(const sd_rqvae_train_opts *o, sd_err *err) {
+int sd_rqvae_train_check(const sd_rqvae_train_opts *o, sd_err *err) {
     if (o->epochs < 1) return sd_errf(err, SD_EUSAGE, "rqvae: epochs %d < 1", o->epochs);
     if (o->batch < 1) return sd_errf(err, SD_EUSAGE, "rqvae: batch %d < 1", o->batch);
     if (!(o->lr > 0) || !isfinite(o->lr)) return sd_errf(err, SD_EUSAGE, "rqvae: learning rate %g must be > 0", o->lr);
@@ -164,7 +164,7 @@ static int levels_used(const int64_t *usage, int K, int l) {
 int sd_rqvae_train(sd_rqvae *m, const float *x, int64_t n, const sd_rqvae_train_opts *o, sd_rqvae_train_stats *st,
                    sd_err *err) {
     double t0 = sd_now();
-    int rc = check_opts(o, err);
+    int rc = sd_rqvae_train_check(o, err);
     if (rc) return rc;
     int D = m->cfg.dim, K = m->cfg.codes, L = m->cfg.levels;
     if (n < 1) return sd_errf(err, SD_ERANGE, "rqvae: no items to train on");
