@@ -151,7 +151,7 @@ void sd_rqvae_nearest(const float *r, int B, int latent, const float *book, int 
                       float *dist, float *dots) {
     /* |r - c|^2 = |r|^2 - 2 r.c + |c|^2; the |r|^2 term does not change the argmin. */
     sd_sgemm(false, true, B, K, latent, -2.0f, r, latent, book, latent, 0.0f, dots, K);
-    float cn[K];
+    float *cn = sd_xmalloc(sizeof(float) * (size_t)K);  /* |c|^2; K may be large for the stack */
     for (int k = 0; k < K; k++) {
         float s = 0;
         for (int j = 0; j < latent; j++) s += book[(size_t)k * latent + j] * book[(size_t)k * latent + j];
@@ -175,6 +175,7 @@ void sd_rqvae_nearest(const float *r, int B, int latent, const float *book, int 
             dist[i] = s;
         }
     }
+    free(cn);
 }
 
 void sd_rqvae_rotation_backward(float *dr, const float *g, const float *r, const float *q, int latent) {
