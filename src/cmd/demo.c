@@ -10,7 +10,7 @@
 typedef struct stage {
     const char *label;
     const char *command;
-    const char *args[12]; /* after the command name; "@W" is replaced by the work directory */
+    const char *args[20]; /* after the command name; "@W" is replaced by the work directory */
 } stage;
 
 static const stage STAGES[] = {
@@ -18,6 +18,10 @@ static const stage STAGES[] = {
     {"statistics", "stats", {"@W", NULL}},
     {"item embeddings", "embed", {"@W", NULL}},
     {"semantic IDs (RQ-KMeans)", "ids", {"@W", "--method", "rqkmeans", NULL}},
+    /* Beside RQ-KMeans under a prefix (WORK/rqvae_sids.tsv, ...): later stages keep reading the
+     * RQ-KMeans WORK/sids.tsv. Demo-sized training: 20 epochs at a higher learning rate. */
+    {"semantic IDs (RQ-VAE)", "ids", {"@W", "--method", "rqvae", "--epochs", "20", "--batch", "256", "--lr", "1e-3",
+                                      "--standardize", "--max-collision", "extend-level", "--out-prefix", "rqvae_", NULL}},
     /* demo-sized: the paper's 200 epochs are for real data; the synthetic store is learnt in far fewer */
     {"SASRec", "sasrec", {"@W", "--epochs", "30", "--eval-every", "5", NULL}},
     {"SID-SASRec", "sasrec", {"@W", "--sid", "--epochs", "20", "--eval-every", "5", NULL}},
@@ -26,7 +30,7 @@ static const stage STAGES[] = {
 
 static int run_stage(const stage *s, const char *work, const char *items, const char *users, bool quiet) {
     const sd_command *c = sd_find_command(s->command);
-    char *argv[32];
+    char *argv[40];
     int argc = 0;
     argv[argc++] = (char *)s->command;
     for (int i = 0; s->args[i]; i++) argv[argc++] = (char *)(strcmp(s->args[i], "@W") ? s->args[i] : work);

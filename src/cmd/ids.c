@@ -10,9 +10,11 @@
 #include "base/mem.h"
 #include "data/workdir.h"
 #include "ids/embfile.h"
+#include "ids/rqvae_method.h"
 #include "ids/sid_method.h"
 #include "ids/sid_metrics.h"
 #include "ids/sid_table.h"
+#include "nn/ops.h"
 
 static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *p, const sd_sid_output *o,
                      const float *emb, int64_t d, const sd_sid_table *t, const sd_sid_collisions *col, double secs) {
@@ -28,6 +30,8 @@ static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *
     cJSON_AddNumberToObject(r, "seed", (double)p->seed);
     cJSON_AddNumberToObject(r, "seconds", secs);
     if (o->recon) cJSON_AddNumberToObject(r, "recon_mse", sd_recon_mse(emb, o->recon, n, d));
+    cJSON *det = o->details_json ? cJSON_Parse(o->details_json) : NULL;
+    if (det) cJSON_AddItemToObject(r, "training", det);
     cJSON *lv = cJSON_AddArrayToObject(r, "per_level");
     for (int l = 0; l < t->n_codes; l++) {
         sd_level_stats s;
@@ -93,13 +97,15 @@ static void print_report(const cJSON *r) {
  * failure leaves the previous outputs (or none) rather than a mix. */
 typedef struct staged { char *final, *tmp; } staged;
 
-static int stage_all(const sd_work *w, const sd_sid_table *t, const sd_sid_output *o, int64_t d, const cJSON *rep,
-                     sd_err *err) {
+static int stage_all(const sd_work *w, const char *prefix, const sd_sid_table *t, const sd_sid_output *o, int64_t d,
+                     const cJSON *rep, sd_err *err) {
     const char *names[] = {"sids.tsv", "sids.bin", "ids_report.json", "ids_codebooks.npy"};
     staged s[4] = {{0}};
     int rc = 0;
     for (int i = 0; i < 4; i++) {
-        s[i].final = sd_work_path(w, names[i]);
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, names[i]);
+        s[i].final = sd_work_path(w, name);
         size_t len = strlen(s[i].final) + 32;
         s[i].tmp = sd_xmalloc(len);
         snprintf(s[i].tmp, len, "%s.new.%d", s[i].final, (int)getpid());
@@ -127,11 +133,15 @@ static int stage_all(const sd_work *w, const sd_sid_table *t, const sd_sid_outpu
 }
 
 static int run(int argc, char **argv) {
-    const char *method = "rqkmeans", *emb_path = NULL, *collide = "error";
-    sd_sid_params p = {3, 256, 20, false, 0, NULL, false};
-    bool json = false;
+    const char *method = "rqkmeans", *emb_path = NULL, *collide = "error", *prefix = "", *recon = "sum";
+    sd_sid_params p = {3, 256, 20, false, 0, NULL, false, NULL};
+    bool json = false, ste = false, rotation = false;
+    sd_rqvae_method_opts rq;
+    sd_rqvae_method_defaults(&rq);
+    double beta = rq.model.beta;
     sd_opt opts[] = {
-        {"method", SD_OPT_STR, &method, "NAME", "rqkmeans (default): residual k-means on the embeddings"},
+        {"method", SD_OPT_STR, &method, "NAME",
+         "rqkmeans (default): residual k-means on the embeddings; rqvae: trained RQ-VAE (semantic-ids-llm)"},
         {"levels", SD_OPT_INT, &p.levels, "L", "semantic codes per item (3)"},
         {"codes", SD_OPT_INT, &p.codes, "K", "codes per level (256)"},
         {"iters", SD_OPT_INT, &p.iters, "N", "k-means iterations per level at most (20)"},
@@ -139,13 +149,27 @@ static int run(int argc, char **argv) {
         {"max-collision", SD_OPT_STR, &collide, "HOW",
          "items sharing all L codes beyond K: error (default) or extend-level (more uniqueness codes for all)"},
         {"emb", SD_OPT_STR, &emb_path, "FILE", "embeddings (default WORK/emb.npy)"},
+        {"out-prefix", SD_OPT_STR, &prefix, "NAME",
+         "write WORK/NAMEsids.tsv, NAMEsids.bin, NAMEids_report.json (default: no prefix; later stages read sids.tsv)"},
         {"json", SD_OPT_FLAG, &json, NULL, "print the report as JSON"},
+        {"epochs", SD_OPT_INT, &rq.train.epochs, "N", "rqvae: passes over the items (100)"},
+        {"batch", SD_OPT_INT, &rq.train.batch, "N", "rqvae: items per step (1024)"},
+        {"lr", SD_OPT_DOUBLE, &rq.train.lr, "X", "rqvae: peak AdamW learning rate (3e-4; warmup, then cosine to 1e-6)"},
+        {"beta", SD_OPT_DOUBLE, &beta, "X", "rqvae: commitment weight (0.25)"},
+        {"rotation", SD_OPT_FLAG, &rotation, NULL, "rqvae: rotation-trick gradient through the quantiser (default)"},
+        {"ste", SD_OPT_FLAG, &ste, NULL, "rqvae: straight-through gradient instead"},
+        {"standardize", SD_OPT_FLAG, &rq.train.standardize, NULL, "rqvae: scale every input dimension to mean 0, std 1"},
+        {"recon", SD_OPT_STR, &recon, "HOW",
+         "rqvae: squared errors summed over dimensions (sum, default) or averaged over elements (mean)"},
+        {"reset-every", SD_OPT_INT, &rq.train.reset_every, "N",
+         "rqvae: steps between re-seeding unused codes (0 = once per epoch, default; -1 = never)"},
         {NULL, 0, NULL, NULL, NULL},
     };
     sd_usage u = {"semid ids WORK [options]",
                   "Turns item embeddings into semantic IDs: L codes from the method, plus a uniqueness code ranking "
                   "items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, WORK/ids_report.json "
-                  "(and WORK/ids_codebooks.npy for rqkmeans).",
+                  "(and WORK/ids_codebooks.npy for rqkmeans; the trained model as WORK/rqvae.safetensors for rqvae). "
+                  "--out-prefix keeps a second assignment beside the one later stages read.",
                   1, 1};
     sd_err err = {0};
     char **pos = NULL;
@@ -168,6 +192,22 @@ static int run(int argc, char **argv) {
     if (p.levels < 1 || p.levels > 16) return sd_errf(&err, SD_EUSAGE, "ids: --levels must be 1..16, got %d", p.levels), sd_cmd_error(&err);
     if (p.codes < 2 || p.codes > 65536) return sd_errf(&err, SD_EUSAGE, "ids: --codes must be 2..65536, got %d", p.codes), sd_cmd_error(&err);
     if (p.iters < 1) return sd_errf(&err, SD_EUSAGE, "ids: --iters must be >= 1"), sd_cmd_error(&err);
+    if (ste && rotation) return sd_errf(&err, SD_EUSAGE, "ids: --ste and --rotation exclude each other"), sd_cmd_error(&err);
+    if (strcmp(recon, "sum") && strcmp(recon, "mean"))
+        return sd_errf(&err, SD_EUSAGE, "ids: --recon must be sum or mean, got '%s'", recon), sd_cmd_error(&err);
+    if (strchr(prefix, '/') || !strcmp(prefix, ".") || !strcmp(prefix, ".."))
+        return sd_errf(&err, SD_EUSAGE, "ids: --out-prefix must be a plain file-name prefix, got '%s'", prefix),
+               sd_cmd_error(&err);
+    rq.model.grad = ste ? SD_RQVAE_STE : SD_RQVAE_ROTATION;
+    rq.model.reduction = strcmp(recon, "mean") ? SD_REDUCE_SUM : SD_REDUCE_MEAN;
+    rq.model.beta = (float)beta;
+    if (!strcmp(method, "rqvae")) {
+        sd_rqvae_cfg c = rq.model;
+        c.dim = 1, c.levels = p.levels, c.codes = p.codes;
+        sd_rqvae_train_opts to = rq.train;
+        if (sd_rqvae_cfg_check(&c, &err) || sd_rqvae_train_check(&to, &err)) return sd_cmd_error(&err);
+    }
+    p.method_opts = &rq;
     if (sd_collision_policy_parse(collide, &pol))
         return sd_errf(&err, SD_EUSAGE, "ids: --max-collision must be error or extend-level, got '%s'", collide), sd_cmd_error(&err);
     sd_work w;
@@ -202,7 +242,7 @@ static int run(int argc, char **argv) {
         sd_warn("largest collision group has %lld items: every item gets %d uniqueness codes", (long long)col.max_group,
                 t.n_codes - p.levels);
     rep = report(&w, method, &p, &out, x, d, &t, &col, sd_now() - t0);
-    if ((rc = stage_all(&w, &t, &out, d, rep, &err))) goto done;
+    if ((rc = stage_all(&w, prefix, &t, &out, d, rep, &err))) goto done;
     if (json) {
         char *s = cJSON_Print(rep);
         puts(s);

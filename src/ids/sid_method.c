@@ -2,10 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ids/rqkmeans.h"
+#include "ids/rqvae_method.h"
 
 /* Add a method here: name, one-line summary, function. */
 static const sd_sid_method METHODS[] = {
     {"rqkmeans", "residual k-means on the embeddings (no training engine needed)", sd_rqkmeans},
+    {"rqvae", "RQ-VAE: MLP autoencoder with residual codebooks, trained (semantic-ids-llm)", sd_rqvae_method},
 };
 
 const sd_sid_method *sd_sid_method_find(const char *name) {
@@ -20,5 +22,6 @@ void sd_sid_output_free(sd_sid_output *o) {
     free(o->codes);
     free(o->recon);
     free(o->codebooks);
+    free(o->details_json);
     memset(o, 0, sizeof *o);
 }

@@ -16,12 +16,14 @@ typedef struct sd_sid_params {
     uint64_t seed;
     const char *work_dir; /* where a trained model may be saved; may be NULL */
     bool progress;
+    const void *method_opts; /* method-specific options (rqvae: sd_rqvae_method_opts), NULL = defaults */
 } sd_sid_params;
 
 typedef struct sd_sid_output {
     int32_t *codes;       /* [n, levels], malloc'd by the method */
     float *recon;         /* [n, d] reconstruction, malloc'd, or NULL if the method has none */
     float *codebooks;     /* [levels, codes, d] when the codebooks live in embedding space, else NULL */
+    char *details_json;   /* method-specific figures (training run) as JSON object text, malloc'd, or NULL */
 } sd_sid_output;
 void sd_sid_output_free(sd_sid_output *o);
 
