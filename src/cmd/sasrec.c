@@ -38,7 +38,7 @@ static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJS
 
 static int run(int argc, char **argv) {
     sd_sasrec_cfg c = sd_sasrec_defaults();
-    const char *loss = "bce", *out_dir = NULL, *sid_mode = "tokens";
+    const char *loss = "bce", *block = "pmixer", *out_dir = NULL, *sid_mode = "tokens";
     bool sid = false, cosine = false;
     double lr = c.lr, b1 = c.beta1, b2 = c.beta2, wd = c.weight_decay;
     float dropout = c.dropout, clip = c.clip;
@@ -48,6 +48,9 @@ static int run(int argc, char **argv) {
         {"heads", SD_OPT_INT, &c.heads, "N", "attention heads, dividing --dim (default 1)"},
         {"maxlen", SD_OPT_INT, &c.maxlen, "N", "longest context in items (default 50)"},
         {"dropout", SD_OPT_FLOAT, &dropout, "P", "dropout rate (default 0.5)"},
+        {"block", SD_OPT_STR, &block, "B", "pmixer (FFN residual from its LayerNorm'd input, padding keys attended, "
+                                          "attention dropout: learns as the paper's code) or standard pre-LN "
+                                          "(default pmixer)"},
         {"loss", SD_OPT_STR, &loss, "L", "bce (one sampled negative per position, the paper) or softmax (default bce)"},
         {"lr", SD_OPT_DOUBLE, &lr, "X", "learning rate (default 0.001)"},
         {"beta1", SD_OPT_DOUBLE, &b1, "X", "Adam beta1 (default 0.9)"},
@@ -82,6 +85,8 @@ static int run(int argc, char **argv) {
     sd_sid_mode mode = SD_SID_TOKENS;
     if (sd_rec_loss_parse(loss, &c.loss))
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --loss '%s' (choose bce or softmax)", loss);
+    else if (sd_seqenc_block_parse(block, &c.block))
+        rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --block '%s' (choose pmixer or standard)", block);
     else if (sd_sid_mode_parse(sid_mode, &mode))
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --sid-mode '%s' (choose tokens or sum)", sid_mode);
     else if ((rc = sd_sasrec_cfg_check(&c, &err)))

@@ -33,7 +33,7 @@ void sd_attn_state_init(sd_attn_state *st, const sd_attn_cfg *c) {
         st->sin = sd_afloats(BT * (c->hd / 2));
     }
     st->n_scratch = omp_get_max_threads();
-    st->scratch = sd_afloats((size_t)st->n_scratch * c->T * c->T);
+    st->scratch = sd_afloats((size_t)st->n_scratch * 2 * c->T * c->T);
 }
 
 void sd_attn_state_free(sd_attn_state *st) {
@@ -77,8 +77,8 @@ static void rope_apply(float *x, const sd_attn_state *st, long BT, int nh, int h
     }
 }
 
-/* Softmax of one score row in place over keys j < jmax, with kbias[j] = 0 or -inf for padding
- * keys; entries from jmax on become 0. A row with no valid key becomes all zeros. */
+/* Softmax of one score row in place over keys j < jmax, with kbias[j] added (-inf for padding
+ * keys); entries from jmax on become 0. A row with no valid key becomes all zeros. */
 static void softmax_row(float *s, const float *kbias, int jmax, int T) {
     float m = -INFINITY;
     if (kbias) for (int j = 0; j < jmax; j++) s[j] += kbias[j];
@@ -89,6 +89,8 @@ static void softmax_row(float *s, const float *kbias, int jmax, int T) {
     for (int j = 0; j < jmax; j++) s[j] *= inv;
     if (jmax < T) memset(s + jmax, 0, (size_t)(T - jmax) * sizeof(float));
 }
+
+static uint64_t drop_stream(const sd_attn_cfg *c, int bh) { return (c->drop_stream << 20) + (uint64_t)bh; }
 
 void sd_attention_forward(float *out, sd_attn_state *st, const float *q, const float *k, const float *v,
                           const sd_attn_cfg *c) {
@@ -108,9 +110,10 @@ void sd_attention_forward(float *out, sd_attn_state *st, const float *q, const f
         Q = st->qr; K = st->kr;
     }
     float *kbias = NULL;
-    if (c->key_valid) {
+    if (c->key_valid || c->key_bias) {
         kbias = sd_afloats((size_t)BT);
-        for (long n = 0; n < BT; n++) kbias[n] = c->key_valid[n] ? 0.0f : -INFINITY;
+        for (long n = 0; n < BT; n++)
+            kbias[n] = c->key_valid && !c->key_valid[n] ? -INFINITY : c->key_bias ? c->key_bias[n] : 0.0f;
     }
     const float scale = 1.0f / sqrtf((float)hd);
     const int ldq = H * hd, ldk = KV * hd;
@@ -123,7 +126,13 @@ void sd_attention_forward(float *out, sd_attn_state *st, const float *q, const f
         sd_sgemm(false, true, T, T, hd, scale, Qb, ldq, Kb, ldk, 0.0f, P, T);
         for (int i = 0; i < T; i++)
             softmax_row(P + (size_t)i * T, kbias ? kbias + (size_t)b * T : NULL, c->causal ? i + 1 : T, T);
-        sd_sgemm(false, false, T, hd, T, 1.0f, P, T, Vb, ldk, 0.0f, out + (size_t)b * T * ldq + h * hd, ldq);
+        const float *Pv = P;
+        if (c->drop_p > 0) { /* probs keep the undropped rows, which the softmax backward needs */
+            float *Pd = st->scratch + (size_t)omp_get_thread_num() * 2 * T * T;
+            sd_dropout_forward(Pd, NULL, P, (size_t)T * T, c->drop_p, c->drop_seed, drop_stream(c, bh));
+            Pv = Pd;
+        }
+        sd_sgemm(false, false, T, hd, T, 1.0f, Pv, T, Vb, ldk, 0.0f, out + (size_t)b * T * ldq + h * hd, ldq);
     }
     sd_afree(kbias);
 }
@@ -145,14 +154,23 @@ void sd_attention_backward(float *dq, float *dk, float *dv, float *dq_norm_w, fl
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bg = 0; bg < B * KV; bg++) {
         int b = bg / KV, g = bg % KV;
-        float *dP = st->scratch + (size_t)omp_get_thread_num() * T * T;
+        float *dP = st->scratch + (size_t)omp_get_thread_num() * 2 * T * T, *Pd = dP + (size_t)T * T;
         const float *Kb = K + (size_t)b * T * ldk + g * hd, *Vb = v + (size_t)b * T * ldk + g * hd;
         for (int h = g * group; h < (g + 1) * group; h++) {
             const float *P = st->probs + ((size_t)b * H + h) * T * T;
             const float *dO = dout + (size_t)b * T * ldq + h * hd;
             const float *Qb = Q + (size_t)b * T * ldq + h * hd;
-            if (dv) sd_sgemm(true, false, T, hd, T, 1.0f, P, T, dO, ldq, 1.0f, dv + (size_t)b * T * ldk + g * hd, ldk);
-            sd_sgemm(false, true, T, T, hd, 1.0f, dO, ldq, Vb, ldk, 0.0f, dP, T);
+            const float *Pv = P;
+            if (c->drop_p > 0) {
+                sd_dropout_forward(Pd, NULL, P, (size_t)T * T, c->drop_p, c->drop_seed, drop_stream(c, b * H + h));
+                Pv = Pd;
+            }
+            if (dv) sd_sgemm(true, false, T, hd, T, 1.0f, Pv, T, dO, ldq, 1.0f, dv + (size_t)b * T * ldk + g * hd, ldk);
+            sd_sgemm(false, true, T, T, hd, 1.0f, dO, ldq, Vb, ldk, 0.0f, c->drop_p > 0 ? Pd : dP, T);
+            if (c->drop_p > 0) { /* d probs = mask / (1 - p) * d dropped probs */
+                memset(dP, 0, (size_t)T * T * sizeof(float));
+                sd_dropout_backward(dP, Pd, (size_t)T * T, c->drop_p, c->drop_seed, drop_stream(c, b * H + h));
+            }
             for (int i = 0; i < T; i++) {
                 const float *p = P + (size_t)i * T;
                 float *d = dP + (size_t)i * T;

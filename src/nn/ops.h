@@ -79,7 +79,7 @@ void sd_dropout_backward(float *dx, const float *dy, size_t n, float p, uint64_t
  * k_norm_w [hd] (Qwen3), then rotary embedding (rotate-half convention of Hugging Face:
  * inv_freq[i] = theta^(-2i/hd), angle = pos * inv_freq[i], x*cos + rotate_half(x)*sin with
  * rotate_half(x) = cat(-x2, x1)) at per-token positions pos [B, T] (so left padding works),
- * then scores q.k / sqrt(hd), masked where the key is padding (key_valid[b, j] == 0) or, if
+ * then scores q.k / sqrt(hd) (+ key_bias[b, j] if given), masked where the key is padding (key_valid[b, j] == 0) or, if
  * causal, in the future (j > i). A query whose keys are all masked gets output 0 and no
  * gradient (instead of PyTorch's NaN).
  * Memory: the state keeps the softmax probabilities, O(B*H*T*T) floats (33 MB at B=16, H=8,
@@ -88,10 +88,15 @@ typedef struct sd_attn_cfg {
     int B, T, H, KV, hd;
     bool causal;
     const uint8_t *key_valid;   /* [B, T], nonzero = real token; NULL = all keys valid */
+    const float *key_bias;      /* [B, T] added to the scaled scores (e.g. log multiplicity of a key); NULL = none */
     const int32_t *pos;         /* [B, T] rotary positions; NULL = 0..T-1 in every row */
     float rope_theta;           /* > 0 enables rotary embedding */
     const float *q_norm_w, *k_norm_w; /* [hd] each; both NULL = no q/k norm */
     float qk_norm_eps;
+    /* dropout on the attention probabilities (as torch.nn.MultiheadAttention's dropout), masks
+     * keyed by (drop_seed, drop_stream, batch * H + head); backward needs the same values */
+    float drop_p;
+    uint64_t drop_seed, drop_stream;
 } sd_attn_cfg;
 
 typedef struct sd_attn_state {
@@ -101,7 +106,7 @@ typedef struct sd_attn_state {
     float *q_rstd, *k_rstd; /* [B*T*H], [B*T*KV] when q/k norm is on */
     float *cos, *sin;    /* [B*T, hd/2] rotary tables when rope is on */
     float *dqr, *dkr;    /* backward scratch in q/k layout */
-    float *scratch;      /* per-thread [T, T] backward scratch */
+    float *scratch;      /* per-thread 2 x [T, T] scratch */
     int n_scratch;
 } sd_attn_state;
 

@@ -55,7 +55,7 @@ int sd_sasrec_cfg_check(const sd_sasrec_cfg *c, sd_err *err) {
 
 static sd_seqenc_cfg enc_cfg(const sd_sasrec_cfg *c) {
     return (sd_seqenc_cfg){.dim = c->dim, .blocks = c->blocks, .heads = c->heads, .maxlen = c->maxlen,
-                           .dropout = c->dropout};
+                           .dropout = c->dropout, .block = c->block};
 }
 
 static void declare(sd_sasrec *m, const sd_sasrec_cfg *cfg, int32_t n_items) {
@@ -405,6 +405,7 @@ static cJSON *cfg_json(const sd_sasrec *m) {
     cJSON_AddNumberToObject(j, "heads", c->heads);
     cJSON_AddNumberToObject(j, "maxlen", c->maxlen);
     cJSON_AddNumberToObject(j, "dropout", c->dropout);
+    cJSON_AddStringToObject(j, "block", sd_seqenc_block_name(c->block));
     cJSON_AddStringToObject(j, "loss", sd_rec_loss_name(c->loss));
     cJSON_AddNumberToObject(j, "lr", c->lr);
     cJSON_AddNumberToObject(j, "beta1", c->beta1);
@@ -467,6 +468,7 @@ int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err) 
     if (!rc) {
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loss");
         if (cJSON_IsString(l)) sd_rec_loss_parse(l->valuestring, &c.loss);
+        c.block = sd_seqenc_block_of_json(j);
         if (cJSON_GetObjectItemCaseSensitive(j, "seed")) c.seed = (uint64_t)cJSON_GetObjectItemCaseSensitive(j, "seed")->valuedouble;
     }
     if (!rc && (int32_t)ni != n_items)

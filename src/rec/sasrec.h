@@ -32,6 +32,7 @@ int sd_rec_loss_parse(const char *s, sd_rec_loss *l); /* "bce", "softmax"; SD_EU
 typedef struct sd_sasrec_cfg {
     int dim, blocks, heads, maxlen;
     float dropout;
+    sd_seqenc_block block; /* pmixer (default) or standard pre-LN, rec/seqenc.h */
     sd_rec_loss loss;
     double lr, beta1, beta2, weight_decay;
     int warmup;          /* steps of linear warmup */

@@ -113,7 +113,8 @@ static void declare(sd_sasrec_sid *m) {
     int64_t shape[2] = {(int64_t)m->codes.n_codes + 1, m->cfg.dim};
     m->code_emb = sd_params_add(&m->p, "code_emb.weight", 2, shape, true);
     sd_seqenc_cfg ec = {.dim = m->cfg.dim, .blocks = m->cfg.blocks, .heads = m->cfg.heads,
-                        .maxlen = m->cfg.maxlen * tokens_per_item(m), .dropout = m->cfg.dropout};
+                        .maxlen = m->cfg.maxlen * tokens_per_item(m), .dropout = m->cfg.dropout,
+                        .block = m->cfg.block};
     sd_seqenc_declare(&m->enc, &m->p, &ec);
     sd_params_alloc(&m->p);
 }
@@ -484,6 +485,7 @@ int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extr
     cJSON_AddNumberToObject(j, "heads", c->heads);
     cJSON_AddNumberToObject(j, "maxlen", c->maxlen);
     cJSON_AddNumberToObject(j, "dropout", c->dropout);
+    cJSON_AddStringToObject(j, "block", sd_seqenc_block_name(c->block));
     cJSON_AddStringToObject(j, "loss", m->mode == SD_SID_TOKENS ? "tree" : sd_rec_loss_name(c->loss));
     cJSON_AddNumberToObject(j, "lr", c->lr);
     cJSON_AddNumberToObject(j, "batch", c->batch);
@@ -519,6 +521,7 @@ int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path,
     if (!rc) rc = num(j, path, "blocks", &c.blocks, err);
     if (!rc) rc = num(j, path, "heads", &c.heads, err);
     if (!rc) rc = num(j, path, "maxlen", &c.maxlen, err);
+    if (!rc) c.block = sd_seqenc_block_of_json(j);
     const cJSON *mode = rc ? NULL : cJSON_GetObjectItemCaseSensitive(j, "sid_mode");
     if (!rc && (!cJSON_IsString(mode) || sd_sid_mode_parse(mode->valuestring, &m->mode)))
         rc = sd_errf(err, SD_EFORMAT, "%s: \"sid_mode\" must be \"tokens\" or \"sum\"", path);

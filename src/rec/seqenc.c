@@ -6,7 +6,25 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include <cjson/cJSON.h>
+#include "base/err.h"
 #include "nn/ops.h"
+
+const char *sd_seqenc_block_name(sd_seqenc_block b) { return b == SD_BLOCK_STANDARD ? "standard" : "pmixer"; }
+
+int sd_seqenc_block_parse(const char *s, sd_seqenc_block *b) {
+    if (!strcmp(s, "pmixer")) *b = SD_BLOCK_PMIXER;
+    else if (!strcmp(s, "standard")) *b = SD_BLOCK_STANDARD;
+    else return SD_EUSAGE;
+    return 0;
+}
+
+sd_seqenc_block sd_seqenc_block_of_json(const struct cJSON *cfg) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "block");
+    sd_seqenc_block b = SD_BLOCK_STANDARD;
+    if (cJSON_IsString(v)) sd_seqenc_block_parse(v->valuestring, &b);
+    return b;
+}
 
 #define LN_EPS 1e-8f
 
@@ -24,7 +42,11 @@ struct sd_seqenc_ws {
     blk_acts *b;
     int32_t *pos, *order;
     sd_attn_state *st;        /* [L * n_groups] when training, [n_groups] reused otherwise */
-    float *Qg, *Kg, *Vg, *Og; /* one group, right-padded: [G, maxlen, C] */
+    float *Qg, *Kg, *Vg, *Og; /* one group, right-padded: [G, maxlen + 1, C] (row 0: the sink) */
+    float attn_drop;          /* dropout on attention probabilities in this forward (pmixer, training) */
+    int sink;                 /* 1 when the padding keys are modelled by a sink row (pmixer) */
+    float *kb;                /* [G, maxlen + 1] key bias: log(number of padding keys) of the sink */
+    float *sk, *sv, *dsk, *dsv; /* [L, C] the padding keys' k, v per block; their gradients */
     /* backward */
     float *dout, *dx, *dy, *dh, *d_o, *d_att, *dq, *dk, *dv, *d_ln, *d_up, *d_act, *din;
     float *dQg, *dKg, *dVg, *dOg;
@@ -122,9 +144,13 @@ sd_seqenc_ws *sd_seqenc_ws_new(const sd_seqenc *e, int max_seqs, bool train) {
     ws->n_groups = (max_seqs + SD_SEQENC_GROUP - 1) / SD_SEQENC_GROUP;
     int n_st = ws->n_groups * (train ? L : 1);
     ws->st = sd_xcalloc((size_t)n_st, sizeof *ws->st);
-    sd_attn_cfg ac = {.B = SD_SEQENC_GROUP, .T = T, .H = ws->H, .KV = ws->H, .hd = C / ws->H, .causal = true};
+    ws->sink = e->cfg.block == SD_BLOCK_PMIXER;
+    ws->kb = sd_afloats((size_t)SD_SEQENC_GROUP * (T + 1));
+    ws->sk = sd_afloats((size_t)L * C); ws->sv = sd_afloats((size_t)L * C);
+    ws->dsk = sd_afloats((size_t)L * C); ws->dsv = sd_afloats((size_t)L * C);
+    sd_attn_cfg ac = {.B = SD_SEQENC_GROUP, .T = T + ws->sink, .H = ws->H, .KV = ws->H, .hd = C / ws->H, .causal = true};
     for (int i = 0; i < n_st; i++) sd_attn_state_init(&ws->st[i], &ac);
-    size_t GC = (size_t)SD_SEQENC_GROUP * T * C;
+    size_t GC = (size_t)SD_SEQENC_GROUP * (T + 1) * C;
     ws->Qg = sd_afloats(GC); ws->Kg = sd_afloats(GC); ws->Vg = sd_afloats(GC); ws->Og = sd_afloats(GC);
     if (train) {
         float **bufs[] = {&ws->dout, &ws->dx, &ws->dy, &ws->dh, &ws->d_o, &ws->d_att, &ws->dq, &ws->dk,
@@ -147,6 +173,7 @@ void sd_seqenc_ws_free(sd_seqenc_ws *ws) {
     }
     free(ws->b);
     free(ws->pos); free(ws->order);
+    sd_afree(ws->kb); sd_afree(ws->sk); sd_afree(ws->sv); sd_afree(ws->dsk); sd_afree(ws->dsv);
     int n_st = ws->n_groups * (ws->train ? ws->L : 1);
     for (int i = 0; i < n_st; i++) sd_attn_state_free(&ws->st[i]);
     free(ws->st);
@@ -163,7 +190,8 @@ const float *sd_seqenc_forward_out(const sd_seqenc_ws *ws) { return ws->out; }
 
 static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
 
-/* Dropout stream ids per step: 0 embeddings, then per block 1 (FFN hidden) and 2 (FFN output). */
+/* Dropout stream ids per step: 0 embeddings, then per block 0 (attention probabilities, mixed
+ * with the group and head), 1 (FFN hidden) and 2 (FFN output). */
 static uint64_t stream_id(const sd_seqenc_ws *ws, int l, int which) {
     return ws->step * 256 + (l < 0 ? 0 : (uint64_t)(1 + l * 3 + which));
 }
@@ -198,13 +226,26 @@ static void sort_groups(sd_seqenc_ws *ws, const sd_packed *pk) {
 }
 
 /* Copies packed rows of the group's sequences into right-padded [Bg, Tg, C] (pads zeroed), or
- * back (to_group false: only the real rows). */
+ * back (to_group false: only the real rows). With the sink, row 0 of each sequence is row0
+ * (zeros if NULL) and the real rows start at row 1 (Tg counts the sink). */
 static void group_copy(float *grp, float *packed, const sd_seqenc_ws *ws, const sd_packed *pk, int s0, int Bg,
-                       int Tg, bool to_group) {
+                       int Tg, bool to_group, const float *row0) {
     int C = ws->C;
     for (int i = 0; i < Bg; i++) {
         int b = ws->order[s0 + i], L = pk->len[b];
         float *g = grp + (size_t)i * Tg * C, *x = packed + (size_t)pk->off[b] * C;
+        if (ws->sink) {
+            if (to_group) {
+                if (row0) memcpy(g, row0, (size_t)C * sizeof(float));
+                else zero(g, (size_t)C);
+            }
+            g += C;
+            L = L < Tg - 1 ? L : Tg - 1;
+            if (to_group && L < Tg - 1) zero(g + (size_t)L * C, (size_t)(Tg - 1 - L) * C);
+            if (to_group) memcpy(g, x, (size_t)L * C * sizeof(float));
+            else memcpy(x, g, (size_t)L * C * sizeof(float));
+            continue;
+        }
         if (to_group) {
             memcpy(g, x, (size_t)L * C * sizeof(float));
             if (L < Tg) zero(g + (size_t)L * C, (size_t)(Tg - L) * C);
@@ -215,7 +256,20 @@ static void group_copy(float *grp, float *packed, const sd_seqenc_ws *ws, const 
 }
 
 static sd_attn_cfg group_cfg(const sd_seqenc_ws *ws, int Bg, int Tg) {
-    return (sd_attn_cfg){.B = Bg, .T = Tg, .H = ws->H, .KV = ws->H, .hd = ws->C / ws->H, .causal = true};
+    return (sd_attn_cfg){.B = Bg, .T = Tg, .H = ws->H, .KV = ws->H, .hd = ws->C / ws->H, .causal = true,
+                         .key_bias = ws->sink ? ws->kb : NULL, .drop_p = ws->attn_drop, .drop_seed = ws->seed};
+}
+
+/* The sink's key bias: a sequence of L tokens has maxlen - L padding keys before it in pmixer's
+ * left-padded window, all with the same k and v, i.e. one key of multiplicity maxlen - L; none
+ * (masked) when L = maxlen. */
+static void sink_bias(sd_seqenc_ws *ws, const sd_packed *pk, int s0, int Bg, int Tg) {
+    for (int i = 0; i < Bg; i++) {
+        int L = pk->len[ws->order[s0 + i]];
+        float *kb = ws->kb + (size_t)i * Tg;
+        kb[0] = L < ws->maxlen ? logf((float)(ws->maxlen - L)) : -INFINITY;
+        for (int j = 1; j < Tg; j++) kb[j] = 0.0f;
+    }
 }
 
 static sd_attn_state *group_state(sd_seqenc_ws *ws, int l, int g) {
@@ -228,13 +282,16 @@ static void attn_forward(sd_seqenc_ws *ws, const sd_packed *pk, blk_acts *a, int
     double t0 = sd_now();
     for (int g = 0, s0 = 0; s0 < pk->B; g++, s0 += SD_SEQENC_GROUP) {
         int Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
-        int Tg = pk->len[ws->order[s0]];
-        group_copy(ws->Qg, a->q, ws, pk, s0, Bg, Tg, true);
-        group_copy(ws->Kg, a->k, ws, pk, s0, Bg, Tg, true);
-        group_copy(ws->Vg, a->v, ws, pk, s0, Bg, Tg, true);
+        int Tg = pk->len[ws->order[s0]] + ws->sink;
+        const float *sk = ws->sink ? ws->sk + (size_t)l * ws->C : NULL, *sv = ws->sink ? ws->sv + (size_t)l * ws->C : NULL;
+        if (ws->sink) sink_bias(ws, pk, s0, Bg, Tg);
+        group_copy(ws->Qg, a->q, ws, pk, s0, Bg, Tg, true, NULL);
+        group_copy(ws->Kg, a->k, ws, pk, s0, Bg, Tg, true, sk);
+        group_copy(ws->Vg, a->v, ws, pk, s0, Bg, Tg, true, sv);
         sd_attn_cfg ac = group_cfg(ws, Bg, Tg);
+        ac.drop_stream = stream_id(ws, l, 0) * 4096 + (uint64_t)g;
         sd_attention_forward(ws->Og, group_state(ws, l, g), ws->Qg, ws->Kg, ws->Vg, &ac);
-        group_copy(ws->Og, a->att, ws, pk, s0, Bg, Tg, false);
+        group_copy(ws->Og, a->att, ws, pk, s0, Bg, Tg, false, NULL);
     }
     sd_seqenc_attn_seconds[0] += sd_now() - t0;
 }
@@ -244,19 +301,28 @@ static void attn_backward(sd_seqenc_ws *ws, const sd_packed *pk, blk_acts *a, in
     double t0 = sd_now();
     for (int g = 0, s0 = 0; s0 < pk->B; g++, s0 += SD_SEQENC_GROUP) {
         int Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
-        int Tg = pk->len[ws->order[s0]];
+        int Tg = pk->len[ws->order[s0]] + ws->sink;
         size_t n = (size_t)Bg * Tg * C;
-        group_copy(ws->Qg, a->q, ws, pk, s0, Bg, Tg, true);
-        group_copy(ws->Kg, a->k, ws, pk, s0, Bg, Tg, true);
-        group_copy(ws->Vg, a->v, ws, pk, s0, Bg, Tg, true);
-        group_copy(ws->dOg, ws->d_att, ws, pk, s0, Bg, Tg, true);
+        const float *sk = ws->sink ? ws->sk + (size_t)l * C : NULL, *sv = ws->sink ? ws->sv + (size_t)l * C : NULL;
+        if (ws->sink) sink_bias(ws, pk, s0, Bg, Tg);
+        group_copy(ws->Qg, a->q, ws, pk, s0, Bg, Tg, true, NULL);
+        group_copy(ws->Kg, a->k, ws, pk, s0, Bg, Tg, true, sk);
+        group_copy(ws->Vg, a->v, ws, pk, s0, Bg, Tg, true, sv);
+        group_copy(ws->dOg, ws->d_att, ws, pk, s0, Bg, Tg, true, NULL);
         zero(ws->dQg, n); zero(ws->dKg, n); zero(ws->dVg, n);
         sd_attn_cfg ac = group_cfg(ws, Bg, Tg);
+        ac.drop_stream = stream_id(ws, l, 0) * 4096 + (uint64_t)g;
         sd_attention_backward(ws->dQg, ws->dKg, ws->dVg, NULL, NULL, ws->dOg, group_state(ws, l, g), ws->Qg,
                               ws->Kg, ws->Vg, &ac);
-        group_copy(ws->dQg, ws->dq, ws, pk, s0, Bg, Tg, false);
-        group_copy(ws->dKg, ws->dk, ws, pk, s0, Bg, Tg, false);
-        group_copy(ws->dVg, ws->dv, ws, pk, s0, Bg, Tg, false);
+        group_copy(ws->dQg, ws->dq, ws, pk, s0, Bg, Tg, false, NULL);
+        group_copy(ws->dKg, ws->dk, ws, pk, s0, Bg, Tg, false, NULL);
+        group_copy(ws->dVg, ws->dv, ws, pk, s0, Bg, Tg, false, NULL);
+        if (ws->sink) /* the sink rows' gradients, summed over the group's sequences */
+            for (int i = 0; i < Bg; i++)
+                for (int c = 0; c < C; c++) {
+                    ws->dsk[(size_t)l * C + c] += ws->dKg[(size_t)i * Tg * C + c];
+                    ws->dsv[(size_t)l * C + c] += ws->dVg[(size_t)i * Tg * C + c];
+                }
     }
     sd_seqenc_attn_seconds[1] += sd_now() - t0;
 }
@@ -276,6 +342,10 @@ static void block_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, co
     sd_linear_forward(a->q, a->ln1, W(p, b->q_w), W(p, b->q_b), N, C, C);
     sd_linear_forward(a->k, a->ln1, W(p, b->k_w), W(p, b->k_b), N, C, C);
     sd_linear_forward(a->v, a->ln1, W(p, b->v_w), W(p, b->v_b), N, C, C);
+    if (ws->sink) { /* a padding row is 0, LN1(0) = ln1 bias, so its k, v are projections of that bias */
+        sd_linear_forward(ws->sk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), W(p, b->k_b), 1, C, C);
+        sd_linear_forward(ws->sv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), W(p, b->v_b), 1, C, C);
+    }
     attn_forward(ws, pk, a, l);
     sd_linear_forward(a->h, a->att, W(p, b->o_w), W(p, b->o_b), N, C, C);
     sd_add_forward(a->h, a->h, x, NC);
@@ -285,7 +355,7 @@ static void block_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, co
     sd_relu_forward(a->act, a->up, NC);
     sd_linear_forward(y, a->act, W(p, b->down_w), W(p, b->down_b), N, C, C);
     drop_fwd(e, ws, train, y, NC, l, 2);
-    sd_add_forward(y, y, a->h, NC);
+    sd_add_forward(y, y, e->cfg.block == SD_BLOCK_PMIXER ? a->ln2 : a->h, NC);
 }
 
 const float *sd_seqenc_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, const sd_packed *pk,
@@ -298,6 +368,7 @@ const float *sd_seqenc_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *w
     }
     ws->seed = seed;
     ws->step = step;
+    ws->attn_drop = train && e->cfg.block == SD_BLOCK_PMIXER ? e->cfg.dropout : 0.0f;
     for (int b = 0; b < pk->B; b++)
         for (int t = 0; t < pk->len[b]; t++) ws->pos[pk->off[b] + t] = T - pk->len[b] + 1 + t;
     sd_embedding_forward(ws->tmp, ws->pos, W(p, e->pos_emb), N, T + 1, C);
@@ -317,20 +388,33 @@ static void block_backward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, c
     int N = pk->N, C = ws->C;
     size_t NC = (size_t)N * C;
     const float *x = ws->xs[l];
-    memcpy(ws->dh, dy, NC * sizeof(float)); /* residual */
+    bool pm = e->cfg.block == SD_BLOCK_PMIXER;
+    /* the FFN's residual: from h (standard) or from LN2(h) (pmixer) */
+    if (pm) zero(ws->dh, NC);
+    else memcpy(ws->dh, dy, NC * sizeof(float));
     drop_bwd(e, ws, ws->d_o, dy, NC, l, 2);
     zero(ws->d_act, NC);
     sd_linear_backward(ws->d_act, G(p, b->down_w), G(p, b->down_b), ws->d_o, a->act, W(p, b->down_w), N, C, C);
     zero(ws->d_up, NC);
     sd_relu_backward(ws->d_up, ws->d_act, a->up, NC);
     drop_bwd(e, ws, ws->d_act, ws->d_up, NC, l, 1);
-    zero(ws->d_ln, NC);
+    if (pm) memcpy(ws->d_ln, dy, NC * sizeof(float));
+    else zero(ws->d_ln, NC);
     sd_linear_backward(ws->d_ln, G(p, b->up_w), G(p, b->up_b), ws->d_act, a->ln2, W(p, b->up_w), N, C, C);
     sd_layernorm_backward(ws->dh, G(p, b->ln2_w), G(p, b->ln2_b), ws->d_ln, a->h, W(p, b->ln2_w), a->m2, a->r2, N, C);
     zero(ws->d_att, NC);
     sd_linear_backward(ws->d_att, G(p, b->o_w), G(p, b->o_b), ws->dh, a->att, W(p, b->o_w), N, C, C);
     zero(ws->dq, NC); zero(ws->dk, NC); zero(ws->dv, NC);
+    if (ws->sink) { zero(ws->dsk + (size_t)l * C, C); zero(ws->dsv + (size_t)l * C, C); }
     attn_backward(ws, pk, a, l);
+    if (ws->sink) {
+        float *dc = ws->tmp; /* d LN1 bias through the sink's k and v */
+        zero(dc, C);
+        sd_linear_backward(dc, G(p, b->k_w), G(p, b->k_b), ws->dsk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), 1, C, C);
+        sd_linear_backward(dc, G(p, b->v_w), G(p, b->v_b), ws->dsv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), 1, C, C);
+        float *g = G(p, b->ln1_b);
+        for (int c = 0; c < C; c++) g[c] += dc[c];
+    }
     zero(ws->d_ln, NC);
     sd_linear_backward(ws->d_ln, G(p, b->q_w), G(p, b->q_b), ws->dq, a->ln1, W(p, b->q_w), N, C, C);
     sd_linear_backward(ws->d_ln, G(p, b->k_w), G(p, b->k_b), ws->dk, a->ln1, W(p, b->k_w), N, C, C);

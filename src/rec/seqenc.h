@@ -29,9 +29,20 @@
 
 #define SD_SEQENC_GROUP 16
 
+/* Block layout. PMIXER (default): the FFN's residual is its normalised input, as pmixer's
+ * PointWiseFeedForward adds its own input:  x = LN2(h) + FFN(LN2(h)).  STANDARD: pre-LN,
+ * x = h + FFN(LN2(h)). */
+typedef enum { SD_BLOCK_PMIXER = 0, SD_BLOCK_STANDARD = 1 } sd_seqenc_block;
+const char *sd_seqenc_block_name(sd_seqenc_block b);
+int sd_seqenc_block_parse(const char *s, sd_seqenc_block *b); /* "pmixer", "standard"; SD_EUSAGE otherwise */
+/* cfg's "block" field of a saved config.json; absent = standard (models saved before the field) */
+struct cJSON;
+sd_seqenc_block sd_seqenc_block_of_json(const struct cJSON *cfg);
+
 typedef struct sd_seqenc_cfg {
     int dim, blocks, heads, maxlen;
     float dropout;
+    sd_seqenc_block block;
 } sd_seqenc_cfg;
 
 #define SD_SEQENC_MAX_BLOCKS 16

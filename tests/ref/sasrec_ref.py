@@ -2,9 +2,12 @@
 norm_first) written with torch.nn layers -- nn.Embedding with padding_idx 0 for items and
 positions, nn.MultiheadAttention, Conv1d(kernel 1) point-wise FFN, LayerNorm eps 1e-8 -- on
 left-padded [B, T] batches, positions 1..T counted from the left of the padded window (0 at
-padding) as pmixer does. Differences to pmixer, matching src/rec/seqenc.h: a true pre-LN
-residual around the FFN (pmixer's PointWiseFeedForward adds its own input again), and padding
-keys masked (pmixer masks only the future). Dropout 0, so the C side needs no mask parity.
+padding) as pmixer does. As pmixer and src/rec/seqenc.h's default block: the FFN's residual is
+its LayerNorm'd input (PointWiseFeedForward adds its own input), padded positions are zeroed
+after the embedding and each block (timeline mask), and padding keys are NOT masked (only the
+future is), so real tokens also attend to the padding rows (C: the "sink" key). Dropout 0, so
+the C side needs no mask parity. LayerNorm and in_proj biases are randomised so the padding
+keys' k, v are not zero.
 
 Initialised as pmixer (xavier_normal_ on every parameter it accepts, padding rows zeroed); the
 C test copies these parameters. Writes inputs, loss and every gradient for the bce and softmax
@@ -49,16 +52,15 @@ class SASRec(torch.nn.Module):
         x = self.item_emb(seqs) * self.item_emb.embedding_dim ** 0.5
         poss = torch.arange(1, T + 1).repeat(B, 1) * (seqs != 0)
         x = x + self.pos_emb(poss)
-        valid = seqs != 0
-        causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
-        # a padding query may see itself, so no row is fully masked (PyTorch would give NaN)
-        allowed = causal[None] & (valid[:, None, :] | torch.eye(T, dtype=torch.bool)[None])
-        mask = torch.zeros(B, T, T).masked_fill(~allowed, float("-inf")).repeat_interleave(self.H, 0)
+        keep = (seqs != 0).unsqueeze(-1)
+        x = x * keep
+        mask = ~torch.tril(torch.ones(T, T, dtype=torch.bool))
         for i in range(len(self.attn)):
             q = self.attn_ln[i](x).transpose(0, 1)
             a, _ = self.attn[i](q, q, q, attn_mask=mask, need_weights=False)
             x = x + a.transpose(0, 1)
-            x = x + self.ffn[i](self.ffn_ln[i](x))
+            h = self.ffn_ln[i](x)
+            x = (h + self.ffn[i](h)) * keep
         return self.last_ln(x)
 
 
@@ -70,6 +72,15 @@ def pmixer_init(m):
             pass
     m.pos_emb.weight.data[0] = 0
     m.item_emb.weight.data[0] = 0
+
+
+def perturb(m):
+    with torch.no_grad():
+        for ln in list(m.attn_ln) + list(m.ffn_ln) + [m.last_ln]:
+            ln.bias.normal_(0, 0.3)
+            ln.weight.normal_(1, 0.1)
+        for a in m.attn:
+            a.in_proj_bias.normal_(0, 0.3)
 
 
 def c_params(m, C):
@@ -126,6 +137,7 @@ def case(name, loss_kind, n_items, C, H, blocks, T, lens, seed):
     torch.manual_seed(seed)
     m = SASRec(n_items, C, H, blocks, T)
     pmixer_init(m)
+    perturb(m)
     g = torch.Generator().manual_seed(seed + 1)
     B = len(lens)
     seqs = torch.zeros(B, T, dtype=torch.long)
