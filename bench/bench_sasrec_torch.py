@@ -1,6 +1,7 @@
-"""PyTorch baseline for bench/bench_sasrec.c: pmixer's SASRec.pytorch model (norm_first layout:
-LayerNorm eps 1e-8, nn.MultiheadAttention with causal mask, Conv1d point-wise FFN with its own
-residual, emb/attention/FFN dropout, timeline mask, positions 1..T of the padded window) with its
+"""PyTorch baseline for bench/bench_sasrec.c: pmixer's SASRec.pytorch model (its norm_first layout:
+q = LN1(x), x = x + attn(q, q, q) with a causal mask only (padding keys attend too), then
+x = LN2(x) + FFN(LN2(x)) (the Conv1d point-wise FFN adds its own, normalised, input); LayerNorm
+eps 1e-8; emb/attention/FFN dropout, timeline mask, positions 1..T of the padded window) with its
 WarpSampler's sampling (one random negative per position, not in the user's training items),
 BCEWithLogits on positive and negative logits, Adam lr 1e-3 betas (0.9, 0.98), batch 128,
 maxlen 50, d 50, 2 blocks, 1 head, dropout 0.5, xavier-normal init.
