@@ -64,7 +64,7 @@ static double cpu_now(void) {
 }
 
 static void run(const float *x, int64_t n, int64_t d, int levels, int K, int iters, bool balanced) {
-    sd_sid_params p = {levels, K, iters, balanced, 42, NULL, false};
+    sd_sid_params p = {.levels = levels, .codes = K, .iters = iters, .balanced = balanced, .seed = 42};
     sd_sid_output out;
     sd_err err = {0};
     double t0 = sd_now(), c0 = cpu_now();
