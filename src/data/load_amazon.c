@@ -104,27 +104,22 @@ static int meta_item(amz *a, sd_src *s, sd_itemb *b, const cJSON *j, sd_err *err
     return rc < 0 ? rc : 0;
 }
 
+typedef struct item_ctx { amz *owner; sd_itemb *b; } item_ctx;
+
+static int meta_object(void *ctx, sd_src *s, const cJSON *obj, sd_err *err) {
+    item_ctx *ic = ctx;
+    return meta_item(ic->owner, s, ic->b, obj, err);
+}
+
 static int read_meta(amz *a, sd_err *err) {
     sd_src s;
     int rc = sd_src_open(&s, a->o->items_path, "items", a->o, a->st, err);
     if (rc) return rc;
     sd_itemb b = {0};
-    char *line;
-    size_t len;
-    bool any = false;
-    while ((rc = sd_src_next(&s, &line, &len, err)) == 1) {
-        rc = 0;
-        if (sd_blank(line, len)) continue;
-        any = true;
-        /* len + 1: the NUL ends the buffer, so trailing garbage after the object is an error */
-        cJSON *j = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1);
-        if (!j) rc = sd_src_bad_json(&s, err, line, len);
-        else if (!cJSON_IsObject(j)) rc = sd_src_bad(&s, err, "expected a JSON object");
-        else rc = meta_item(a, &s, &b, j, err);
-        cJSON_Delete(j);
-        if (rc) break;
-    }
-    if (!rc && !any) rc = sd_errf(err, SD_EFORMAT, "%s: empty file (no item metadata)", s.path);
+    item_ctx ic = {a, &b};
+    int64_t n_lines = 0;
+    rc = sd_src_each_object(&s, meta_object, &ic, &n_lines, err);
+    if (!rc && n_lines == 0) rc = sd_errf(err, SD_EFORMAT, "%s: empty file (no item metadata)", s.path);
     if (!rc && a->cat->n_items == 0)
         rc = sd_errf(err, SD_EFORMAT, "%s: no items left (%lld removed by the filters title > %d chars and description > "
                      "%d chars, %lld bad lines skipped)", s.path, (long long)a->st->items_filtered, a->o->min_title_chars,

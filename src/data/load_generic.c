@@ -78,26 +78,22 @@ static int item_line(gen *g, sd_src *s, sd_itemb *b, const cJSON *j, sd_err *err
     return rc < 0 ? rc : 0;
 }
 
+typedef struct item_ctx { gen *owner; sd_itemb *b; } item_ctx;
+
+static int item_object(void *ctx, sd_src *s, const cJSON *obj, sd_err *err) {
+    item_ctx *ic = ctx;
+    return item_line(ic->owner, s, ic->b, obj, err);
+}
+
 static int read_items(gen *g, sd_err *err) {
     sd_src s;
     int rc = sd_src_open(&s, g->o->items_path, "items", g->o, g->st, err);
     if (rc) return rc;
     sd_itemb b = {0};
-    char *line;
-    size_t len;
-    bool any = false;
-    while ((rc = sd_src_next(&s, &line, &len, err)) == 1) {
-        rc = 0;
-        if (sd_blank(line, len)) continue;
-        any = true;
-        cJSON *j = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1);
-        if (!j) rc = sd_src_bad_json(&s, err, line, len);
-        else if (!cJSON_IsObject(j)) rc = sd_src_bad(&s, err, "expected a JSON object");
-        else rc = item_line(g, &s, &b, j, err);
-        cJSON_Delete(j);
-        if (rc) break;
-    }
-    if (!rc && !any) rc = sd_errf(err, SD_EFORMAT, "%s: empty file (no items)", s.path);
+    item_ctx ic = {g, &b};
+    int64_t n_lines = 0;
+    rc = sd_src_each_object(&s, item_object, &ic, &n_lines, err);
+    if (!rc && n_lines == 0) rc = sd_errf(err, SD_EFORMAT, "%s: empty file (no items)", s.path);
     if (!rc && g->cat->n_items == 0)
         rc = sd_errf(err, SD_EFORMAT, "%s: no items left (%lld removed by the filters, %lld bad lines skipped)", s.path,
                      (long long)g->st->items_filtered, (long long)s.skipped);

@@ -82,6 +82,25 @@ int sd_src_bad_json(sd_src *s, sd_err *err, const char *line, size_t len) {
     return sd_src_bad(s, err, "not a JSON object");
 }
 
+int sd_src_each_object(sd_src *s, sd_object_fn fn, void *ctx, int64_t *n_lines, sd_err *err) {
+    char *line;
+    size_t len;
+    int rc;
+    *n_lines = 0;
+    while ((rc = sd_src_next(s, &line, &len, err)) == 1) {
+        if (sd_blank(line, len)) continue;
+        (*n_lines)++;
+        /* len + 1: the NUL ends the buffer, so trailing garbage after the object is an error */
+        cJSON *j = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1);
+        if (!j) rc = sd_src_bad_json(s, err, line, len);
+        else if (!cJSON_IsObject(j)) rc = sd_src_bad(s, err, "expected a JSON object");
+        else rc = fn(ctx, s, j, err);
+        cJSON_Delete(j);
+        if (rc) return rc;
+    }
+    return rc;
+}
+
 bool sd_blank(const char *line, size_t len) {
     for (size_t i = 0; i < len; i++)
         if (line[i] != ' ' && line[i] != '\t') return false;

@@ -36,6 +36,11 @@ void sd_src_close(sd_src *s);
 
 /* "malformed JSON near column N" for a failed cJSON parse of line. */
 int sd_src_bad_json(sd_src *s, sd_err *err, const char *line, size_t len);
+/* Reads every non-blank line of s as one JSON object and hands it to fn (the object is freed
+ * after fn returns). A line that is not a JSON object is a bad line (sd_src_bad). Stops at the
+ * first error; *n_lines receives the number of non-blank lines. */
+typedef int (*sd_object_fn)(void *ctx, sd_src *s, const cJSON *obj, sd_err *err);
+int sd_src_each_object(sd_src *s, sd_object_fn fn, void *ctx, int64_t *n_lines, sd_err *err);
 /* True for a line of only spaces/tabs. */
 bool sd_blank(const char *line, size_t len);
 /* JSON number as attribute text: integers without a fraction, others with %.15g. */
