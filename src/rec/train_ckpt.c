@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/file.h"
+#include "base/log.h"
 #include "base/mem.h"
+#include "base/threads.h"
 #include "nn/checkpoint.h"
 
 /* The checkpoint's parameter set: P's views, then the same views under SD_BEST_PREFIX. */
@@ -54,6 +56,7 @@ static cJSON *state_json(const sd_rec_state *s) {
     cJSON_AddBoolToObject(o, "done", s->done);
     cJSON_AddNumberToObject(o, "best_epoch", s->best_epoch);
     cJSON_AddNumberToObject(o, "since_best", s->since_best);
+    cJSON_AddNumberToObject(o, "threads", sd_threads());
     put_bits(o, "best_ndcg", s->best_ndcg);
     put_bits(o, "last_loss", (double)s->last_loss);
     const sd_metrics *m = &s->best_valid;
@@ -165,6 +168,8 @@ int sd_rec_ckpt_load(const char *path, sd_params *P, float *best, sd_rec_state *
         rc = compare_config(path, cJSON_GetObjectItemCaseSensitive(meta, "config"), config, err);
     sd_st_close(st0);
     sd_rec_state st = {0};
+    int64_t threads = 0;
+    if (!rc && get_int(cJSON_GetObjectItemCaseSensitive(meta, "state"), "threads", &threads)) threads = sd_threads();
     if (!rc && state_parse(cJSON_GetObjectItemCaseSensitive(meta, "state"), &st))
         rc = sd_errf(err, SD_EFORMAT, "%s: training state in metadata \"config\" missing or malformed", path);
     cJSON_Delete(meta);
@@ -186,6 +191,9 @@ int sd_rec_ckpt_load(const char *path, sd_params *P, float *best, sd_rec_state *
             memcpy(best + v->offset, ck.data + ob, bytes);
         }
         *s = st;
+        if (threads != sd_threads())
+            sd_warn("%s: made with %d threads, resuming with %d: results will differ slightly from an uninterrupted "
+                    "run (use --threads %d for bit-identical ones)", path, (int)threads, sd_threads(), (int)threads);
     }
     sd_params_free(&ck);
     return rc;
