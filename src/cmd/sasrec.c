@@ -1,6 +1,8 @@
 /* semid sasrec WORK [--sid]: trains SASRec (or SID-SASRec) on WORK's training split, keeps the
  * epoch with the best validation NDCG@10, reports test figures with the shared evaluator and
- * writes WORK/sasrec/ (or WORK/sasrec_sid/): model.safetensors + config.json, atomically. */
+ * writes WORK/sasrec/ (or WORK/sasrec_sid/): model.safetensors + config.json, atomically.
+ * Training checkpoints go to WORK/sasrec.ckpt.safetensors (WORK/sasrec_sid.ckpt.safetensors)
+ * and are kept after a finished run, so `--resume` of a finished run re-reports it. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +41,8 @@ static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJS
 static int run(int argc, char **argv) {
     sd_sasrec_cfg c = sd_sasrec_defaults();
     const char *loss = "bce", *block = "pmixer", *out_dir = NULL, *sid_mode = "tokens";
-    bool sid = false, cosine = false;
+    bool sid = false, cosine = false, resume = false, no_ckpt = false;
+    int ckpt_every = 1, stop_after = 0;
     double lr = c.lr, b1 = c.beta1, b2 = c.beta2, wd = c.weight_decay;
     float dropout = c.dropout, clip = c.clip;
     sd_opt opts[] = {
@@ -67,12 +70,24 @@ static int run(int argc, char **argv) {
         {"sid-mode", SD_OPT_STR, &sid_mode, "M", "with --sid: tokens (one token per code, per-level heads) or sum "
                                                  "(item = sum of its code embeddings) (default tokens)"},
         {"out", SD_OPT_STR, &out_dir, "DIR", "output folder (default WORK/sasrec or WORK/sasrec_sid)"},
+        {"ckpt-every", SD_OPT_INT, &ckpt_every, "N", "write the training checkpoint every N epochs (and after the "
+                                                     "last) (default 1)"},
+        {"no-ckpt", SD_OPT_FLAG, &no_ckpt, NULL, "write no training checkpoint"},
+        {"resume", SD_OPT_FLAG, &resume, NULL, "continue from the training checkpoint; all options (and --threads, "
+                                              "for bit-identical results) must be those of the interrupted run"},
+        {"stop-after", SD_OPT_INT, &stop_after, "N", "stop after epoch N as if interrupted: checkpoint written, no "
+                                                     "model, no test report (default 0 = run all epochs)"},
         {0},
     };
     sd_usage u = {"semid sasrec WORK [options]",
                   "Trains SASRec (Kang & McAuley 2018) on WORK's training split, validates every --eval-every\n"
                   "epochs (full ranking, NDCG@10), keeps the best epoch and reports test figures. With --sid,\n"
-                  "the semantic-ID variant over WORK/sids.tsv.",
+                  "the semantic-ID variant over WORK/sids.tsv.\n"
+                  "Checkpoints: after every --ckpt-every epochs the whole training state (parameters, AdamW\n"
+                  "moments, step, epoch, best epoch and its parameters, the options and a fingerprint of the\n"
+                  "data) goes atomically to WORK/sasrec.ckpt.safetensors (with --sid\n"
+                  "WORK/sasrec_sid.ckpt.safetensors); --resume continues from it bit-identically. The\n"
+                  "checkpoint is kept after a finished run (a later run without --resume overwrites it).",
                   1, 1};
     sd_err err = {0};
     char **pos;
@@ -91,12 +106,20 @@ static int run(int argc, char **argv) {
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --sid-mode '%s' (choose tokens or sum)", sid_mode);
     else if ((rc = sd_sasrec_cfg_check(&c, &err)))
         sd_err_prefix(&err, "sasrec: ");
+    else if (ckpt_every <= 0)
+        rc = sd_errf(&err, SD_EUSAGE, "sasrec: --ckpt-every must be > 0 (got %d)", ckpt_every);
+    else if (stop_after < 0)
+        rc = sd_errf(&err, SD_EUSAGE, "sasrec: --stop-after must be >= 0 (got %d)", stop_after);
+    else if (no_ckpt && (resume || stop_after))
+        rc = sd_errf(&err, SD_EUSAGE, "sasrec: --no-ckpt cannot be combined with --resume or --stop-after");
     if (rc) { free(pos); return sd_cmd_error(&err); }
 
     sd_work w;
     if ((rc = sd_work_load(&w, work, &err))) { free(pos); return sd_cmd_error(&err); }
     char *dir = out_dir ? sd_xstrdup(out_dir) : sd_work_path(&w, sid ? "sasrec_sid" : "sasrec");
-    char *tmp = NULL;
+    char *tmp = NULL, *ckpt = sd_work_path(&w, sid ? "sasrec_sid.ckpt.safetensors" : "sasrec.ckpt.safetensors");
+    sd_rec_ckpt_opts ck = {.path = no_ckpt ? NULL : ckpt, .every = ckpt_every, .stop_after = stop_after,
+                           .resume = resume};
     sd_scorer sc = {0};
     cJSON *extra = cJSON_CreateObject();
     sd_fit_report rep;
@@ -108,14 +131,18 @@ static int run(int argc, char **argv) {
         free(sids);
         if (rc) { free(m); goto done; }
         sd_sasrec_sid_scorer(m, true, &sc);
-        if ((rc = sd_sasrec_sid_fit(m, &w.seq, &w.split, &rep, &err))) goto done;
+        if ((rc = sd_sasrec_sid_fit_ckpt(m, &w.seq, &w.split, &ck, &rep, &err))) goto done;
     } else {
         sd_sasrec *m = sd_xcalloc(1, sizeof *m);
         if ((rc = sd_sasrec_init(m, &c, w.seq.n_items, &err))) { free(m); goto done; }
         sd_sasrec_scorer(m, true, &sc);
-        if ((rc = sd_sasrec_fit(m, &w.seq, &w.split, &rep, &err))) goto done;
+        if ((rc = sd_sasrec_fit_ckpt(m, &w.seq, &w.split, &ck, &rep, &err))) goto done;
     }
     double train_s = sd_now() - t0;
+    if (rep.interrupted) {
+        if (!sd_quiet) sd_info("%s: stopped after epoch %d; continue with --resume (%s)", sc.name, rep.epochs_run, ckpt);
+        goto done;
+    }
     if (!sd_quiet)
         sd_info("%s: best epoch %d of %d, valid NDCG@10 %.4f; %.2f s per epoch (training only), %.1f s in all",
                 sc.name, rep.best_epoch, rep.epochs_run, rep.best_valid.ndcg[1], rep.train_seconds / rep.epochs_run,
@@ -138,6 +165,7 @@ done:
     cJSON_Delete(extra);
     sd_scorer_free(&sc);
     free(tmp);
+    free(ckpt);
     free(dir);
     sd_work_free(&w);
     free(pos);

@@ -15,6 +15,7 @@
 #include "rec/evaluate.h"
 #include "rec/params_io.h"
 #include "rec/seqbatch.h"
+#include "rec/train_ckpt.h"
 
 const char *sd_rec_loss_name(sd_rec_loss l) { return l == SD_LOSS_SOFTMAX ? "softmax" : "bce"; }
 
@@ -291,8 +292,33 @@ sd_sasrec *sd_sasrec_of(const sd_scorer *sc) { return ((scorer_model *)sc->model
 
 /* ---- training ---- */
 
+/* FNV-1a over the training data the loop sees (sequences and split), so a resume on changed data
+ * is refused. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static cJSON *data_config(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp) {
+    cJSON *j = tr->ckpt_config ? cJSON_Duplicate(tr->ckpt_config, true) : cJSON_CreateObject();
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, seq->offsets, ((size_t)seq->n_users + 1) * sizeof(int64_t));
+    h = fnv(h, seq->items, (size_t)seq->n_inter * sizeof(int32_t));
+    h = fnv(h, sp->train_len, (size_t)sp->n_users * sizeof(int32_t));
+    if (sp->valid_pos) h = fnv(h, sp->valid_pos, (size_t)sp->n_users * sizeof(int32_t));
+    char buf[24];
+    snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+    cJSON_AddNumberToObject(j, "data_users", seq->n_users);
+    cJSON_AddNumberToObject(j, "data_items", seq->n_items);
+    cJSON_AddNumberToObject(j, "data_interactions", (double)seq->n_inter);
+    cJSON_AddStringToObject(j, "data_fingerprint", buf);
+    return j;
+}
+
 int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
     const sd_sasrec_cfg *c = tr->cfg;
+    const sd_rec_ckpt_opts *ck = tr->ckpt && tr->ckpt->path ? tr->ckpt : NULL;
     sd_params *P = tr->p;
     memset(rep, 0, sizeof *rep);
     sd_seqbatcher *bt = sd_seqbatcher_new(seq, sp, c->maxlen, c->batch, c->loss == SD_LOSS_BCE, c->seed);
@@ -304,16 +330,29 @@ int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split
     sd_params_alloc_train(P);
     float *best = sd_afloats(P->n);
     memcpy(best, P->data, P->n * sizeof(float));
-    double best_ndcg = -1;
-    int since_best = 0, rc = 0;
-    long steps_per_epoch = (n_train + c->batch - 1) / c->batch, total = steps_per_epoch * c->epochs, step = 0;
+    sd_rec_state st = {.best_ndcg = -1};
+    cJSON *config = ck ? data_config(tr, seq, sp) : NULL;
+    int rc = 0;
+    if (ck && ck->resume) {
+        rc = sd_rec_ckpt_load(ck->path, P, best, &st, config, err);
+        if (!rc) {
+            rep->resumed_from = rep->epochs_run = st.epoch;
+            rep->best_epoch = st.best_epoch;
+            rep->best_valid = st.best_valid;
+            rep->last_loss = st.last_loss;
+            if (c->progress) sd_info("resuming from %s after epoch %d", ck->path, st.epoch);
+        }
+    }
+    int every = ck && ck->every > 0 ? ck->every : 1;
+    long steps_per_epoch = (n_train + c->batch - 1) / c->batch, total = steps_per_epoch * c->epochs;
+    long step = (long)st.step;
     sd_adamw opt = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8, .weight_decay = c->weight_decay};
     const sd_scorer *sc = tr->scorer;
     sd_eval_opts eo = sd_eval_defaults();
     eo.part = SD_PART_VALID;
     eo.progress = false;
     eo.seed = c->seed;
-    for (int ep = 1; ep <= c->epochs && !rc; ep++) {
+    for (int ep = st.epoch + 1; ep <= c->epochs && !rc && !st.done; ep++) {
         double t0 = sd_now();
         sd_progress pr;
         char label[48];
@@ -350,28 +389,38 @@ int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split
         rep->last_loss = (float)(loss_sum / (n_steps ? n_steps : 1));
         rep->epochs_run = ep;
         if (!isfinite(rep->last_loss)) { rc = sd_errf(err, SD_ERANGE, "%s: loss is not finite at epoch %d (lower --lr?)", sc->name, ep); break; }
-        if (ep % c->eval_every && ep != c->epochs) continue;
-        double t1 = sd_now();
-        sd_metrics mv;
-        rc = sd_evaluate(sc, seq, sp, &eo, &mv, NULL, err);
-        if (rc) break;
-        rep->eval_seconds += sd_now() - t1;
-        bool better = mv.ndcg[1] > best_ndcg;
-        if (c->progress)
-            sd_info("epoch %d: loss %.4f  valid NDCG@10 %.4f  HR@10 %.4f%s  (train %.1f s, eval %.1f s)", ep,
-                    rep->last_loss, mv.ndcg[1], mv.hit[1], better ? "  *" : "", sd_now() - t0 - (sd_now() - t1),
-                    sd_now() - t1);
-        if (better) {
-            best_ndcg = mv.ndcg[1];
-            rep->best_epoch = ep;
-            rep->best_valid = mv;
-            memcpy(best, P->data, P->n * sizeof(float));
-            since_best = 0;
-        } else if (c->patience && ++since_best >= c->patience) {
-            break;
+        if (ep % c->eval_every == 0 || ep == c->epochs) {
+            double t1 = sd_now();
+            sd_metrics mv;
+            rc = sd_evaluate(sc, seq, sp, &eo, &mv, NULL, err);
+            if (rc) break;
+            rep->eval_seconds += sd_now() - t1;
+            bool better = mv.ndcg[1] > st.best_ndcg;
+            if (c->progress)
+                sd_info("epoch %d: loss %.4f  valid NDCG@10 %.4f  HR@10 %.4f%s  (train %.1f s, eval %.1f s)", ep,
+                        rep->last_loss, mv.ndcg[1], mv.hit[1], better ? "  *" : "", sd_now() - t0 - (sd_now() - t1),
+                        sd_now() - t1);
+            if (better) {
+                st.best_ndcg = mv.ndcg[1];
+                st.best_epoch = rep->best_epoch = ep;
+                st.best_valid = rep->best_valid = mv;
+                memcpy(best, P->data, P->n * sizeof(float));
+                st.since_best = 0;
+            } else if (c->patience && ++st.since_best >= c->patience) {
+                st.done = true;
+            }
         }
+        bool stop = ck && ck->stop_after > 0 && ep >= ck->stop_after && ep < c->epochs && !st.done;
+        if (ck && (ep % every == 0 || ep == c->epochs || st.done || stop)) {
+            st.epoch = ep;
+            st.step = step;
+            st.last_loss = rep->last_loss;
+            if ((rc = sd_rec_ckpt_save(ck->path, P, best, &st, config, err))) break;
+        }
+        if (stop) { rep->interrupted = true; break; }
     }
-    if (!rc) memcpy(P->data, best, P->n * sizeof(float));
+    if (!rc && !rep->interrupted) memcpy(P->data, best, P->n * sizeof(float));
+    cJSON_Delete(config);
     sd_afree(best);
     sd_seqbatcher_free(bt);
     return rc;
@@ -382,18 +431,56 @@ static float fwd_sasrec(void *m, void *ws, const sd_seqbatch *b, bool train, uin
 }
 static void bwd_sasrec(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_loss_backward(m, ws, b); }
 
-int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
+int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, const sd_rec_ckpt_opts *ck,
+                       sd_fit_report *rep, sd_err *err) {
     sd_scorer sc;
     sd_sasrec_scorer(m, false, &sc);
     sd_sasrec_ws *ws = sd_sasrec_ws_new(m, m->cfg.batch);
-    sd_rec_trainer tr = {&m->cfg, &m->p, m, ws, fwd_sasrec, bwd_sasrec, &sc};
+    cJSON *config = NULL;
+    if (ck) {
+        config = sd_sasrec_train_json(&m->cfg);
+        cJSON_AddStringToObject(config, "model_type", "sasrec");
+        cJSON_AddNumberToObject(config, "n_items", m->n_items);
+    }
+    sd_rec_trainer tr = {&m->cfg, &m->p, m, ws, fwd_sasrec, bwd_sasrec, &sc, ck, config};
     int rc = sd_rec_fit(&tr, seq, sp, rep, err);
+    cJSON_Delete(config);
     sd_sasrec_ws_free(ws);
     sd_scorer_free(&sc);
     return rc;
 }
 
+int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
+    return sd_sasrec_fit_ckpt(m, seq, sp, NULL, rep, err);
+}
+
 /* ---- files ---- */
+
+cJSON *sd_sasrec_train_json(const sd_sasrec_cfg *c) {
+    cJSON *j = cJSON_CreateObject();
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    cJSON_AddNumberToObject(j, "dim", c->dim);
+    cJSON_AddNumberToObject(j, "blocks", c->blocks);
+    cJSON_AddNumberToObject(j, "heads", c->heads);
+    cJSON_AddNumberToObject(j, "maxlen", c->maxlen);
+    cJSON_AddNumberToObject(j, "dropout", c->dropout);
+    cJSON_AddStringToObject(j, "block", sd_seqenc_block_name(c->block));
+    cJSON_AddStringToObject(j, "loss", sd_rec_loss_name(c->loss));
+    cJSON_AddNumberToObject(j, "lr", c->lr);
+    cJSON_AddNumberToObject(j, "beta1", c->beta1);
+    cJSON_AddNumberToObject(j, "beta2", c->beta2);
+    cJSON_AddNumberToObject(j, "weight_decay", c->weight_decay);
+    cJSON_AddNumberToObject(j, "warmup", c->warmup);
+    cJSON_AddBoolToObject(j, "cosine", c->cosine);
+    cJSON_AddNumberToObject(j, "clip", c->clip);
+    cJSON_AddNumberToObject(j, "batch", c->batch);
+    cJSON_AddNumberToObject(j, "epochs", c->epochs);
+    cJSON_AddNumberToObject(j, "eval_every", c->eval_every);
+    cJSON_AddNumberToObject(j, "patience", c->patience);
+    cJSON_AddStringToObject(j, "seed", seed);
+    return j;
+}
 
 static cJSON *cfg_json(const sd_sasrec *m) {
     const sd_sasrec_cfg *c = &m->cfg;

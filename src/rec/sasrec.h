@@ -16,6 +16,7 @@
 #define SD_SASREC_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <cjson/cJSON.h>
 #include "base/err.h"
 #include "data/sequences.h"
 #include "data/split.h"
@@ -80,7 +81,22 @@ typedef struct sd_fit_report {
     double train_seconds, eval_seconds;
     float last_loss;
     double phase_seconds[3]; /* training time in forward, backward, optimizer (with zeroing) */
+    int resumed_from;        /* epochs already done in the checkpoint resumed from (0: fresh run) */
+    bool interrupted;        /* stopped by sd_rec_ckpt_opts.stop_after: the parameters are the
+                                last epoch's, not the best, and training is not finished */
 } sd_fit_report;
+
+/* Checkpointing of the training loop (rec/train_ckpt.h). With a path, a checkpoint is written
+ * after every `every`-th epoch (after its validation), after the last epoch and when patience
+ * stops the run. resume: continue from the checkpoint (an error if it is missing, unreadable or
+ * was made with another configuration or data); the result is bit-identical to an uninterrupted
+ * run with the same options and --threads. */
+typedef struct sd_rec_ckpt_opts {
+    const char *path;      /* NULL: no checkpoints */
+    int every;             /* epochs between checkpoints; <= 0 means 1 */
+    int stop_after;        /* > 0: stop after this epoch as if interrupted (checkpoint written) */
+    bool resume;
+} sd_rec_ckpt_opts;
 
 /* The training loop shared by SASRec and SID-SASRec: AdamW over p, batches from rec/seqbatch.h,
  * validation with scorer (full ranking, NDCG@10) every cfg->eval_every epochs, best kept. */
@@ -91,6 +107,8 @@ typedef struct sd_rec_trainer {
     float (*forward)(void *model, void *ws, const sd_seqbatch *b, bool train, uint64_t step);
     void (*backward)(void *model, void *ws, const sd_seqbatch *b);
     const sd_scorer *scorer;
+    const sd_rec_ckpt_opts *ckpt; /* NULL: none */
+    const cJSON *ckpt_config;     /* model identity for the checkpoint (data sizes are added) */
 } sd_rec_trainer;
 int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
 
@@ -108,6 +126,11 @@ void sd_item_loss_backward(sd_item_loss *s, sd_rec_loss loss, float *dout, float
 /* Trains with AdamW on the split's training prefixes, evaluating on valid; leaves the best
  * parameters in m. */
 int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
+/* The same with checkpoints (ck may be NULL). */
+int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, const sd_rec_ckpt_opts *ck,
+                       sd_fit_report *rep, sd_err *err);
+/* Every training option of c as JSON (seed as a decimal string), for checkpoint configs. */
+cJSON *sd_sasrec_train_json(const sd_sasrec_cfg *c);
 
 /* A scorer over m (not owned unless own: then sd_scorer_free frees the model too). */
 void sd_sasrec_scorer(sd_sasrec *m, bool own, sd_scorer *out);

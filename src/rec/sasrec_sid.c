@@ -454,13 +454,37 @@ static float fwd(void *m, void *ws, const sd_seqbatch *b, bool train, uint64_t s
 static void bwd(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_sid_loss_backward(m, ws, b); }
 
 int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
+    return sd_sasrec_sid_fit_ckpt(m, seq, sp, NULL, rep, err);
+}
+
+/* What a checkpoint must match: the options, the mode and the codes (FNV-1a of the table). */
+static cJSON *ckpt_config(const sd_sasrec_sid *m) {
+    cJSON *j = sd_sasrec_train_json(&m->cfg);
+    cJSON_AddStringToObject(j, "model_type", "sasrec_sid");
+    cJSON_AddStringToObject(j, "sid_mode", sd_sid_mode_name(m->mode));
+    cJSON_AddNumberToObject(j, "n_items", m->codes.n_items);
+    cJSON_AddNumberToObject(j, "codes_per_item", m->codes.m);
+    cJSON_AddNumberToObject(j, "n_codes", m->codes.n_codes);
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *b = (const unsigned char *)m->codes.codes;
+    for (size_t i = 0; i < (size_t)m->codes.n_items * m->codes.m * sizeof(int32_t); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    char buf[24];
+    snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+    cJSON_AddStringToObject(j, "codes_fingerprint", buf);
+    return j;
+}
+
+int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, const sd_rec_ckpt_opts *ck,
+                           sd_fit_report *rep, sd_err *err) {
     sd_scorer sc;
     sd_sasrec_sid_scorer(m, false, &sc);
     sd_sasrec_sid_ws *ws = sd_sasrec_sid_ws_new(m, m->cfg.batch);
     sd_sasrec_cfg c = m->cfg;
     if (m->mode == SD_SID_TOKENS) c.loss = SD_LOSS_SOFTMAX; /* the tree loss needs no negatives */
-    sd_rec_trainer tr = {&c, &m->p, m, ws, fwd, bwd, &sc};
+    cJSON *config = ck ? ckpt_config(m) : NULL;
+    sd_rec_trainer tr = {&c, &m->p, m, ws, fwd, bwd, &sc, ck, config};
     int rc = sd_rec_fit(&tr, seq, sp, rep, err);
+    cJSON_Delete(config);
     sd_sasrec_sid_ws_free(ws);
     sd_scorer_free(&sc);
     return rc;

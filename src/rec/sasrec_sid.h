@@ -76,6 +76,10 @@ float sd_sasrec_sid_loss_forward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
 void sd_sasrec_sid_loss_backward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const sd_seqbatch *b);
 
 int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
+/* With checkpoints (rec/sasrec.h sd_rec_ckpt_opts; ck may be NULL); a resume also checks the
+ * codes table is unchanged. */
+int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, const sd_rec_ckpt_opts *ck,
+                           sd_fit_report *rep, sd_err *err);
 void sd_sasrec_sid_scorer(sd_sasrec_sid *m, bool own, sd_scorer *out);
 sd_sasrec_sid *sd_sasrec_sid_of(const sd_scorer *sc);
 
