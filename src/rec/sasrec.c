@@ -1,4 +1,5 @@
 #include "rec/sasrec.h"
+#include "io/json_util.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -530,37 +531,27 @@ int sd_sasrec_save(const sd_sasrec *m, const char *dir, const char *extra_json, 
     return rc;
 }
 
-static int get_num(const cJSON *j, const char *path, const char *key, double *out, sd_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v)) return sd_errf(err, SD_EFORMAT, "%s: \"%s\" missing or not a number", path, key);
-    *out = v->valuedouble;
-    return 0;
-}
-
 int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err) {
     char *path = sd_path_join(dir, "config.json");
-    char *text = NULL;
-    size_t len;
-    int rc = sd_read_file(path, &text, &len, err);
-    cJSON *j = rc ? NULL : cJSON_Parse(text);
-    free(text);
+    cJSON *j = NULL;
+    int rc = sd_json_read_file(path, &j, err);
     if (!rc && !cJSON_IsObject(j)) rc = sd_errf(err, SD_EFORMAT, "%s: not a JSON object", path);
     sd_sasrec_cfg c = sd_sasrec_defaults();
-    double v = 0, ni = 0;
-    if (!rc) rc = get_num(j, path, "n_items", &ni, err);
-    if (!rc && (rc = get_num(j, path, "dim", &v, err)) == 0) c.dim = (int)v;
-    if (!rc && (rc = get_num(j, path, "blocks", &v, err)) == 0) c.blocks = (int)v;
-    if (!rc && (rc = get_num(j, path, "heads", &v, err)) == 0) c.heads = (int)v;
-    if (!rc && (rc = get_num(j, path, "maxlen", &v, err)) == 0) c.maxlen = (int)v;
+    int ni = 0;
+    if (!rc) rc = sd_json_get_int(j, "n_items", &ni, path, err);
+    if (!rc) rc = sd_json_get_int(j, "dim", &c.dim, path, err);
+    if (!rc) rc = sd_json_get_int(j, "blocks", &c.blocks, path, err);
+    if (!rc) rc = sd_json_get_int(j, "heads", &c.heads, path, err);
+    if (!rc) rc = sd_json_get_int(j, "maxlen", &c.maxlen, path, err);
     if (!rc) {
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loss");
         if (cJSON_IsString(l)) sd_rec_loss_parse(l->valuestring, &c.loss);
         c.block = sd_seqenc_block_of_json(j);
         if (cJSON_GetObjectItemCaseSensitive(j, "seed")) c.seed = (uint64_t)cJSON_GetObjectItemCaseSensitive(j, "seed")->valuedouble;
     }
-    if (!rc && (int32_t)ni != n_items)
+    if (!rc && ni != n_items)
         rc = sd_errf(err, SD_ESTATE, "%s: model has %d items, the work directory %d (retrain: semid sasrec)", path,
-                     (int)ni, (int)n_items);
+                     ni, (int)n_items);
     if (!rc && (rc = sd_sasrec_cfg_check(&c, err))) sd_err_prefix(err, "%s: ", path);
     cJSON_Delete(j);
     free(path);

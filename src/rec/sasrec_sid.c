@@ -1,4 +1,5 @@
 #include "rec/sasrec_sid.h"
+#include "io/json_util.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -522,29 +523,20 @@ int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extr
     return rc;
 }
 
-static int num(const cJSON *j, const char *path, const char *key, int *out, sd_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    if (!cJSON_IsNumber(v)) return sd_errf(err, SD_EFORMAT, "%s: \"%s\" missing or not a number", path, key);
-    *out = (int)v->valuedouble;
-    return 0;
-}
-
 int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path, int32_t n_items, sd_err *err) {
     memset(m, 0, sizeof *m);
-    char *path = sd_path_join(dir, "config.json"), *text = NULL;
-    size_t len;
-    int rc = sd_read_file(path, &text, &len, err);
-    cJSON *j = rc ? NULL : cJSON_Parse(text);
-    free(text);
+    char *path = sd_path_join(dir, "config.json");
+    cJSON *j = NULL;
+    int rc = sd_json_read_file(path, &j, err);
     if (!rc && !cJSON_IsObject(j)) rc = sd_errf(err, SD_EFORMAT, "%s: not a JSON object", path);
     sd_sasrec_cfg c = sd_sasrec_defaults();
     int ni = 0, cpi = 0;
-    if (!rc) rc = num(j, path, "n_items", &ni, err);
-    if (!rc) rc = num(j, path, "codes_per_item", &cpi, err);
-    if (!rc) rc = num(j, path, "dim", &c.dim, err);
-    if (!rc) rc = num(j, path, "blocks", &c.blocks, err);
-    if (!rc) rc = num(j, path, "heads", &c.heads, err);
-    if (!rc) rc = num(j, path, "maxlen", &c.maxlen, err);
+    if (!rc) rc = sd_json_get_int(j, "n_items", &ni, path, err);
+    if (!rc) rc = sd_json_get_int(j, "codes_per_item", &cpi, path, err);
+    if (!rc) rc = sd_json_get_int(j, "dim", &c.dim, path, err);
+    if (!rc) rc = sd_json_get_int(j, "blocks", &c.blocks, path, err);
+    if (!rc) rc = sd_json_get_int(j, "heads", &c.heads, path, err);
+    if (!rc) rc = sd_json_get_int(j, "maxlen", &c.maxlen, path, err);
     if (!rc) c.block = sd_seqenc_block_of_json(j);
     const cJSON *mode = rc ? NULL : cJSON_GetObjectItemCaseSensitive(j, "sid_mode");
     if (!rc && (!cJSON_IsString(mode) || sd_sid_mode_parse(mode->valuestring, &m->mode)))
