@@ -164,7 +164,7 @@ static int run(int argc, char **argv) {
         {"reset-every", SD_OPT_INT, &rq.train.reset_every, "N",
          "rqvae: steps between re-seeding unused codes (0 = once per epoch, default; -1 = never)"},
         {"code-pull", SD_OPT_DOUBLE, &rq.train.code_pull, "G",
-         "rqvae: after each step, chosen codes move this share to their batch residuals' mean (0.1; 0 = off)"},
+         "rqvae: after each step, chosen codes move this share to their batch residuals' mean (0 = off, default)"},
         {"keep", SD_OPT_STR, &keep, "WHICH",
          "rqvae: checkpoint kept: val (lowest validation loss, default) or distinct (most distinct code tuples)"},
         {NULL, 0, NULL, NULL, NULL},

@@ -122,14 +122,14 @@ void sd_rqvae_decode(sd_rqvae *m, const int32_t *codes, int64_t n, int batch, fl
  * batch of 32,768); AdamW with linear warmup then cosine decay to lr_min, global gradient
  * clipping; every reset_every steps after warmup, the codes of each level that no training item
  * chose since the last check are re-seeded from distinct random residuals of the current batch
- * (at most one per batch row); after every step, each code the batch chose moves code_pull of
- * the way to the mean of the residuals that chose it (not in the original: at 1e3-1e4 steps
- * instead of its 8e4, gradient-only codebooks fall behind the encoder's growing latent, and the
- * items crowd onto fewer code tuples while the loss still falls). An epoch is ceil(n_train / batch) batches of near-equal size.
+ * (at most one per batch row); optionally (code_pull > 0, not in the original) after every step
+ * each code the batch chose moves code_pull of the way to the mean of the residuals that chose
+ * it. An epoch is ceil(n_train / batch) batches of near-equal size.
  * The parameters kept (checked every eval_every steps and at the end) are those with the lowest
  * validation loss (keep = SD_RQVAE_KEEP_VAL), or those giving the most distinct code tuples over
- * all n items, ties to the lower validation loss (SD_RQVAE_KEEP_DISTINCT: the validation loss
- * keeps falling while items crowd onto fewer prefixes, see below). Same seed and thread count:
+ * all n items, ties to the lower validation loss (SD_RQVAE_KEEP_DISTINCT: at 1e3-1e4 steps, far
+ * from the original's 8e4, the validation loss keeps falling while items crowd onto fewer
+ * prefixes). Same seed and thread count:
  * same bytes. */
 typedef enum { SD_RQVAE_KEEP_VAL = 0, SD_RQVAE_KEEP_DISTINCT = 1 } sd_rqvae_keep;
 typedef struct sd_rqvae_train_opts {
@@ -146,8 +146,7 @@ typedef struct sd_rqvae_train_opts {
     int init_rows;         /* items for the k-means initialisation; 0 = max(batch, 64 codes) */
     int kmeans_iters;      /* Lloyd iterations of that initialisation (25) */
     double code_pull;      /* after each step, chosen codes move this share towards the mean of
-                              their batch residuals (0.1; 0 = gradient only, as the original,
-                              whose codebooks lag the encoder at our step counts) */
+                              their batch residuals (0 = off: gradient only, as the original) */
     sd_rqvae_keep keep;    /* which checkpoint is left in the model (SD_RQVAE_KEEP_VAL) */
     uint64_t seed;
     const char *progress;  /* progress-bar label, NULL for none */
