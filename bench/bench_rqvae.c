@@ -103,7 +103,8 @@ int main(int argc, char **argv) {
     sd_rqvae_method_opts ro;
     sd_rqvae_method_defaults(&ro);
     /* best measured (6 of 3, 6, 20 epochs tried at 66k items): small batches at a higher peak rate
-     * (the original's 3e-4 x 80,000 steps is out of reach here) */
+     * (the original's 3e-4 x 80,000 steps is out of reach here). Longer runs lower the loss but
+     * crowd items onto fewer prefixes: --keep distinct keeps the epoch with the most. */
     ro.train.epochs = 6, ro.train.batch = 256, ro.train.lr = 1e-3, ro.train.standardize = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
