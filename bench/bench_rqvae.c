@@ -11,7 +11,7 @@
  *
  * Usage: build/bench/bench_rqvae [--items N] [--dim D] [--epochs E (6)] [--batch B (256)]
  *        [--lr X (1e-3)] [--reset-every N] [--method rqkmeans|rqvae] [--ste] [--no-standardize]
- *        [--recon mean]. BENCH_PROGRESS=1 shows progress bars, BENCH_VERBOSE=1 the training log. */
+ *        [--recon mean] [--keep val|distinct] [--wd X] [--pull G] [--beta X] [--threads N]. BENCH_PROGRESS=1 shows progress bars, BENCH_VERBOSE=1 the training log. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +103,8 @@ int main(int argc, char **argv) {
     sd_rqvae_method_opts ro;
     sd_rqvae_method_defaults(&ro);
     /* best measured (6 of 3, 6, 20 epochs tried at 66k items): small batches at a higher peak rate
-     * (the original's 3e-4 x 80,000 steps is out of reach here) */
+     * (the original's 3e-4 x 80,000 steps is out of reach here). Longer runs lower the loss but
+     * crowd items onto fewer prefixes: --keep distinct keeps the epoch with the most. */
     ro.train.epochs = 6, ro.train.batch = 256, ro.train.lr = 1e-3, ro.train.standardize = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
@@ -114,6 +115,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--lr")) ro.train.lr = atof(v), i++;
         else if (!strcmp(a, "--reset-every")) ro.train.reset_every = atoi(v), i++;
         else if (!strcmp(a, "--method")) only = v, i++;
+        else if (!strcmp(a, "--keep")) ro.train.keep = !strcmp(v, "distinct") ? SD_RQVAE_KEEP_DISTINCT : SD_RQVAE_KEEP_VAL, i++;
+        else if (!strcmp(a, "--pull")) ro.train.code_pull = atof(v), i++;
+        else if (!strcmp(a, "--wd")) ro.train.weight_decay = atof(v), i++;
+        else if (!strcmp(a, "--beta")) ro.model.beta = (float)atof(v), i++;
+        else if (!strcmp(a, "--threads")) sd_set_threads(atoi(v)), i++;
         else if (!strcmp(a, "--ste")) ro.model.grad = SD_RQVAE_STE;
         else if (!strcmp(a, "--no-standardize")) ro.train.standardize = false;
         else if (!strcmp(a, "--recon")) ro.model.reduction = !strcmp(v, "mean") ? SD_REDUCE_MEAN : SD_REDUCE_SUM, i++;

@@ -133,6 +133,88 @@ Test(rqvae_train, deterministic_by_seed) {
     sd_rqvae_free(&a), sd_rqvae_free(&b), sd_rqvae_free(&c);
 }
 
+/* code_pull 1 sets every code the step's batch chose to the mean of the residuals that chose it.
+ * One step over all items (no validation split) at a negligible learning rate, after a single
+ * Lloyd iteration of initialisation (so the codes are not yet at their clusters' means): the
+ * level-0 codes must then equal the means of the encoder outputs nearest to them under the
+ * unpulled codebook (1e-4: Adam moves them ~1e-9, float sums of 1024 rows); the same run without
+ * the pull must be off by more (the test can fail). */
+Test(rqvae_train, code_pull_moves_codes_to_means) {
+    float *x = cluster_data(7);
+    sd_rqvae_cfg c;
+    small_cfg(&c);
+    sd_rqvae m[2];
+    sd_err err = {0};
+    for (int v = 0; v < 2; v++) {
+        cr_assert_eq(sd_rqvae_init(&m[v], &c, 2, &err), 0);
+        sd_rqvae_train_opts o;
+        small_opts(&o);
+        o.epochs = 1, o.batch = N, o.val_frac = 0, o.lr = 1e-9, o.lr_min = 0, o.warmup = 0, o.reset_every = -1;
+        o.kmeans_iters = 1, o.code_pull = v ? 1.0 : 0.0;
+        cr_assert_eq(sd_rqvae_train(&m[v], x, N, &o, NULL, &err), 0, "%s", err.msg);
+    }
+    /* assignments and means under the unpulled model (its encoder equals the pulled one's to ~1e-9) */
+    sd_rqvae_ws ws;
+    sd_rqvae_ws_init(&ws, &m[0], N);
+    sd_rqvae_forward(&m[0], &ws, x, N, NULL);
+    int lat = c.latent;
+    double sum[16][8] = {{0}};
+    int cnt[16] = {0};
+    for (int i = 0; i < N; i++) {
+        int k = ws.codes[i * 2];
+        cnt[k]++;
+        for (int j = 0; j < lat; j++) sum[k][j] += ws.resid[i * lat + j];
+    }
+    double off[2] = {0, 0};
+    for (int v = 0; v < 2; v++) {
+        const float *book = sd_rqvae_codebook(&m[v], 0);
+        for (int k = 0; k < 16; k++)
+            for (int j = 0; cnt[k] && j < lat; j++) off[v] = fmax(off[v], fabs(book[k * lat + j] - sum[k][j] / cnt[k]));
+    }
+    cr_assert_lt(off[1], 1e-4, "pulled codes are %g from their means", off[1]);
+    cr_assert_gt(off[0], 1e-3, "unpulled codes already at their means (%g): the test cannot tell", off[0]);
+    sd_rqvae_ws_free(&ws);
+    sd_rqvae_free(&m[0]), sd_rqvae_free(&m[1]);
+    free(x);
+}
+
+static double distinct_of(sd_rqvae *m, const float *x) {
+    int32_t *codes = malloc(sizeof(int32_t) * N * 2);
+    sd_rqvae_encode(m, x, N, 256, codes);
+    static char seen[16 * 16];
+    memset(seen, 0, sizeof seen);
+    int d = 0;
+    for (int i = 0; i < N; i++) d += !seen[codes[i * 2] * 16 + codes[i * 2 + 1]]++;
+    free(codes);
+    return (double)d / N;
+}
+
+/* keep = distinct restores the checkpoint with the most distinct code tuples; the training path is
+ * the same as with keep = val, so its tuples are at least as many, and the reported share is the
+ * one the kept model gives (exactly: same encoder, same items). */
+Test(rqvae_train, keep_distinct) {
+    float *x = cluster_data(5);
+    sd_rqvae_cfg c;
+    small_cfg(&c);
+    double dist[2];
+    for (int v = 0; v < 2; v++) {
+        sd_rqvae m;
+        sd_err err = {0};
+        cr_assert_eq(sd_rqvae_init(&m, &c, 4, &err), 0);
+        sd_rqvae_train_opts o;
+        small_opts(&o);
+        o.epochs = 10, o.keep = v ? SD_RQVAE_KEEP_DISTINCT : SD_RQVAE_KEEP_VAL;
+        sd_rqvae_train_stats st;
+        cr_assert_eq(sd_rqvae_train(&m, x, N, &o, &st, &err), 0, "%s", err.msg);
+        dist[v] = distinct_of(&m, x);
+        if (v) cr_assert_float_eq(st.best_distinct, dist[v], 1e-12, "reported %g, model gives %g", st.best_distinct, dist[v]);
+        else cr_assert_eq(st.best_distinct, -1);
+        sd_rqvae_free(&m);
+    }
+    cr_assert_geq(dist[1], dist[0]);
+    free(x);
+}
+
 Test(rqvae_train, bad_inputs) {
     float *x = cluster_data(4);
     sd_rqvae_cfg c;
@@ -155,6 +237,10 @@ Test(rqvae_train, bad_inputs) {
     o.val_frac = 0.7;
     cr_assert_eq(sd_rqvae_train(&m, x, N, &o, NULL, &err), SD_EUSAGE);
     cr_assert(strstr(err.msg, "validation"), "%s", err.msg);
+    small_opts(&o);
+    o.code_pull = 1.5;
+    cr_assert_eq(sd_rqvae_train(&m, x, N, &o, NULL, &err), SD_EUSAGE);
+    cr_assert(strstr(err.msg, "code pull"), "%s", err.msg);
     small_opts(&o);
     o.lr = 1e9;   /* diverges: reported, not a crash */
     int rc = sd_rqvae_train(&m, x, N, &o, NULL, &err);

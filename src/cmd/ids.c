@@ -133,7 +133,7 @@ static int stage_all(const sd_work *w, const char *prefix, const sd_sid_table *t
 }
 
 static int run(int argc, char **argv) {
-    const char *method = "rqkmeans", *emb_path = NULL, *collide = "error", *prefix = "", *recon = "sum";
+    const char *method = "rqkmeans", *emb_path = NULL, *collide = "error", *prefix = "", *recon = "sum", *keep = "val";
     sd_sid_params p = {3, 256, 20, false, 0, NULL, false, NULL};
     bool json = false, ste = false, rotation = false;
     sd_rqvae_method_opts rq;
@@ -163,6 +163,10 @@ static int run(int argc, char **argv) {
          "rqvae: squared errors summed over dimensions (sum, default) or averaged over elements (mean)"},
         {"reset-every", SD_OPT_INT, &rq.train.reset_every, "N",
          "rqvae: steps between re-seeding unused codes (0 = once per epoch, default; -1 = never)"},
+        {"code-pull", SD_OPT_DOUBLE, &rq.train.code_pull, "G",
+         "rqvae: after each step, chosen codes move this share to their batch residuals' mean (0 = off, default)"},
+        {"keep", SD_OPT_STR, &keep, "WHICH",
+         "rqvae: checkpoint kept: val (lowest validation loss, default) or distinct (most distinct code tuples)"},
         {NULL, 0, NULL, NULL, NULL},
     };
     sd_usage u = {"semid ids WORK [options]",
@@ -201,6 +205,9 @@ static int run(int argc, char **argv) {
     rq.model.grad = ste ? SD_RQVAE_STE : SD_RQVAE_ROTATION;
     rq.model.reduction = strcmp(recon, "mean") ? SD_REDUCE_SUM : SD_REDUCE_MEAN;
     rq.model.beta = (float)beta;
+    if (strcmp(keep, "val") && strcmp(keep, "distinct"))
+        return sd_errf(&err, SD_EUSAGE, "ids: --keep must be val or distinct, got '%s'", keep), sd_cmd_error(&err);
+    rq.train.keep = strcmp(keep, "distinct") ? SD_RQVAE_KEEP_VAL : SD_RQVAE_KEEP_DISTINCT;
     if (!strcmp(method, "rqvae")) {
         sd_rqvae_cfg c = rq.model;
         c.dim = 1, c.levels = p.levels, c.codes = p.codes;

@@ -122,9 +122,16 @@ void sd_rqvae_decode(sd_rqvae *m, const int32_t *codes, int64_t n, int batch, fl
  * batch of 32,768); AdamW with linear warmup then cosine decay to lr_min, global gradient
  * clipping; every reset_every steps after warmup, the codes of each level that no training item
  * chose since the last check are re-seeded from distinct random residuals of the current batch
- * (at most one per batch row). An epoch is ceil(n_train / batch) batches of near-equal size.
- * The parameters with the lowest validation loss (checked every eval_every steps and at the
- * end) are the ones left in the model. Same seed and thread count: same bytes. */
+ * (at most one per batch row); optionally (code_pull > 0, not in the original) after every step
+ * each code the batch chose moves code_pull of the way to the mean of the residuals that chose
+ * it. An epoch is ceil(n_train / batch) batches of near-equal size.
+ * The parameters kept (checked every eval_every steps and at the end) are those with the lowest
+ * validation loss (keep = SD_RQVAE_KEEP_VAL), or those giving the most distinct code tuples over
+ * all n items, ties to the lower validation loss (SD_RQVAE_KEEP_DISTINCT: at 1e3-1e4 steps, far
+ * from the original's 8e4, the validation loss keeps falling while items crowd onto fewer
+ * prefixes). Same seed and thread count:
+ * same bytes. */
+typedef enum { SD_RQVAE_KEEP_VAL = 0, SD_RQVAE_KEEP_DISTINCT = 1 } sd_rqvae_keep;
 typedef struct sd_rqvae_train_opts {
     int epochs;            /* passes over the training items (100) */
     int batch;             /* items per step (1024; capped at the training items) */
@@ -138,6 +145,9 @@ typedef struct sd_rqvae_train_opts {
     int eval_every;        /* steps between validations; 0 = once per epoch */
     int init_rows;         /* items for the k-means initialisation; 0 = max(batch, 64 codes) */
     int kmeans_iters;      /* Lloyd iterations of that initialisation (25) */
+    double code_pull;      /* after each step, chosen codes move this share towards the mean of
+                              their batch residuals (0 = off: gradient only, as the original) */
+    sd_rqvae_keep keep;    /* which checkpoint is left in the model (SD_RQVAE_KEEP_VAL) */
     uint64_t seed;
     const char *progress;  /* progress-bar label, NULL for none */
 } sd_rqvae_train_opts;
@@ -150,6 +160,7 @@ typedef struct sd_rqvae_train_stats {
     int batch, warmup;
     int64_t steps, best_step;
     double best_val, last_train;      /* validation loss of the kept parameters; last step's loss */
+    double best_distinct;             /* their distinct tuples per item (KEEP_DISTINCT; else -1) */
     int64_t codes_reset;              /* codes re-seeded over the run */
     double seconds;
 } sd_rqvae_train_stats;

@@ -33,6 +33,8 @@ static char *details(const sd_rqvae *m, const sd_rqvae_train_opts *o, const sd_r
     cJSON_AddNumberToObject(j, "val_items", (double)s->n_val);
     cJSON_AddNumberToObject(j, "best_step", (double)s->best_step);
     cJSON_AddNumberToObject(j, "best_val_loss", s->best_val);
+    cJSON_AddStringToObject(j, "keep", o->keep == SD_RQVAE_KEEP_DISTINCT ? "distinct" : "val");
+    if (s->best_distinct >= 0) cJSON_AddNumberToObject(j, "best_distinct", s->best_distinct);
     cJSON_AddNumberToObject(j, "last_train_loss", s->last_train);
     cJSON_AddNumberToObject(j, "codes_reset", (double)s->codes_reset);
     cJSON_AddNumberToObject(j, "train_seconds", s->seconds);
