@@ -1,13 +1,11 @@
 /* semid: one binary, one subcommand per file in src/cmd (each registers itself). */
 #include "base/cli.h"
+#include "base/version.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#ifndef SEMID_VERSION
-#define SEMID_VERSION "0.1.0"
-#endif
 
 static void usage(FILE *f) {
     fprintf(f, "semid %s: product catalogue + histories -> semantic IDs -> a recommending language model\n\n"

@@ -1,4 +1,5 @@
 #include "base/cli.h"
+#include "base/version.h"
 #include <stdio.h>
 
 static int run(int argc, char **argv) {
@@ -6,7 +7,7 @@ static int run(int argc, char **argv) {
     sd_err err = {0};
     int rc = sd_parse(&u, NULL, argc, argv, NULL, NULL, &err);
     if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);
-    printf("semid 0.1.0\n");
+    printf("semid %s\n", SEMID_VERSION);
     return 0;
 }
 SD_COMMAND(version, "version", "print the version", run)

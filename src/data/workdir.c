@@ -1,4 +1,5 @@
 #include "data/workdir.h"
+#include "base/version.h"
 #include "base/file.h"
 #include "base/mem.h"
 #include <cjson/cJSON.h>
@@ -8,7 +9,7 @@
 static char *meta_json(const sd_catalog *cat, const sd_sequences *seq, const sd_split *sp, const char *format,
                        const char *extra, sd_err *err) {
     cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "semid", "0.1.0");
+    cJSON_AddStringToObject(m, "semid", SEMID_VERSION);
     cJSON_AddStringToObject(m, "format", format ? format : "unknown");
     cJSON_AddNumberToObject(m, "items", cat->n_items);
     cJSON_AddNumberToObject(m, "users", seq->n_users);
