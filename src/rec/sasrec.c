@@ -483,28 +483,11 @@ cJSON *sd_sasrec_train_json(const sd_sasrec_cfg *c) {
     return j;
 }
 
+/* config.json: the training options (as in checkpoints) plus what a loader needs. */
 static cJSON *cfg_json(const sd_sasrec *m) {
-    const sd_sasrec_cfg *c = &m->cfg;
-    cJSON *j = cJSON_CreateObject();
+    cJSON *j = sd_sasrec_train_json(&m->cfg);
     cJSON_AddStringToObject(j, "model_type", "sasrec");
     cJSON_AddNumberToObject(j, "n_items", m->n_items);
-    cJSON_AddNumberToObject(j, "dim", c->dim);
-    cJSON_AddNumberToObject(j, "blocks", c->blocks);
-    cJSON_AddNumberToObject(j, "heads", c->heads);
-    cJSON_AddNumberToObject(j, "maxlen", c->maxlen);
-    cJSON_AddNumberToObject(j, "dropout", c->dropout);
-    cJSON_AddStringToObject(j, "block", sd_seqenc_block_name(c->block));
-    cJSON_AddStringToObject(j, "loss", sd_rec_loss_name(c->loss));
-    cJSON_AddNumberToObject(j, "lr", c->lr);
-    cJSON_AddNumberToObject(j, "beta1", c->beta1);
-    cJSON_AddNumberToObject(j, "beta2", c->beta2);
-    cJSON_AddNumberToObject(j, "weight_decay", c->weight_decay);
-    cJSON_AddNumberToObject(j, "warmup", c->warmup);
-    cJSON_AddBoolToObject(j, "cosine", c->cosine);
-    cJSON_AddNumberToObject(j, "clip", c->clip);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "epochs", c->epochs);
-    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
     return j;
 }
 
@@ -547,7 +530,10 @@ int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err) 
         const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loss");
         if (cJSON_IsString(l)) sd_rec_loss_parse(l->valuestring, &c.loss);
         c.block = sd_seqenc_block_of_json(j);
-        if (cJSON_GetObjectItemCaseSensitive(j, "seed")) c.seed = (uint64_t)cJSON_GetObjectItemCaseSensitive(j, "seed")->valuedouble;
+        /* a string keeps all 64 bits; older files wrote a number */
+        const cJSON *sv = cJSON_GetObjectItemCaseSensitive(j, "seed");
+        if (cJSON_IsString(sv)) c.seed = strtoull(sv->valuestring, NULL, 10);
+        else if (cJSON_IsNumber(sv)) c.seed = (uint64_t)sv->valuedouble;
     }
     if (!rc && ni != n_items)
         rc = sd_errf(err, SD_ESTATE, "%s: model has %d items, the work directory %d (retrain: semid sasrec)", path,

@@ -498,24 +498,21 @@ int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extr
     int rc = sd_rec_params_save(&m->p, path, err);
     free(path);
     if (rc) return rc;
-    const sd_sasrec_cfg *c = &m->cfg;
     cJSON *j = extra_json ? cJSON_Parse(extra_json) : NULL;
     if (!j) j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model_type", "sasrec_sid");
     cJSON_AddStringToObject(j, "sid_mode", sd_sid_mode_name(m->mode));
     cJSON_AddNumberToObject(j, "n_items", m->codes.n_items);
     cJSON_AddNumberToObject(j, "codes_per_item", m->codes.m);
-    cJSON_AddNumberToObject(j, "dim", c->dim);
-    cJSON_AddNumberToObject(j, "blocks", c->blocks);
-    cJSON_AddNumberToObject(j, "heads", c->heads);
-    cJSON_AddNumberToObject(j, "maxlen", c->maxlen);
-    cJSON_AddNumberToObject(j, "dropout", c->dropout);
-    cJSON_AddStringToObject(j, "block", sd_seqenc_block_name(c->block));
-    cJSON_AddStringToObject(j, "loss", m->mode == SD_SID_TOKENS ? "tree" : sd_rec_loss_name(c->loss));
-    cJSON_AddNumberToObject(j, "lr", c->lr);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "epochs", c->epochs);
-    cJSON_AddNumberToObject(j, "seed", (double)c->seed);
+    /* the training options, as SASRec writes them; tokens mode trains through the code tree */
+    cJSON *train = sd_sasrec_train_json(&m->cfg);
+    if (m->mode == SD_SID_TOKENS) cJSON_ReplaceItemInObjectCaseSensitive(train, "loss", cJSON_CreateString("tree"));
+    for (cJSON *it = train->child; it; it = train->child) {
+        cJSON_DetachItemViaPointer(train, it);
+        cJSON_DeleteItemFromObjectCaseSensitive(j, it->string);
+        cJSON_AddItemToObject(j, it->string, it);
+    }
+    cJSON_Delete(train);
     path = sd_path_join(dir, "config.json");
     rc = sd_rec_write_json(path, j, err);
     free(path);
