@@ -12,6 +12,7 @@
 #include "base/threads.h"
 #include "nn/block.h"
 #include "nn/gemm.h"
+#include "bench_util.h"
 
 enum { B = 16, T = 256, C = 512, H = 8, HD = 64, FF = 2048 };
 
@@ -41,14 +42,17 @@ static double torch_ms(void) {
     char line[512];
     double ms = 0;
     int threads = 0;
-    while (fgets(line, sizeof line, f))
+    while (fgets(line, sizeof line, f)) {
+        bench_check_core(line);
         if (sscanf(line, "TORCH_MS %lf THREADS %d", &ms, &threads) == 2)
             printf("pytorch 1.13 (%d thread%s): %.1f ms\n", threads, threads > 1 ? "s" : "", ms);
+    }
     pclose(f);
     return ms;
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     int iters = argc > 1 ? atoi(argv[1]) : 3;
     sd_set_threads(0);
     sd_block_cfg cfg = {.C = C, .H = H, .KV = H, .hd = HD, .F = FF, .rmsnorm = false, .norm_eps = 1e-8f,

@@ -8,6 +8,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from openblas_core import print_core
+
+print_core()
+
 B, T, C, H, FF = 16, 256, 512, 8, 2048
 ITERS = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 hd = C // H

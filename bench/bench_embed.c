@@ -14,6 +14,7 @@
 #include "base/threads.h"
 #include "text/rsvd.h"
 #include "text/tfidf.h"
+#include "bench_util.h"
 
 static double cpu_now(void) {
     struct timespec ts;
@@ -49,6 +50,7 @@ static void sentence(sd_rng *r, int topic, int words, char *out) {
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     int n = 66000, dim = 256, q = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = atoi(argv[i + 1]);

@@ -11,6 +11,7 @@
 #include "base/threads.h"
 #include "rec/baselines.h"
 #include "rec/evaluate.h"
+#include "bench_util.h"
 
 static int cmp_desc(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -28,6 +29,7 @@ static double run(const sd_scorer *sc, const sd_sequences *s, const sd_split *sp
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     int n_users = argc > 1 ? atoi(argv[1]) : 31000, n_items = argc > 2 ? atoi(argv[2]) : 24000;
     sd_quiet = true;
     sd_rng r;

@@ -19,6 +19,7 @@
 #include "base/threads.h"
 #include "lm/generate.h"
 #include "lm/kv_cache.h"
+#include "bench_util.h"
 
 static double read_bw(const float *a, size_t n) {
     double best = 0;
@@ -78,6 +79,7 @@ static void fill(float *w, size_t n, float std, uint64_t seed) {
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     int threads = 2, prompt = 128, n_new = 16, batch = 4, layers = 28;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);

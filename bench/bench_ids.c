@@ -24,6 +24,7 @@
 #include "ids/rqkmeans.h"
 #include "ids/sid_metrics.h"
 #include "ids/sid_table.h"
+#include "bench_util.h"
 
 static float *make_data(int64_t n, int64_t d, float shared, uint64_t seed) {
     enum { A = 128, F = 32, G = 64 };
@@ -91,6 +92,7 @@ static void run(const float *x, int64_t n, int64_t d, int levels, int K, int ite
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     int64_t n = 66000, d = 1024;
     int levels = 3, K = 256, iters = 20;
     const char *only = NULL;

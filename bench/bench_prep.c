@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "bench_util.h"
 
 static void make_asin(char *out, int64_t i) { snprintf(out, 16, "B%09lld", (long long)(i * 7919 % 1000000007LL)); }
 
@@ -108,7 +109,9 @@ static int64_t env_i64(const char *name, int64_t def) {
     return s && *s ? atoll(s) : def;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    bench_start(argv);
+    (void)argc;
     int64_t n_items = env_i64("BENCH_PREP_ITEMS", 1000000), n_inter = env_i64("BENCH_PREP_INTER", 10000000);
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     const char *bin = getenv("SEMID_BIN") ? getenv("SEMID_BIN") : "./semid";

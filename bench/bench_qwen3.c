@@ -15,6 +15,7 @@
 #include "lm/qwen3.h"
 #include "nn/gemm.h"
 #include "nn/optim.h"
+#include "bench_util.h"
 
 enum { B = 8, T = 256 };
 
@@ -35,6 +36,7 @@ static double sgemm_best(int M, int N, int K, int reps) {
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     int steps = argc > 1 ? atoi(argv[1]) : 3;
     if (steps < 1) steps = 1;
     sd_set_threads(argc > 2 ? atoi(argv[2]) : 0);

@@ -26,6 +26,7 @@
 #include "ids/sid_metrics.h"
 #include "ids/sid_table.h"
 #include "nn/ops.h"
+#include "bench_util.h"
 
 static void gaussian(float *v, int d, double scale, sd_rng *r) {
     for (int j = 0; j < d; j++) v[j] = (float)(sd_rng_normal(r) * scale / sqrt((double)d));
@@ -97,6 +98,7 @@ static int run(const char *name, const float *x, int64_t n, int d, const sd_sid_
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     int64_t n = 66000;
     int d = 1024;
     const char *only = NULL;

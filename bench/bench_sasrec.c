@@ -20,8 +20,10 @@
 #include "base/threads.h"
 #include "rec/evaluate.h"
 #include "rec/sasrec.h"
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     int epochs = argc > 1 ? atoi(argv[1]) : 3;
     int n_users = argc > 2 ? atoi(argv[2]) : 31000, n_items = argc > 3 ? atoi(argv[3]) : 24000;
     int threads = argc > 4 ? atoi(argv[4]) : 1;
@@ -110,6 +112,7 @@ int main(int argc, char **argv) {
     double t_epoch = 0, t_model = 0;
     while (p && fgets(line, sizeof line, p)) {
         fputs(line, stdout);
+        bench_check_core(line);
         sscanf(line, "TORCH_EPOCH_S %lf TORCH_MODEL_EPOCH_S %lf", &t_epoch, &t_model);
     }
     if (p) pclose(p);

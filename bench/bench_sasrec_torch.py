@@ -17,6 +17,10 @@ import time
 import numpy as np
 import torch
 
+from openblas_core import print_core
+
+print_core()
+
 B, T, C, L, H, P, LR = 128, 50, 50, 2, 1, 0.5, 1e-3
 
 

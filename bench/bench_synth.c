@@ -11,6 +11,7 @@
 #include "base/threads.h"
 #include "data/synth.h"
 #include "data/workdir.h"
+#include "bench_util.h"
 
 /* CPU seconds of this process (user + system, all threads): on a shared machine wall time
  * includes waiting for the CPU, so both are printed. */
@@ -27,6 +28,7 @@ static double peak_rss_mb(void) {
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     sd_synth_opts o;
     sd_synth_defaults(&o);
     o.n_items = argc > 1 ? atoi(argv[1]) : 1000000;

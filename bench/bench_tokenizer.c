@@ -16,6 +16,7 @@
 #include "base/rng.h"
 #include "text/bpe_train.h"
 #include "text/tokenizer.h"
+#include "bench_util.h"
 
 static const char *const SYL[] = {"ka", "to", "ri", "men", "ster", "tion", "ing", "the", "and", "pro", "con", "al",
                                   "er", "an", "is", "ou", "re", "de", "com", "ly", "ment", "ness", "ex", "in", "un",
@@ -147,6 +148,7 @@ static double encode_time(const sd_tokenizer *t, const lines_t *l, sd_ids *outs,
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     double mb = 8, train_mb = 50;
     int vocab = 4096;
     bool ref = true;

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "data/loaders.h"
+#include "bench_util.h"
 
 static double cpu_s(void) {
     struct rusage ru;
@@ -17,6 +18,7 @@ static double cpu_s(void) {
 }
 
 int main(int argc, char **argv) {
+    bench_start(argv);
     long long n = argc > 1 ? atoll(argv[1]) : 2000000;
     int n_movies = 60000, n_users = (int)(n / 150 + 1);
     char dir[] = "/tmp/semid-bench-ml-XXXXXX";

@@ -1,5 +1,6 @@
 /* semid: one binary, one subcommand per file in src/cmd (each registers itself). */
 #include "base/cli.h"
+#include "base/startup.h"
 #include "base/version.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,19 +18,8 @@ static void usage(FILE *f) {
     }
 }
 
-/* libgomp threads spin after each parallel region by default. On a 2-core machine that is also
- * running anything else, the spinning threads steal the cores from the serial parts in between
- * (a small `semid ids` ran 9x slower). The policy is read when libgomp loads, before main, so
- * semid re-executes itself once with a passive policy unless the user chose one. */
-static void ensure_passive_openmp(char **argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-    /* exec failed (no /proc): go on with the default policy */
-}
-
 int main(int argc, char **argv) {
-    ensure_passive_openmp(argv);
+    sd_startup(argv); /* may re-execute this process once (OpenMP wait policy, OpenBLAS core) */
     if (argc < 2) { usage(stderr); return 2; }
     const char *name = argv[1];
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) { usage(stdout); return 0; }

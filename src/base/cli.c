@@ -1,4 +1,5 @@
 #include "base/cli.h"
+#include "base/blas_core.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/threads.h"
@@ -148,6 +149,11 @@ int sd_parse(const sd_usage *u, const sd_opt *opts, int argc, char **argv, char 
     if (!rc && sd_opt_threads < 0) rc = sd_errf(err, SD_EUSAGE, "%s: --threads must be >= 0", cmd);
     if (rc) { free(pos); return rc; }
     sd_set_threads(sd_opt_threads);
+    if (sd_verbose) { /* which kernels a run used, for anyone comparing timings */
+        char blas[512];
+        sd_blas_describe(blas, sizeof blas);
+        sd_debug("%s, %d thread%s", blas, sd_threads(), sd_threads() == 1 ? "" : "s");
+    }
     if (pos_out) *pos_out = pos; else free(pos);
     if (npos_out) *npos_out = npos;
     return 0;
