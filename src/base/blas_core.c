@@ -208,21 +208,15 @@ void sd_blas_state_get(sd_blas_state *st) {
     const char *env_core = getenv("OPENBLAS_CORETYPE");
     const char *mark = getenv(SD_BLAS_CHOICE_ENV);
     /* The parent's note counts only while the environment is still the one it set up. */
-    if (mark) {
-        const char *f[4] = {mark, 0, 0, 0};
-        for (int i = 1; i < 4; i++) f[i] = f[i - 1] ? strchr(f[i - 1], '|') : NULL, f[i] = f[i] ? f[i] + 1 : NULL;
-        if (f[3]) {
-            char how[16], want[32];
-            copy_field(how, sizeof how, f[0], (size_t)(f[1] - 1 - f[0]));
-            copy_field(want, sizeof want, f[1], (size_t)(f[2] - 1 - f[1]));
-            bool semid = !strcmp(how, "semid") && env_core && !strcasecmp(env_core, want) && !strcasecmp(st->core, want);
-            bool fallback = !strcmp(how, "fallback") && !(env_core && *env_core) && !strcasecmp(st->core, want);
-            if (semid || fallback) {
-                st->how = semid ? "semid" : "fallback";
-                copy_field(st->detected, sizeof st->detected, f[2], (size_t)(f[3] - 1 - f[2]));
-                snprintf(st->reason, sizeof st->reason, "%s", f[3]);
-                return;
-            }
+    char how[16], want[32], detected[32], reason[256];
+    if (mark && sscanf(mark, "%15[^|]|%31[^|]|%31[^|]|%255[^\n]", how, want, detected, reason) == 4) {
+        bool semid = !strcmp(how, "semid") && env_core && !strcasecmp(env_core, want) && !strcasecmp(st->core, want);
+        bool fallback = !strcmp(how, "fallback") && !(env_core && *env_core) && !strcasecmp(st->core, want);
+        if (semid || fallback) {
+            st->how = semid ? "semid" : "fallback";
+            snprintf(st->detected, sizeof st->detected, "%s", detected);
+            snprintf(st->reason, sizeof st->reason, "%s", reason);
+            return;
         }
     }
     if (env_core && *env_core) {
