@@ -123,8 +123,10 @@ static int run(int argc, char **argv) {
     if (ids && !npy) return sd_errf(&err, SD_EUSAGE, "embed: --ids needs --npy"), sd_cmd_error(&err);
     if (!npy && !model && strcmp(method, "tfidf"))
         return sd_errf(&err, SD_EUSAGE, "embed: unknown --method '%s' (available: tfidf; or --npy FILE)", method), sd_cmd_error(&err);
+    sd_lock lk = {.fd = -1};
+    if ((rc = sd_lock_output(&lk, dir, &err))) return sd_cmd_error(&err);
     sd_work w;
-    if ((rc = sd_work_load(&w, dir, &err))) return sd_cmd_error(&err);
+    if ((rc = sd_work_load(&w, dir, &err))) { sd_unlock(&lk); return sd_cmd_error(&err); }
     float *x = NULL;
     int64_t d = 0;
     double t0 = sd_now();
@@ -139,6 +141,7 @@ static int run(int argc, char **argv) {
     free(out);
     free(x);
     sd_work_free(&w);
+    sd_unlock(&lk);
     return rc ? sd_cmd_error(&err) : 0;
 }
 SD_COMMAND(embed, "embed", "item vectors (TF-IDF + SVD, or imported .npy) -> WORK/emb.npy", run)
