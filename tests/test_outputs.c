@@ -19,7 +19,9 @@
 #include "ids/sid_set.h"
 #include "ids/sid_table.h"
 #include "ids_fixture.h"
+#include "lm/qwen3.h"
 #include "test_util.h"
+#include "text/tokenizer.h"
 
 static int semid(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int semid(char **out, const char *fmt, ...) {
@@ -171,6 +173,12 @@ Test(outputs, foreign_directory_needs_force, .timeout = 60) {
     cr_assert_eq(semid(&out, SYNTH " %s", w), 0, "%s", out);
     free(out);
     refused(dir, "non-empty directory", "sasrec %s --out %s --epochs 1", w, dir);
+    assert_content(f, "\\section{Results}\n");
+    /* the demo's work directory too */
+    char *o2;
+    cr_assert_neq(semid(&o2, "demo %s --items 100 --users 40", dir), 0, "demo replaced a foreign directory");
+    cr_assert(strstr(o2, "non-empty directory"), "%s", o2);
+    free(o2);
     assert_content(f, "\\section{Results}\n");
     /* --force replaces the directory (and only then) */
     cr_assert_eq(semid(&out, SYNTH " %s --force", dir), 0, "%s", out);
@@ -360,4 +368,43 @@ Test(outputs, mixed_ids_outputs_are_refused, .timeout = 120) {
     cr_assert_eq(sd_sid_table_read_tsv(&t, tsv, NULL, 0, 0, &err), 0, "%s", err.msg);
     sd_sid_table_free(&t);
     free(old_tsv); free(tsv); free(bin); free(rec); free(rep); free(w);
+}
+
+/* A tiny Qwen3 folder saved by semid (so it carries the marker), with the real Qwen3 tokenizer. */
+static void tiny_model(const char *dir) {
+    char tok_path[1024];
+    snprintf(tok_path, sizeof tok_path, "%s/qwen3_tokenizer.json", sd_test_ref());
+    sd_tokenizer *tok;
+    sd_err err = {0};
+    cr_assert_eq(sd_tok_load(&tok, tok_path, &err), 0, "%s", err.msg);
+    sd_qwen3_config c = sd_qwen3_config_default();
+    c.hidden_size = 16, c.num_hidden_layers = 1, c.num_attention_heads = 2, c.num_key_value_heads = 1;
+    c.head_dim = 8, c.intermediate_size = 32, c.vocab_size = sd_tok_vocab_size(tok);
+    sd_qwen3 m;
+    cr_assert_eq(sd_qwen3_init(&m, &c, &err), 0, "%s", err.msg);
+    sd_qwen3_init_random(&m, 1, 0.5f);
+    m.tok = tok;
+    cr_assert_eq(sd_qwen3_save(&m, dir, NULL, &err), 0, "%s", err.msg);
+    sd_qwen3_free(&m);
+}
+
+Test(outputs, extend_output_folder, .timeout = 60) {
+    char d[256]; sd_test_tmpdir(d, sizeof d);
+    char *model = in(d, "model"), *ext = in(d, "ext"), *hf = in(d, "hf"), *cfg = in(d, "hf/config.json"), *out;
+    tiny_model(model);
+    cr_assert(sd_dir_is_semid(model), "a folder sd_qwen3_save wrote has no marker");
+    /* a Hugging Face folder semid did not write (here: one without the marker) is refused */
+    cr_assert_eq(mkdir(hf, 0755), 0);
+    put(cfg, "{\"model_type\": \"qwen3\"}\n");
+    refused(hf, "non-empty directory", "extend --model %s --levels 2 --codes 4 -o %s", model, hf);
+    assert_content(cfg, "{\"model_type\": \"qwen3\"}\n");
+    cr_assert_eq(semid(&out, "extend --model %s --levels 2 --codes 4 -o %s", model, ext), 0, "%s", out);
+    free(out);
+    cr_assert_eq(semid(&out, "extend --model %s --levels 2 --codes 8 -o %s", model, ext), 0,
+                 "a folder semid wrote was refused: %s", out);
+    free(out);
+    cr_assert_eq(semid(&out, "extend --model %s --levels 2 --codes 4 -o %s --force", model, hf), 0, "%s", out);
+    free(out);
+    cr_assert(sd_dir_is_semid(hf));
+    free(model); free(ext); free(hf); free(cfg);
 }
