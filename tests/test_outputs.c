@@ -285,6 +285,20 @@ Test(outputs, stale_temp_dirs_of_dead_runs_are_removed, .timeout = 60) {
     free(out);
     cr_assert(!sd_exists(ps), "%s is still there", stale);
     cr_assert(sd_exists(pl), "%s of a live process was removed", live);
+    /* and the staged files of a killed `semid ids`, with their own temps */
+    char names2[4][80];
+    snprintf(names2[0], 80, "sids.tsv.new.%d", (int)dead);                /* removed */
+    snprintf(names2[1], 80, "sids.bin.new.%d.tmp.%d", (int)dead, (int)dead); /* removed */
+    snprintf(names2[2], 80, "sids.bin.new.%d.tmp.%d", (int)dead, (int)me);   /* two pids: kept */
+    snprintf(names2[3], 80, "sids.tsv.tmp.%d.new.%d", (int)dead, (int)dead); /* not semid's order: kept */
+    for (int i = 0; i < 4; i++) { char *p = in(w, names2[i]); put(p, "half\n"); free(p); }
+    cr_assert_eq(semid(&out, "ids %s --levels 2 --codes 8 --max-collision extend-level", w), 0, "%s", out);
+    free(out);
+    for (int i = 0; i < 4; i++) {
+        char *p = in(w, names2[i]);
+        cr_assert_eq(sd_exists(p), i >= 2, "%s %s", names2[i], i >= 2 ? "was removed" : "is still there");
+        free(p);
+    }
     free(ps); free(pl); free(w);
 }
 
@@ -321,8 +335,49 @@ Test(outputs, one_writer_per_output, .timeout = 60) {
     cr_assert(!sd_exists(in(d, "work.lock")), "the lock file stays after release");
     cr_assert_eq(semid(&out, SYNTH " %s --seed 9", w), 0, "%s", out);
     free(out);
+    /* a stage writing inside WORK (as sasrec does) holds it shared: WORK is not replaced under it,
+     * other stages run beside it, but not a second writer of the same file */
+    cr_assert_eq(sd_lock_output_shared(&lk, w, &err), 0, "%s", err.msg);
+    rc = semid(&out, SYNTH " %s", w);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    snprintf(want, sizeof want, "%s is in use by pid %d", w, (int)getpid());
+    cr_assert(strstr(out, want), "%s", out);
+    free(out);
+    cr_assert_eq(semid(&out, "embed %s --dim 8", w), 0, "a stage beside a shared holder failed: %s", out);
+    free(out);
+    char *emb = in(w, "emb.npy");
+    cr_assert_eq(sd_lock_output(&again, emb, &err), 0, "%s", err.msg);
+    rc = semid(&out, "embed %s --dim 8", w);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    snprintf(want, sizeof want, "%s is being written by pid %d", emb, (int)getpid());
+    cr_assert(strstr(out, want), "%s", out);
+    free(out);
+    sd_unlock(&again);
+    sd_unlock(&lk);
+    cr_assert(!sd_exists(in(d, "work.lock")) && !sd_exists(in(w, "emb.npy.lock")), "lock files stay after release");
+    free(emb);
     free(before);
     free(w);
+}
+
+/* Shared holders: the lock file goes with the last of them, and an exclusive lock waits for all. */
+Test(outputs, shared_lock_released_by_the_last_holder) {
+    char d[256]; sd_test_tmpdir(d, sizeof d);
+    char *w = in(d, "work"), *lockf = in(d, "work.lock");
+    sd_lock a, b, x;
+    sd_err err = {0};
+    cr_assert_eq(sd_lock_output_shared(&a, w, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_lock_output_shared(&b, w, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_lock_output(&x, w, &err), SD_ESTATE);
+    sd_unlock(&a);
+    cr_assert(sd_exists(lockf), "a shared holder removed the lock file of another");
+    cr_assert_eq(sd_lock_output(&x, w, &err), SD_ESTATE, "exclusive lock taken beside a shared holder");
+    sd_unlock(&b);
+    cr_assert(!sd_exists(lockf));
+    cr_assert_eq(sd_lock_output(&x, w, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_lock_output_shared(&a, w, &err), SD_ESTATE);
+    sd_unlock(&x);
+    free(w); free(lockf);
 }
 
 /* The record of a `semid ids` set: a complete set is read; a file of another run is refused by

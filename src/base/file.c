@@ -369,14 +369,29 @@ int sd_out_file_check(const char *path, sd_err *err) {
     return S_ISREG(st.st_mode) ? 0 : refuse_kind(path, st.st_mode, "a regular file", err);
 }
 
-/* "BASE.tmp.PID" or "BASE.new.PID" exactly, PID all digits: returns PID, else 0. */
+/* ".tmp.PID" or ".new.PID" at s (PID: 1-9 digits, no leading 0): returns PID and sets *end. */
+static long tag_pid(const char *s, const char **end) {
+    if (strncmp(s, ".tmp.", 5) && strncmp(s, ".new.", 5)) return 0;
+    const char *p = s + 5;
+    size_t nd = strspn(p, "0123456789");
+    if (nd == 0 || nd > 9 || p[0] == '0') return 0;
+    *end = p + nd;
+    return strtol(p, NULL, 10);
+}
+
+/* "BASE.tmp.PID", "BASE.new.PID" or "BASE.new.PID.tmp.PID" (a staged file's own temp, the same
+ * PID) exactly: returns PID, else 0. */
 static long temp_pid(const char *name, const char *base) {
     size_t bl = strlen(base);
-    if (strncmp(name, base, bl) || (strncmp(name + bl, ".tmp.", 5) && strncmp(name + bl, ".new.", 5))) return 0;
-    const char *p = name + bl + 5;
-    size_t nd = strspn(p, "0123456789");
-    if (nd == 0 || nd > 9 || p[nd] || p[0] == '0') return 0;
-    return strtol(p, NULL, 10);
+    const char *end;
+    if (strncmp(name, base, bl)) return 0;
+    long pid = tag_pid(name + bl, &end);
+    if (pid && *end) {
+        const char *end2;
+        long pid2 = name[bl + 1] == 'n' ? tag_pid(end, &end2) : 0;
+        pid = pid2 == pid && end[1] == 't' && !*end2 ? pid : 0;
+    }
+    return pid;
 }
 
 int sd_clean_stale_temps(const char *path) {
@@ -403,15 +418,18 @@ int sd_clean_stale_temps(const char *path) {
     return removed;
 }
 
-static int read_lock_pid(int fd) {
+/* The holder's pid from the lock file, and whether it holds the lock shared. */
+static int read_lock_pid(int fd, bool *shared) {
     char buf[32] = {0};
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    *shared = n > 0 && strstr(buf, "shared");
     return n > 0 ? atoi(buf) : 0;
 }
 
-int sd_lock_output(sd_lock *l, const char *out, sd_err *err) {
+static int lock_output(sd_lock *l, const char *out, bool shared, sd_err *err) {
     l->fd = -1;
     l->path = NULL;
+    l->shared = shared;
     char *d = strip_slashes(out);
     size_t n = strlen(d) + 8;
     char *p = sd_xmalloc(n);
@@ -424,7 +442,7 @@ int sd_lock_output(sd_lock *l, const char *out, sd_err *err) {
         *slash = '/';
     }
     int rc = 0;
-    /* The previous holder unlinks the file as it releases it; a lock taken on an unlinked file is
+    /* The last holder unlinks the file as it releases it; a lock taken on an unlinked file is
      * retried on the new one, so two writers never both hold "the" lock. */
     for (int tries = 0; tries < 100; tries++) {
         int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -435,17 +453,21 @@ int sd_lock_output(sd_lock *l, const char *out, sd_err *err) {
             rc = sd_errf(err, SD_EUSAGE, "%s: the lock file is not a regular file", p);
             break;
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int e = errno, pid = read_lock_pid(fd);
+        if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+            int e = errno;
+            bool by_shared;
+            int pid = read_lock_pid(fd, &by_shared);
             close(fd);
             if (e != EWOULDBLOCK) { rc = sd_errf(err, SD_EIO, "%s: cannot lock: %s", p, strerror(e)); break; }
-            if (pid > 0) rc = sd_errf(err, SD_ESTATE, "%s is being written by pid %d (lock %s)", d, pid, p);
+            if (pid > 0 && by_shared)
+                rc = sd_errf(err, SD_ESTATE, "%s is in use by pid %d, which writes into it (lock %s)", d, pid, p);
+            else if (pid > 0) rc = sd_errf(err, SD_ESTATE, "%s is being written by pid %d (lock %s)", d, pid, p);
             else rc = sd_errf(err, SD_ESTATE, "%s is being written by another process (lock %s)", d, p);
             break;
         }
         if (lstat(p, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
             char buf[32];
-            int k = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+            int k = snprintf(buf, sizeof buf, "%d%s\n", (int)getpid(), shared ? " shared" : "");
             if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)k, 0) != k) { /* the lock holds without the pid */ }
             l->fd = fd;
             l->path = p;
@@ -460,9 +482,17 @@ int sd_lock_output(sd_lock *l, const char *out, sd_err *err) {
     return rc;
 }
 
+int sd_lock_output(sd_lock *l, const char *out, sd_err *err) { return lock_output(l, out, false, err); }
+int sd_lock_output_shared(sd_lock *l, const char *out, sd_err *err) { return lock_output(l, out, true, err); }
+
 void sd_unlock(sd_lock *l) {
     if (l->fd >= 0) {
-        unlink(l->path);
+        /* Only a holder of the exclusive lock on the file the path names may unlink it (nobody
+         * can replace the path meanwhile); a shared holder removes it only if it is the last. */
+        struct stat a, b;
+        bool last = !l->shared || flock(l->fd, LOCK_EX | LOCK_NB) == 0;
+        if (last && fstat(l->fd, &a) == 0 && lstat(l->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            unlink(l->path);
         close(l->fd);
     }
     free(l->path);

@@ -78,10 +78,15 @@ int sd_clean_stale_temps(const char *path);
 
 /* ---- one writer per output ----
  * An advisory flock on "OUT.lock" beside the output (it works before OUT exists and is not part
- * of OUT); the holder's pid is written in it and the file is removed on release. A second
- * writer fails at once with "OUT is being written by pid N" (SD_ESTATE, exit 1). */
-typedef struct sd_lock { int fd; char *path; } sd_lock;
+ * of OUT); the holder's pid is written in it and the file is removed on release by the last
+ * holder. A second writer fails at once with "OUT is being written by pid N" (SD_ESTATE, exit 1).
+ * A shared lock is for a command that writes its own files inside a work directory: WORK stays
+ * as it is while it runs (prep/synth, which replace WORK, take it exclusively), but several such
+ * commands may run at once, each holding the exclusive lock of its own output. Initialise an
+ * sd_lock with {.fd = -1} when sd_unlock may run before sd_lock_output. */
+typedef struct sd_lock { int fd; char *path; bool shared; } sd_lock;
 int sd_lock_output(sd_lock *l, const char *out, sd_err *err);
+int sd_lock_output_shared(sd_lock *l, const char *out, sd_err *err);
 void sd_unlock(sd_lock *l);
 
 /* malloc'd "a/b". */

@@ -123,10 +123,16 @@ static int run(int argc, char **argv) {
     if (ids && !npy) return sd_errf(&err, SD_EUSAGE, "embed: --ids needs --npy"), sd_cmd_error(&err);
     if (!npy && !model && strcmp(method, "tfidf"))
         return sd_errf(&err, SD_EUSAGE, "embed: unknown --method '%s' (available: tfidf; or --npy FILE)", method), sd_cmd_error(&err);
-    sd_lock lk = {.fd = -1};
-    if ((rc = sd_lock_output(&lk, dir, &err))) return sd_cmd_error(&err);
+    /* WORK stays as it is while this runs (shared lock), and one writer of WORK/emb.npy */
+    sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
+    char *out = sd_path_join(dir, "emb.npy");
+    if ((rc = sd_lock_output_shared(&lk, dir, &err)) || (rc = sd_lock_output(&lk_out, out, &err))) {
+        sd_unlock(&lk);
+        free(out);
+        return sd_cmd_error(&err);
+    }
     sd_work w;
-    if ((rc = sd_work_load(&w, dir, &err))) { sd_unlock(&lk); return sd_cmd_error(&err); }
+    if ((rc = sd_work_load(&w, dir, &err))) { sd_unlock(&lk_out); sd_unlock(&lk); free(out); return sd_cmd_error(&err); }
     float *x = NULL;
     int64_t d = 0;
     double t0 = sd_now();
@@ -135,12 +141,12 @@ static int run(int argc, char **argv) {
     rc = npy ? embed_import(&w, npy, ids, &x, &d, &err)
          : model ? sd_embed_catalog_qwen3(model, w.cat, &eo, &x, &d, &err)
                  : embed_tfidf(&w, &a, &x, &d, &err);
-    char *out = sd_work_path(&w, "emb.npy");
     if (!rc) rc = sd_embfile_write_npy(out, x, w.cat->n_items, d, &err);
     if (!rc) sd_info("wrote %s: %d x %lld (%.2f s)", out, w.cat->n_items, (long long)d, sd_now() - t0);
     free(out);
     free(x);
     sd_work_free(&w);
+    sd_unlock(&lk_out);
     sd_unlock(&lk);
     return rc ? sd_cmd_error(&err) : 0;
 }

@@ -113,14 +113,19 @@ static int run(int argc, char **argv) {
     }
 
     /* eval.json is read, merged and written back: one writer at a time, or rows are lost */
-    sd_lock lk = {.fd = -1};
-    if ((rc = sd_lock_output(&lk, dir, &err))) return sd_cmd_error(&err);
+    sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
+    char *out = sd_path_join(dir, "eval.json");
+    rc = sd_lock_output_shared(&lk, dir, &err);
+    if (!rc) rc = sd_lock_output(&lk_out, out, &err);
+    free(out);
     sd_work w;
-    if ((rc = sd_work_load(&w, dir, &err))) { sd_unlock(&lk); return sd_cmd_error(&err); }
+    if (!rc) rc = sd_work_load(&w, dir, &err);
+    if (rc) { sd_unlock(&lk_out); sd_unlock(&lk); return sd_cmd_error(&err); }
     const sd_model_kind **kinds = NULL;
     int n_kinds = 0;
     if ((rc = select_models(&w, models, &kinds, &n_kinds, &err))) {
         sd_work_free(&w);
+        sd_unlock(&lk_out);
         sd_unlock(&lk);
         return sd_cmd_error(&err);
     }
@@ -179,6 +184,7 @@ static int run(int argc, char **argv) {
     }
     sd_results_free(&run_rows);
     sd_work_free(&w);
+    sd_unlock(&lk_out);
     sd_unlock(&lk);
     return rc ? sd_cmd_error(&err) : 0;
 }

@@ -239,10 +239,17 @@ static int run(int argc, char **argv) {
     p.method_opts = &rq;
     if (sd_collision_policy_parse(collide, &pol))
         return sd_errf(&err, SD_EUSAGE, "ids: --max-collision must be error or extend-level, got '%s'", collide), sd_cmd_error(&err);
-    sd_lock lk = {.fd = -1};
-    if ((rc = sd_lock_output(&lk, dir, &err))) return sd_cmd_error(&err);
+    /* WORK stays as it is while this runs (shared lock), and one writer of this prefix's set */
+    sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
+    char set_name[512];
+    snprintf(set_name, sizeof set_name, "%ssids.tsv", prefix);
+    char *set_path = sd_path_join(dir, set_name);
+    rc = sd_lock_output_shared(&lk, dir, &err);
+    if (!rc) rc = sd_lock_output(&lk_out, set_path, &err);
+    free(set_path);
     sd_work w;
-    if ((rc = sd_work_load(&w, dir, &err))) { sd_unlock(&lk); return sd_cmd_error(&err); }
+    if (!rc) rc = sd_work_load(&w, dir, &err);
+    if (rc) { sd_unlock(&lk_out); sd_unlock(&lk); return sd_cmd_error(&err); }
     /* the trained rqvae model is staged with the other outputs and renamed into place with them */
     char *model_final = sd_work_path(&w, "rqvae.safetensors"), *model_staged = NULL;
     if (!strcmp(method, "rqvae")) {
@@ -292,6 +299,7 @@ done:
     if (model_staged) unlink(model_staged); /* left only when the run failed before staging */
     free(model_staged);
     free(model_final);
+    sd_unlock(&lk_out);
     sd_unlock(&lk);
     cJSON_Delete(rep);
     free(pop);

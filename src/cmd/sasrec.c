@@ -115,8 +115,14 @@ static int run(int argc, char **argv) {
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: --no-ckpt cannot be combined with --resume or --stop-after");
     if (rc) { free(pos); return sd_cmd_error(&err); }
 
+    /* WORK stays as it is while this trains (shared lock: prep/synth wait, other stages run) */
+    sd_lock lk = {.fd = -1}, lk_work = {.fd = -1};
     sd_work w;
-    if ((rc = sd_work_load(&w, work, &err))) { free(pos); return sd_cmd_error(&err); }
+    if ((rc = sd_lock_output_shared(&lk_work, work, &err)) || (rc = sd_work_load(&w, work, &err))) {
+        sd_unlock(&lk_work);
+        free(pos);
+        return sd_cmd_error(&err);
+    }
     char *dir = out_dir ? sd_xstrdup(out_dir) : sd_work_path(&w, sid ? "sasrec_sid" : "sasrec");
     char *tmp = NULL, *ckpt = sd_work_path(&w, sid ? "sasrec_sid.ckpt.safetensors" : "sasrec.ckpt.safetensors");
     sd_rec_ckpt_opts ck = {.path = no_ckpt ? NULL : ckpt, .every = ckpt_every, .stop_after = stop_after,
@@ -127,7 +133,6 @@ static int run(int argc, char **argv) {
     /* one writer per output folder (and its checkpoint); a folder that may not be replaced is
      * refused now, not after the training */
     unsigned out_flags = force ? SD_OUT_FORCE : 0;
-    sd_lock lk = {.fd = -1};
     if ((rc = sd_out_dir_check(dir, out_flags, &err)) || (rc = sd_lock_output(&lk, dir, &err))) goto done;
     double t0 = sd_now();
     if (sid) {
@@ -169,6 +174,7 @@ static int run(int argc, char **argv) {
     if (!rc && !sd_quiet) sd_info("wrote %s", dir);
 done:
     sd_unlock(&lk);
+    sd_unlock(&lk_work);
     cJSON_Delete(extra);
     sd_scorer_free(&sc);
     free(tmp);
