@@ -148,6 +148,26 @@ int sd_read_file(const char *path, char **data, size_t *len, sd_err *err) {
     return 0;
 }
 
+int sd_read_small_file(const char *path, size_t max, char **data, size_t *len, sd_err *err) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return sd_errf(err, SD_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        close(fd);
+        return sd_errf(err, SD_EFORMAT, "%s: not a regular file of at most %zu bytes", path, max);
+    }
+    char *buf = sd_xmalloc((size_t)st.st_size + 1);
+    size_t n = 0;
+    ssize_t got = 1;
+    while (n < (size_t)st.st_size && (got = read(fd, buf + n, (size_t)st.st_size - n)) > 0) n += (size_t)got;
+    close(fd);
+    if (got < 0) { free(buf); return sd_errf(err, SD_EIO, "%s: read failed: %s", path, strerror(errno)); }
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
 int64_t sd_file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
@@ -312,17 +332,14 @@ static bool dir_is_empty(const char *dir) {
 /* A small regular file (not a link) holding a JSON object with a string "semid". */
 static bool has_semid_key(const char *dir, const char *name) {
     char *p = sd_path_join(dir, name);
-    struct stat st;
     bool ok = false;
-    if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (1 << 20)) {
-        char *data;
-        size_t len;
-        if (sd_read_file(p, &data, &len, NULL) == 0) {
-            cJSON *j = cJSON_Parse(data);
-            ok = cJSON_IsObject(j) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "semid"));
-            cJSON_Delete(j);
-            free(data);
-        }
+    char *data;
+    size_t len;
+    if (sd_read_small_file(p, 1 << 20, &data, &len, NULL) == 0) {
+        cJSON *j = cJSON_Parse(data);
+        ok = cJSON_IsObject(j) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "semid"));
+        cJSON_Delete(j);
+        free(data);
     }
     free(p);
     return ok;

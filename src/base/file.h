@@ -25,6 +25,9 @@ void sd_lines_close(sd_lines *r);
 /* Whole file (gzip-aware) into a NUL-terminated malloc'd buffer. */
 int sd_read_file(const char *path, char **data, size_t *len, sd_err *err);
 int64_t sd_file_size(const char *path); /* -1 if missing */
+/* A small file as it is on disk (no gzip, a link not followed, a regular file of at most max
+ * bytes) into a NUL-terminated malloc'd buffer: for semid's own records, read before trusting. */
+int sd_read_small_file(const char *path, size_t max, char **data, size_t *len, sd_err *err);
 bool sd_exists(const char *path);
 bool sd_is_dir(const char *path);
 

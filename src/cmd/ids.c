@@ -194,7 +194,9 @@ static int run(int argc, char **argv) {
     sd_usage u = {"semid ids WORK [options]",
                   "Turns item embeddings into semantic IDs: L codes from the method, plus a uniqueness code ranking "
                   "items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, WORK/ids_report.json "
-                  "(and WORK/ids_codebooks.npy for rqkmeans; the trained model as WORK/rqvae.safetensors for rqvae). "
+                  "(and WORK/ids_codebooks.npy for rqkmeans; the trained model as WORK/rqvae.safetensors for rqvae), "
+                  "then WORK/ids_set.json, the record of that set (sizes, CRC-32) its readers check, so a mixed set "
+                  "is refused. "
                   "--out-prefix keeps a second assignment beside the one later stages read.",
                   1, 1};
     sd_err err = {0};

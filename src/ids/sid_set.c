@@ -109,7 +109,7 @@ int sd_sid_set_check(const char *path, sd_err *err) {
     char *dir = split_dir(path, &base);
     char *data = NULL;
     size_t len;
-    int rc = sd_read_file(rec, &data, &len, err);
+    int rc = sd_read_small_file(rec, 1 << 20, &data, &len, err);
     cJSON *r = rc ? NULL : cJSON_Parse(data);
     const cJSON *fs = cJSON_GetObjectItemCaseSensitive(r, "files");
     if (!rc && (!cJSON_IsObject(fs) || !fs->child))
