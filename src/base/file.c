@@ -452,7 +452,7 @@ static int lock_output(sd_lock *l, const char *out, bool shared, sd_err *err) {
     char *p = sd_xmalloc(n);
     snprintf(p, n, "%s.lock", d);
     char *slash = strrchr(d, '/');
-    if (slash && slash != d) { /* the output's parent may not exist yet: it is created as part of the output */
+    if (!shared && slash && slash != d) { /* the output's parent may not exist yet: it is created as part of the output */
         *slash = 0;
         int rc = sd_mkdir_p(d, err);
         if (rc) { free(d); free(p); return rc; }
@@ -464,6 +464,7 @@ static int lock_output(sd_lock *l, const char *out, bool shared, sd_err *err) {
     for (int tries = 0; tries < 100; tries++) {
         int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
         struct stat a, b;
+        if (fd < 0 && shared && errno == ENOENT) break; /* no directory there to keep: its reader says so */
         if (fd < 0) { rc = sd_errf(err, SD_EIO, "%s: cannot create the lock file: %s", p, strerror(errno)); break; }
         if (fstat(fd, &a) != 0 || !S_ISREG(a.st_mode)) {
             close(fd);
@@ -493,7 +494,7 @@ static int lock_output(sd_lock *l, const char *out, bool shared, sd_err *err) {
         }
         close(fd);
     }
-    if (!rc) rc = sd_errf(err, SD_ESTATE, "%s: could not take the lock %s", d, p);
+    if (!rc && !shared) rc = sd_errf(err, SD_ESTATE, "%s: could not take the lock %s", d, p);
     free(d);
     free(p);
     return rc;

@@ -89,6 +89,7 @@ int sd_clean_stale_temps(const char *path);
  * sd_lock with {.fd = -1} when sd_unlock may run before sd_lock_output. */
 typedef struct sd_lock { int fd; char *path; bool shared; } sd_lock;
 int sd_lock_output(sd_lock *l, const char *out, sd_err *err);
+/* Shared: the parent is not created, and where it is missing nothing is locked (returns 0). */
 int sd_lock_output_shared(sd_lock *l, const char *out, sd_err *err);
 void sd_unlock(sd_lock *l);
 

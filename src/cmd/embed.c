@@ -126,13 +126,11 @@ static int run(int argc, char **argv) {
     /* WORK stays as it is while this runs (shared lock), and one writer of WORK/emb.npy */
     sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
     char *out = sd_path_join(dir, "emb.npy");
-    if ((rc = sd_lock_output_shared(&lk, dir, &err)) || (rc = sd_lock_output(&lk_out, out, &err))) {
-        sd_unlock(&lk);
-        free(out);
-        return sd_cmd_error(&err);
-    }
     sd_work w;
-    if ((rc = sd_work_load(&w, dir, &err))) { sd_unlock(&lk_out); sd_unlock(&lk); free(out); return sd_cmd_error(&err); }
+    rc = sd_lock_output_shared(&lk, dir, &err);
+    if (!rc) rc = sd_work_load(&w, dir, &err);
+    if (!rc && (rc = sd_lock_output(&lk_out, out, &err))) sd_work_free(&w);
+    if (rc) { sd_unlock(&lk); free(out); return sd_cmd_error(&err); }
     float *x = NULL;
     int64_t d = 0;
     double t0 = sd_now();

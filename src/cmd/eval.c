@@ -115,12 +115,12 @@ static int run(int argc, char **argv) {
     /* eval.json is read, merged and written back: one writer at a time, or rows are lost */
     sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
     char *out = sd_path_join(dir, "eval.json");
-    rc = sd_lock_output_shared(&lk, dir, &err);
-    if (!rc) rc = sd_lock_output(&lk_out, out, &err);
-    free(out);
     sd_work w;
+    rc = sd_lock_output_shared(&lk, dir, &err);
     if (!rc) rc = sd_work_load(&w, dir, &err);
-    if (rc) { sd_unlock(&lk_out); sd_unlock(&lk); return sd_cmd_error(&err); }
+    if (!rc && (rc = sd_lock_output(&lk_out, out, &err))) sd_work_free(&w);
+    free(out);
+    if (rc) { sd_unlock(&lk); return sd_cmd_error(&err); }
     const sd_model_kind **kinds = NULL;
     int n_kinds = 0;
     if ((rc = select_models(&w, models, &kinds, &n_kinds, &err))) {

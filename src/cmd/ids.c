@@ -246,12 +246,12 @@ static int run(int argc, char **argv) {
     char set_name[512];
     snprintf(set_name, sizeof set_name, "%ssids.tsv", prefix);
     char *set_path = sd_path_join(dir, set_name);
-    rc = sd_lock_output_shared(&lk, dir, &err);
-    if (!rc) rc = sd_lock_output(&lk_out, set_path, &err);
-    free(set_path);
     sd_work w;
+    rc = sd_lock_output_shared(&lk, dir, &err);
     if (!rc) rc = sd_work_load(&w, dir, &err);
-    if (rc) { sd_unlock(&lk_out); sd_unlock(&lk); return sd_cmd_error(&err); }
+    if (!rc && (rc = sd_lock_output(&lk_out, set_path, &err))) sd_work_free(&w);
+    free(set_path);
+    if (rc) { sd_unlock(&lk); return sd_cmd_error(&err); }
     /* the trained rqvae model is staged with the other outputs and renamed into place with them */
     char *model_final = sd_work_path(&w, "rqvae.safetensors"), *model_staged = NULL;
     if (!strcmp(method, "rqvae")) {
