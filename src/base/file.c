@@ -1,11 +1,16 @@
 #define _GNU_SOURCE
 #include "base/file.h"
 #include "base/mem.h"
+#include "base/version.h"
+#include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -143,6 +148,26 @@ int sd_read_file(const char *path, char **data, size_t *len, sd_err *err) {
     return 0;
 }
 
+int sd_read_small_file(const char *path, size_t max, char **data, size_t *len, sd_err *err) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return sd_errf(err, SD_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        close(fd);
+        return sd_errf(err, SD_EFORMAT, "%s: not a regular file of at most %zu bytes", path, max);
+    }
+    char *buf = sd_xmalloc((size_t)st.st_size + 1);
+    size_t n = 0;
+    ssize_t got = 1;
+    while (n < (size_t)st.st_size && (got = read(fd, buf + n, (size_t)st.st_size - n)) > 0) n += (size_t)got;
+    close(fd);
+    if (got < 0) { free(buf); return sd_errf(err, SD_EIO, "%s: read failed: %s", path, strerror(errno)); }
+    buf[n] = 0;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
 int64_t sd_file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
@@ -185,6 +210,11 @@ void sd_map_close(sd_map *m) {
 }
 
 int sd_atomic_open(sd_atomic *a, const char *path, sd_err *err) {
+    a->f = NULL;
+    a->path = a->tmp = NULL;
+    int rc = sd_out_file_check(path, err);
+    if (rc) return rc;
+    sd_clean_stale_temps(path);
     a->path = sd_xstrdup(path);
     size_t n = strlen(path) + 32;
     a->tmp = sd_xmalloc(n);
@@ -257,9 +287,11 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
     return remove(path);
 }
 
+/* Links are removed, never followed; another file system mounted inside is not entered. */
 int sd_rm_rf(const char *path) {
-    if (!sd_exists(path)) return 0;
-    return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    struct stat st;
+    if (lstat(path, &st) != 0) return 0;
+    return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
 char *sd_path_join(const char *dir, const char *name) {
@@ -272,36 +304,277 @@ char *sd_path_join(const char *dir, const char *name) {
     return s;
 }
 
-int sd_dir_begin(const char *dir, char **tmp_dir, sd_err *err) {
-    size_t n = strlen(dir) + 32;
-    char *t = sd_xmalloc(n);
-    /* strip trailing slashes so the temp dir is a sibling, not a child */
-    char *d = sd_xstrdup(dir);
+/* malloc'd copy of path without trailing slashes: "work/" must name the link "work" itself,
+ * not what it points to, and the temp dir must be a sibling, not a child. */
+static char *strip_slashes(const char *path) {
+    char *d = sd_xstrdup(path);
     for (size_t k = strlen(d); k > 1 && d[k - 1] == '/'; k--) d[k - 1] = 0;
+    return d;
+}
+
+static const char *kind_of(mode_t m) {
+    return S_ISREG(m) ? "a regular file" : S_ISDIR(m) ? "a directory" : S_ISLNK(m) ? "a symbolic link"
+         : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" : S_ISFIFO(m) ? "a fifo"
+         : S_ISSOCK(m) ? "a socket" : "a special file";
+}
+
+static bool dir_is_empty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return false; /* unreadable: not known to be empty */
+    struct dirent *e;
+    bool empty = true;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = false;
+    closedir(d);
+    return empty;
+}
+
+/* A small regular file (not a link) holding a JSON object with a string "semid". */
+static bool has_semid_key(const char *dir, const char *name) {
+    char *p = sd_path_join(dir, name);
+    bool ok = false;
+    char *data;
+    size_t len;
+    if (sd_read_small_file(p, 1 << 20, &data, &len, NULL) == 0) {
+        cJSON *j = cJSON_Parse(data);
+        ok = cJSON_IsObject(j) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "semid"));
+        cJSON_Delete(j);
+        free(data);
+    }
+    free(p);
+    return ok;
+}
+
+bool sd_dir_is_semid(const char *dir) {
+    char *d = strip_slashes(dir);
+    struct stat st;
+    bool ok = lstat(d, &st) == 0 && S_ISDIR(st.st_mode) &&
+              (has_semid_key(d, SD_DIR_MARKER) || has_semid_key(d, "meta.json"));
+    free(d);
+    return ok;
+}
+
+static int refuse_kind(const char *path, mode_t m, const char *want, sd_err *err) {
+    if (S_ISLNK(m))
+        return sd_errf(err, SD_EUSAGE, "%s: is a symbolic link; semid does not write through links (give the real "
+                       "path, or another output path)", path);
+    return sd_errf(err, SD_EUSAGE, "%s: exists and is %s, not %s; semid will not replace it (choose another output "
+                   "path)", path, kind_of(m), want);
+}
+
+int sd_out_dir_check(const char *dir, unsigned flags, sd_err *err) {
+    char *d = strip_slashes(dir);
+    struct stat st;
+    int rc = 0;
+    if (lstat(d, &st) != 0) {
+        if (errno != ENOENT) rc = sd_errf(err, SD_EIO, "%s: cannot inspect: %s", d, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        rc = refuse_kind(d, st.st_mode, "a directory semid wrote", err);
+    } else if (!(flags & SD_OUT_FORCE) && !dir_is_empty(d) && !sd_dir_is_semid(d)) {
+        rc = sd_errf(err, SD_EUSAGE, "%s: is a non-empty directory that semid did not write (no %s marker, no meta.json "
+                     "with a \"semid\" key); semid will not replace it: choose another output path, or pass --force to "
+                     "replace the directory and everything in it", d, SD_DIR_MARKER);
+    }
+    free(d);
+    return rc;
+}
+
+int sd_out_file_check(const char *path, sd_err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? 0 : sd_errf(err, SD_EIO, "%s: cannot inspect: %s", path, strerror(errno));
+    return S_ISREG(st.st_mode) ? 0 : refuse_kind(path, st.st_mode, "a regular file", err);
+}
+
+/* ".tmp.PID" or ".new.PID" at s (PID: 1-9 digits, no leading 0): returns PID and sets *end. */
+static long tag_pid(const char *s, const char **end) {
+    if (strncmp(s, ".tmp.", 5) && strncmp(s, ".new.", 5)) return 0;
+    const char *p = s + 5;
+    size_t nd = strspn(p, "0123456789");
+    if (nd == 0 || nd > 9 || p[0] == '0') return 0;
+    *end = p + nd;
+    return strtol(p, NULL, 10);
+}
+
+/* "BASE.tmp.PID", "BASE.new.PID" or "BASE.new.PID.tmp.PID" (a staged file's own temp, the same
+ * PID) exactly: returns PID, else 0. */
+static long temp_pid(const char *name, const char *base) {
+    size_t bl = strlen(base);
+    const char *end;
+    if (strncmp(name, base, bl)) return 0;
+    long pid = tag_pid(name + bl, &end);
+    if (pid && *end) {
+        const char *end2;
+        long pid2 = name[bl + 1] == 'n' ? tag_pid(end, &end2) : 0;
+        pid = pid2 == pid && end[1] == 't' && !*end2 ? pid : 0;
+    }
+    return pid;
+}
+
+int sd_clean_stale_temps(const char *path) {
+    char *d = strip_slashes(path);
+    char *slash = strrchr(d, '/');
+    const char *base = slash ? slash + 1 : d;
+    char *parent = slash ? (slash == d ? sd_xstrdup("/") : sd_xstrndup(d, (size_t)(slash - d))) : sd_xstrdup(".");
+    int removed = 0;
+    DIR *dd = *base ? opendir(parent) : NULL;
+    struct dirent *e;
+    while (dd && (e = readdir(dd))) {
+        long pid = temp_pid(e->d_name, base);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        struct stat st;
+        if (fstatat(dirfd(dd), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != geteuid()) continue;
+        char *p = sd_path_join(parent, e->d_name);
+        if (S_ISDIR(st.st_mode) ? sd_rm_rf(p) == 0 : S_ISREG(st.st_mode) ? unlink(p) == 0 : false) removed++;
+        free(p);
+    }
+    if (dd) closedir(dd);
+    free(parent);
+    free(d);
+    return removed;
+}
+
+/* The holder's pid from the lock file, and whether it holds the lock shared. */
+static int read_lock_pid(int fd, bool *shared) {
+    char buf[32] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    *shared = n > 0 && strstr(buf, "shared");
+    return n > 0 ? atoi(buf) : 0;
+}
+
+static int lock_output(sd_lock *l, const char *out, bool shared, sd_err *err) {
+    l->fd = -1;
+    l->path = NULL;
+    l->shared = shared;
+    char *d = strip_slashes(out);
+    size_t n = strlen(d) + 8;
+    char *p = sd_xmalloc(n);
+    snprintf(p, n, "%s.lock", d);
+    char *slash = strrchr(d, '/');
+    if (!shared && slash && slash != d) { /* the output's parent may not exist yet: it is created as part of the output */
+        *slash = 0;
+        int rc = sd_mkdir_p(d, err);
+        if (rc) { free(d); free(p); return rc; }
+        *slash = '/';
+    }
+    int rc = 0;
+    /* The last holder unlinks the file as it releases it; a lock taken on an unlinked file is
+     * retried on the new one, so two writers never both hold "the" lock. */
+    for (int tries = 0; tries < 100; tries++) {
+        int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        struct stat a, b;
+        if (fd < 0 && shared && errno == ENOENT) break; /* no directory there to keep: its reader says so */
+        if (fd < 0) { rc = sd_errf(err, SD_EIO, "%s: cannot create the lock file: %s", p, strerror(errno)); break; }
+        if (fstat(fd, &a) != 0 || !S_ISREG(a.st_mode)) {
+            close(fd);
+            rc = sd_errf(err, SD_EUSAGE, "%s: the lock file is not a regular file", p);
+            break;
+        }
+        if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+            int e = errno;
+            bool by_shared;
+            int pid = read_lock_pid(fd, &by_shared);
+            close(fd);
+            if (e != EWOULDBLOCK) { rc = sd_errf(err, SD_EIO, "%s: cannot lock: %s", p, strerror(e)); break; }
+            if (pid > 0 && by_shared)
+                rc = sd_errf(err, SD_ESTATE, "%s is in use by pid %d, which writes into it (lock %s)", d, pid, p);
+            else if (pid > 0) rc = sd_errf(err, SD_ESTATE, "%s is being written by pid %d (lock %s)", d, pid, p);
+            else rc = sd_errf(err, SD_ESTATE, "%s is being written by another process (lock %s)", d, p);
+            break;
+        }
+        if (lstat(p, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            char buf[32];
+            int k = snprintf(buf, sizeof buf, "%d%s\n", (int)getpid(), shared ? " shared" : "");
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)k, 0) != k) { /* the lock holds without the pid */ }
+            l->fd = fd;
+            l->path = p;
+            free(d);
+            return 0;
+        }
+        close(fd);
+    }
+    if (!rc && !shared) rc = sd_errf(err, SD_ESTATE, "%s: could not take the lock %s", d, p);
+    free(d);
+    free(p);
+    return rc;
+}
+
+int sd_lock_output(sd_lock *l, const char *out, sd_err *err) { return lock_output(l, out, false, err); }
+int sd_lock_output_shared(sd_lock *l, const char *out, sd_err *err) { return lock_output(l, out, true, err); }
+
+void sd_unlock(sd_lock *l) {
+    if (l->fd >= 0) {
+        /* Only a holder of the exclusive lock on the file the path names may unlink it (nobody
+         * can replace the path meanwhile); a shared holder removes it only if it is the last. */
+        struct stat a, b;
+        bool last = !l->shared || flock(l->fd, LOCK_EX | LOCK_NB) == 0;
+        if (last && fstat(l->fd, &a) == 0 && lstat(l->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            unlink(l->path);
+        close(l->fd);
+    }
+    free(l->path);
+    l->fd = -1;
+    l->path = NULL;
+}
+
+int sd_dir_begin(const char *dir, char **tmp_dir, sd_err *err) { return sd_dir_begin_flags(dir, tmp_dir, 0, err); }
+
+int sd_dir_begin_flags(const char *dir, char **tmp_dir, unsigned flags, sd_err *err) {
+    int rc = sd_out_dir_check(dir, flags, err);
+    if (rc) return rc;
+    char *d = strip_slashes(dir);
+    size_t n = strlen(d) + 32;
+    char *t = sd_xmalloc(n);
     snprintf(t, n, "%s.tmp.%d", d, (int)getpid());
     free(d);
+    sd_clean_stale_temps(dir);
     sd_rm_rf(t);
-    int rc = sd_mkdir_p(t, err);
+    rc = sd_mkdir_p(t, err);
+    if (!rc) {
+        char *mark = sd_path_join(t, SD_DIR_MARKER);
+        const char *text = "{\"semid\": \"" SEMID_VERSION "\"}\n";
+        rc = sd_write_file_atomic(mark, text, strlen(text), err);
+        free(mark);
+        if (rc) sd_rm_rf(t);
+    }
     if (rc) { free(t); return rc; }
     *tmp_dir = t;
     return 0;
 }
 
-int sd_dir_commit(const char *tmp_dir, const char *dir, sd_err *err) {
-    char *d = sd_xstrdup(dir);
-    for (size_t k = strlen(d); k > 1 && d[k - 1] == '/'; k--) d[k - 1] = 0;
+/* Replaces d by tmp_dir by renaming d aside first: for file systems without RENAME_EXCHANGE. */
+static int commit_by_rename(const char *tmp_dir, const char *d, sd_err *err) {
     size_t n = strlen(d) + 32;
     char *old = sd_xmalloc(n);
     snprintf(old, n, "%s.old.%d", d, (int)getpid());
-    bool had = sd_exists(d);
     int rc = 0;
-    if (had && rename(d, old) != 0) rc = sd_errf(err, SD_EIO, "%s: cannot replace: %s", d, strerror(errno));
-    if (!rc && rename(tmp_dir, d) != 0) {
+    if (rename(d, old) != 0) rc = sd_errf(err, SD_EIO, "%s: cannot replace: %s", d, strerror(errno));
+    else if (rename(tmp_dir, d) != 0) {
         rc = sd_errf(err, SD_EIO, "%s: cannot rename into place: %s", d, strerror(errno));
-        if (had) rename(old, d);
+        rename(old, d);
+    } else {
+        sd_rm_rf(old);
     }
-    if (!rc && had) sd_rm_rf(old);
     free(old);
+    return rc;
+}
+
+int sd_dir_commit(const char *tmp_dir, const char *dir, sd_err *err) {
+    char *d = strip_slashes(dir);
+    struct stat st;
+    int rc = 0;
+    if (lstat(d, &st) != 0) {
+        if (rename(tmp_dir, d) != 0) rc = sd_errf(err, SD_EIO, "%s: cannot rename into place: %s", d, strerror(errno));
+    } else if (!S_ISDIR(st.st_mode)) {
+        rc = refuse_kind(d, st.st_mode, "a directory semid wrote", err); /* it changed since begin */
+    } else if (renameat2(AT_FDCWD, tmp_dir, AT_FDCWD, d, RENAME_EXCHANGE) == 0) {
+        sd_rm_rf(tmp_dir); /* now the previous contents */
+    } else if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP) {
+        rc = commit_by_rename(tmp_dir, d, err);
+    } else {
+        rc = sd_errf(err, SD_EIO, "%s: cannot replace: %s", d, strerror(errno));
+    }
     free(d);
     return rc;
 }

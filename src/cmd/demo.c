@@ -32,7 +32,7 @@ static const stage STAGES[] = {
     {"evaluation", "eval", {"@W", NULL}},
 };
 
-static int run_stage(const stage *s, const char *work, const char *items, const char *users, bool quiet) {
+static int run_stage(const stage *s, const char *work, const char *items, const char *users, bool force, bool quiet) {
     const sd_command *c = sd_find_command(s->command);
     char *argv[40];
     int argc = 0;
@@ -41,6 +41,7 @@ static int run_stage(const stage *s, const char *work, const char *items, const 
     if (!strcmp(s->command, "synth")) {
         if (items) { argv[argc++] = "--items"; argv[argc++] = (char *)items; }
         if (users) { argv[argc++] = "--users"; argv[argc++] = (char *)users; }
+        if (force) argv[argc++] = "--force";
     }
     char seed[32], threads[16];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)sd_seed);
@@ -56,9 +57,11 @@ static int run_stage(const stage *s, const char *work, const char *items, const 
  * STAGES together with its command. */
 static int run(int argc, char **argv) {
     const char *items = NULL, *users = NULL;
+    bool force = false;
     sd_opt opts[] = {
         {"items", SD_OPT_STR, &items, "N", "items in the synthetic store (synth default)"},
         {"users", SD_OPT_STR, &users, "N", "users in the synthetic store (synth default)"},
+        {"force", SD_OPT_FLAG, &force, NULL, "replace WORK even if it is a non-empty directory semid did not write"},
         {0},
     };
     sd_usage u = {"semid demo [WORK] [options]",
@@ -77,6 +80,7 @@ static int run(int argc, char **argv) {
     double times[sizeof STAGES / sizeof *STAGES];
     int status[sizeof STAGES / sizeof *STAGES];
     int n = (int)(sizeof STAGES / sizeof *STAGES), failed = 0;
+    for (int i = 0; i < n; i++) status[i] = -1, times[i] = 0; /* stages after a failure are "not run" */
     for (int i = 0; i < n; i++) {
         const stage *s = &STAGES[i];
         status[i] = -1;
@@ -84,7 +88,7 @@ static int run(int argc, char **argv) {
         if (!sd_find_command(s->command)) continue;
         if (!quiet) fprintf(stderr, "\n== %s: semid %s\n", s->label, s->command);
         double t0 = sd_now();
-        status[i] = run_stage(s, work, items, users, quiet);
+        status[i] = run_stage(s, work, items, users, force, quiet);
         times[i] = sd_now() - t0;
         if (status[i] != 0) { failed = 1; break; }
     }

@@ -123,8 +123,14 @@ static int run(int argc, char **argv) {
     if (ids && !npy) return sd_errf(&err, SD_EUSAGE, "embed: --ids needs --npy"), sd_cmd_error(&err);
     if (!npy && !model && strcmp(method, "tfidf"))
         return sd_errf(&err, SD_EUSAGE, "embed: unknown --method '%s' (available: tfidf; or --npy FILE)", method), sd_cmd_error(&err);
+    /* WORK stays as it is while this runs (shared lock), and one writer of WORK/emb.npy */
+    sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
+    char *out = sd_path_join(dir, "emb.npy");
     sd_work w;
-    if ((rc = sd_work_load(&w, dir, &err))) return sd_cmd_error(&err);
+    rc = sd_lock_output_shared(&lk, dir, &err);
+    if (!rc) rc = sd_work_load(&w, dir, &err);
+    if (!rc && (rc = sd_lock_output(&lk_out, out, &err))) sd_work_free(&w);
+    if (rc) { sd_unlock(&lk); free(out); return sd_cmd_error(&err); }
     float *x = NULL;
     int64_t d = 0;
     double t0 = sd_now();
@@ -133,12 +139,13 @@ static int run(int argc, char **argv) {
     rc = npy ? embed_import(&w, npy, ids, &x, &d, &err)
          : model ? sd_embed_catalog_qwen3(model, w.cat, &eo, &x, &d, &err)
                  : embed_tfidf(&w, &a, &x, &d, &err);
-    char *out = sd_work_path(&w, "emb.npy");
     if (!rc) rc = sd_embfile_write_npy(out, x, w.cat->n_items, d, &err);
     if (!rc) sd_info("wrote %s: %d x %lld (%.2f s)", out, w.cat->n_items, (long long)d, sd_now() - t0);
     free(out);
     free(x);
     sd_work_free(&w);
+    sd_unlock(&lk_out);
+    sd_unlock(&lk);
     return rc ? sd_cmd_error(&err) : 0;
 }
 SD_COMMAND(embed, "embed", "item vectors (TF-IDF + SVD, or imported .npy) -> WORK/emb.npy", run)

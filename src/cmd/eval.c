@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/cli.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "data/workdir.h"
@@ -111,12 +112,21 @@ static int run(int argc, char **argv) {
         return sd_cmd_error(&err);
     }
 
+    /* eval.json is read, merged and written back: one writer at a time, or rows are lost */
+    sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
+    char *out = sd_path_join(dir, "eval.json");
     sd_work w;
-    if ((rc = sd_work_load(&w, dir, &err))) return sd_cmd_error(&err);
+    rc = sd_lock_output_shared(&lk, dir, &err);
+    if (!rc) rc = sd_work_load(&w, dir, &err);
+    if (!rc && (rc = sd_lock_output(&lk_out, out, &err))) sd_work_free(&w);
+    free(out);
+    if (rc) { sd_unlock(&lk); return sd_cmd_error(&err); }
     const sd_model_kind **kinds = NULL;
     int n_kinds = 0;
     if ((rc = select_models(&w, models, &kinds, &n_kinds, &err))) {
         sd_work_free(&w);
+        sd_unlock(&lk_out);
+        sd_unlock(&lk);
         return sd_cmd_error(&err);
     }
 
@@ -174,6 +184,8 @@ static int run(int argc, char **argv) {
     }
     sd_results_free(&run_rows);
     sd_work_free(&w);
+    sd_unlock(&lk_out);
+    sd_unlock(&lk);
     return rc ? sd_cmd_error(&err) : 0;
 }
 SD_COMMAND(eval, "eval", "evaluate every model in WORK and the baselines on one table", run)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/cli.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "lm/qwen3.h"
@@ -20,6 +21,7 @@ static int run(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *dtype = NULL;
     int levels = 0, codes = 0;
     double noise = 0.01, shard_mb = 0;
+    bool force = false;
     sd_opt opts[] = {
         {"model", SD_OPT_STR, &model, "DIR", "Hugging Face Qwen3 folder (config.json, safetensors, tokenizer.json)"},
         {"levels", SD_OPT_INT, &levels, "L", "semantic-ID levels (required)"},
@@ -28,6 +30,7 @@ static int run(int argc, char **argv) {
         {"dtype", SD_OPT_STR, &dtype, "T", "stored weights: f32, bf16 or f16 (default: the folder's torch_dtype)"},
         {"shard-mb", SD_OPT_DOUBLE, &shard_mb, "MB", "shard the weights above this size (default 5000)"},
         {"output", SD_OPT_STR, &out, "DIR", "output folder (required; -o DIR works too)"},
+        {"force", SD_OPT_FLAG, &force, NULL, "replace OUT even if it is a non-empty folder semid did not write"},
         {0},
     };
     sd_usage u = {"semid extend --model DIR --levels L --codes K -o OUT",
@@ -53,12 +56,19 @@ static int run(int argc, char **argv) {
         sd_errf(&err, SD_EUSAGE, "extend: --shard-mb and --noise must be >= 0");
         return sd_cmd_error(&err);
     }
+    unsigned out_flags = force ? SD_OUT_FORCE : 0;
+    sd_lock lk = {.fd = -1};
+    if (sd_out_dir_check(out, out_flags, &err) || sd_lock_output(&lk, out, &err)) {
+        sd_unlock(&lk);
+        return sd_cmd_error(&err);
+    }
     double t0 = sd_now();
     sd_qwen3 m;
-    if ((rc = sd_qwen3_load(&m, model, &err))) return sd_cmd_error(&err);
+    if ((rc = sd_qwen3_load(&m, model, &err))) { sd_unlock(&lk); return sd_cmd_error(&err); }
     sd_dtype as;
     if (parse_dtype(dtype, m.cfg.torch_dtype, &as)) {
         sd_qwen3_free(&m);
+        sd_unlock(&lk);
         sd_errf(&err, SD_EUSAGE, "extend: --dtype \"%s\": expected f32, bf16 or f16", dtype);
         return sd_cmd_error(&err);
     }
@@ -71,10 +81,11 @@ static int run(int argc, char **argv) {
         printf("<|sid_0|> .. <|sid_%d|> = %d .. %d\n", levels * codes - 1, x.sid_base, x.sid_base + levels * codes - 1);
         printf("vocab_size: %d -> %d (rows %d .. %d initialised to the mean of rows 0 .. %d)\n", x.old_rows,
                x.new_rows, x.old_tokens, x.new_rows - 1, x.old_tokens - 1);
-        sd_qwen3_save_opts so = {.store_as = as, .max_shard_bytes = (size_t)(shard_mb * 1e6)};
+        sd_qwen3_save_opts so = {.store_as = as, .max_shard_bytes = (size_t)(shard_mb * 1e6), .out_flags = out_flags};
         rc = sd_qwen3_save(&m, out, &so, &err);
     }
     sd_qwen3_free(&m);
+    sd_unlock(&lk);
     if (rc) return sd_cmd_error(&err);
     sd_info("%s: written (%s, %.1f s)", out, sd_dtype_name(as), sd_now() - t0);
     return 0;

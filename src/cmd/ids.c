@@ -1,5 +1,6 @@
 /* semid ids WORK: WORK/emb.npy -> semantic IDs (WORK/sids.tsv, sids.bin, ids_report.json). */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "ids/embfile.h"
 #include "ids/rqvae_method.h"
 #include "ids/sid_method.h"
+#include "ids/sid_set.h"
 #include "ids/sid_metrics.h"
 #include "ids/sid_table.h"
 #include "nn/ops.h"
@@ -93,42 +95,62 @@ static void print_report(const cJSON *r) {
                cJSON_GetObjectItem(e, "purity")->valuedouble, cJSON_GetObjectItem(e, "random_same_sizes")->valuedouble);
 }
 
-/* Outputs are written beside their final names and renamed only when all are complete, so a
- * failure leaves the previous outputs (or none) rather than a mix. */
-typedef struct staged { char *final, *tmp; } staged;
+/* Outputs are staged beside their final names ("NAME.new.PID") and renamed only when all are
+ * complete, so a failure leaves the previous outputs (or none). The renames are one after
+ * another; the record PREFIXids_set.json (ids/sid_set.h), renamed last, lets every reader
+ * refuse the mixed set a kill between two renames would leave. model_staged: the rqvae model
+ * already written to its staged path (NULL for other methods). */
+enum { N_OUT = 5 };
+static const char *const out_names[N_OUT] = {"sids.tsv", "sids.bin", "ids_report.json", "ids_codebooks.npy",
+                                             "rqvae.safetensors"};
+
+static char *staged_path(const char *final) {
+    size_t len = strlen(final) + 32;
+    char *s = sd_xmalloc(len);
+    snprintf(s, len, "%s.new.%d", final, (int)getpid());
+    return s;
+}
 
 static int stage_all(const sd_work *w, const char *prefix, const sd_sid_table *t, const sd_sid_output *o, int64_t d,
-                     const cJSON *rep, sd_err *err) {
-    const char *names[] = {"sids.tsv", "sids.bin", "ids_report.json", "ids_codebooks.npy"};
-    staged s[4] = {{0}};
+                     const cJSON *rep, const char *model_staged, sd_err *err) {
+    char *final[N_OUT], *tmp[N_OUT];
+    bool have[N_OUT] = {true, true, true, o->codebooks != NULL, model_staged != NULL};
     int rc = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < N_OUT; i++) {
         char name[512];
-        snprintf(name, sizeof name, "%s%s", prefix, names[i]);
-        s[i].final = sd_work_path(w, name);
-        size_t len = strlen(s[i].final) + 32;
-        s[i].tmp = sd_xmalloc(len);
-        snprintf(s[i].tmp, len, "%s.new.%d", s[i].final, (int)getpid());
+        /* the rqvae model keeps its one name, WORK/rqvae.safetensors, whatever the prefix */
+        snprintf(name, sizeof name, "%s%s", i == 4 ? "" : prefix, out_names[i]);
+        final[i] = sd_work_path(w, name);
+        tmp[i] = i == 4 && model_staged ? sd_xstrdup(model_staged) : staged_path(final[i]);
+        sd_clean_stale_temps(final[i]);
     }
-    rc = sd_sid_table_write_tsv(t, w->cat, s[0].tmp, err);
-    if (!rc) rc = sd_sid_table_save(t, s[1].tmp, err);
+    rc = sd_sid_table_write_tsv(t, w->cat, tmp[0], err);
+    if (!rc) rc = sd_sid_table_save(t, tmp[1], err);
     if (!rc) {
         char *js = cJSON_Print(rep);
         size_t len = strlen(js);
         js = sd_xrealloc(js, len + 2);
         js[len] = '\n';
-        rc = sd_write_file_atomic(s[2].tmp, js, len + 1, err);
+        rc = sd_write_file_atomic(tmp[2], js, len + 1, err);
         free(js);
     }
     if (!rc && o->codebooks)
-        rc = sd_embfile_write_npy(s[3].tmp, o->codebooks, (int64_t)t->levels * t->K, d, err);
-    for (int i = 0; i < 4; i++) {
-        if (rc) unlink(s[i].tmp);
-        else if (i == 3 && !o->codebooks) unlink(s[i].final); /* no stale codebooks of another run */
-        else if (rename(s[i].tmp, s[i].final)) rc = sd_errf(err, SD_EIO, "%s: rename failed", s[i].final);
-        free(s[i].final);
-        free(s[i].tmp);
+        rc = sd_embfile_write_npy(tmp[3], o->codebooks, (int64_t)t->levels * t->K, d, err);
+    for (int i = 0; i < N_OUT; i++) {
+        if (rc) { if (have[i]) unlink(tmp[i]); continue; }
+        if (i == 3 && !have[i]) unlink(final[i]); /* no stale codebooks of another run */
+        else if (have[i] && rename(tmp[i], final[i]))
+            rc = sd_errf(err, SD_EIO, "%s: rename failed: %s", final[i], strerror(errno));
     }
+    /* the record goes in last: until then the previous one stays, and a reader refuses the mix */
+    if (!rc) {
+        sd_sid_set_file files[N_OUT];
+        int nf = 0;
+        for (int i = 0; i < N_OUT; i++)
+            if (have[i]) files[nf++] = (sd_sid_set_file){.name = strrchr(final[i], '/') + 1, .staged = final[i]};
+        rc = sd_sid_set_write(w->dir, prefix, files, nf, err);
+    }
+    for (int i = 0; i < N_OUT; i++) { free(final[i]); free(tmp[i]); }
     return rc;
 }
 
@@ -172,7 +194,9 @@ static int run(int argc, char **argv) {
     sd_usage u = {"semid ids WORK [options]",
                   "Turns item embeddings into semantic IDs: L codes from the method, plus a uniqueness code ranking "
                   "items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, WORK/ids_report.json "
-                  "(and WORK/ids_codebooks.npy for rqkmeans; the trained model as WORK/rqvae.safetensors for rqvae). "
+                  "(and WORK/ids_codebooks.npy for rqkmeans; the trained model as WORK/rqvae.safetensors for rqvae), "
+                  "then WORK/ids_set.json, the record of that set (sizes, CRC-32) its readers check, so a mixed set "
+                  "is refused. "
                   "--out-prefix keeps a second assignment beside the one later stages read.",
                   1, 1};
     sd_err err = {0};
@@ -217,8 +241,24 @@ static int run(int argc, char **argv) {
     p.method_opts = &rq;
     if (sd_collision_policy_parse(collide, &pol))
         return sd_errf(&err, SD_EUSAGE, "ids: --max-collision must be error or extend-level, got '%s'", collide), sd_cmd_error(&err);
+    /* WORK stays as it is while this runs (shared lock), and one writer of this prefix's set */
+    sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
+    char set_name[512];
+    snprintf(set_name, sizeof set_name, "%ssids.tsv", prefix);
+    char *set_path = sd_path_join(dir, set_name);
     sd_work w;
-    if ((rc = sd_work_load(&w, dir, &err))) return sd_cmd_error(&err);
+    rc = sd_lock_output_shared(&lk, dir, &err);
+    if (!rc) rc = sd_work_load(&w, dir, &err);
+    if (!rc && (rc = sd_lock_output(&lk_out, set_path, &err))) sd_work_free(&w);
+    free(set_path);
+    if (rc) { sd_unlock(&lk); return sd_cmd_error(&err); }
+    /* the trained rqvae model is staged with the other outputs and renamed into place with them */
+    char *model_final = sd_work_path(&w, "rqvae.safetensors"), *model_staged = NULL;
+    if (!strcmp(method, "rqvae")) {
+        model_staged = staged_path(model_final);
+        rq.model_path = model_staged;
+        rq.model_name = model_final;
+    }
     char *ep = emb_path ? sd_xstrdup(emb_path) : sd_work_path(&w, "emb.npy");
     float *x = NULL;
     int64_t n = 0, d = 0;
@@ -249,7 +289,7 @@ static int run(int argc, char **argv) {
         sd_warn("largest collision group has %lld items: every item gets %d uniqueness codes", (long long)col.max_group,
                 t.n_codes - p.levels);
     rep = report(&w, method, &p, &out, x, d, &t, &col, sd_now() - t0);
-    if ((rc = stage_all(&w, prefix, &t, &out, d, rep, &err))) goto done;
+    if ((rc = stage_all(&w, prefix, &t, &out, d, rep, model_staged, &err))) goto done;
     if (json) {
         char *s = cJSON_Print(rep);
         puts(s);
@@ -258,6 +298,11 @@ static int run(int argc, char **argv) {
         print_report(rep);
     }
 done:
+    if (model_staged) unlink(model_staged); /* left only when the run failed before staging */
+    free(model_staged);
+    free(model_final);
+    sd_unlock(&lk_out);
+    sd_unlock(&lk);
     cJSON_Delete(rep);
     free(pop);
     sd_sid_table_free(&t);

@@ -1,5 +1,6 @@
 /* semid prep: reads a dataset in one of the known formats and writes a work directory. */
 #include "base/cli.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include <cjson/cJSON.h>
@@ -90,7 +91,7 @@ static int64_t drop_cold(sd_catalog **cat, sd_sequences *seq, const sd_seq_opts 
 
 static int run(int argc, char **argv) {
     const char *format = NULL, *items = NULL, *inter = NULL, *dir = NULL, *out = NULL, *split = NULL;
-    bool strict = false, no_filters = false, cold = false;
+    bool strict = false, no_filters = false, cold = false, force = false;
     int min_title = -1, min_desc = -1, min_user = -1, max_len = -1;
     double min_rating = 0;
     char fl[128];
@@ -129,6 +130,7 @@ static int run(int argc, char **argv) {
         {"min-rating", SD_OPT_DOUBLE, &min_rating, "X", "keep interactions rated >= X (0 = all)"},
         {"no-filters", SD_OPT_FLAG, &no_filters, NULL, "turn the format's default filters off (explicit options still apply)"},
         {"drop-cold-items", SD_OPT_FLAG, &cold, NULL, "drop items that no kept user interacted with (default: keep the catalogue)"},
+        {"force", SD_OPT_FLAG, &force, NULL, "replace WORK even if it is a non-empty directory semid did not write"},
         {NULL, 0, NULL, NULL, NULL},
     };
     /* -o is the one short option: map it to --out before the common parser sees it */
@@ -165,12 +167,19 @@ static int run(int argc, char **argv) {
                 o.min_user_items, o.max_user_items);
         return sd_cmd_error(&err);
     }
+    /* refuse a WORK that may not be replaced, or one being written, before reading anything */
+    unsigned out_flags = force ? SD_OUT_FORCE : 0;
+    sd_lock lk = {.fd = -1};
+    if (sd_out_dir_check(out, out_flags, &err) || sd_lock_output(&lk, out, &err)) {
+        sd_unlock(&lk);
+        return sd_cmd_error(&err);
+    }
     sd_prep_stats st = {0};
     sd_catalog *cat = NULL;
     sd_sequences seq;
     double t0 = sd_now();
     rc = pf->load(&o, &cat, &seq, &st, &err);
-    if (rc) return sd_cmd_error(&err);
+    if (rc) { sd_unlock(&lk); return sd_cmd_error(&err); }
     double t_load = sd_now() - t0;
     int64_t cold_dropped = -1;
     if (cold) {
@@ -183,11 +192,13 @@ static int run(int argc, char **argv) {
                 (long long)st.inter_unknown_item, o.min_user_items);
         sd_catalog_free(cat);
         sd_sequences_free(&seq);
+        sd_unlock(&lk);
         return sd_cmd_error(&err);
     }
     char *meta = extra_meta(&o, &st, cold_dropped, t_load);
     double t_w = sd_now();
-    rc = sd_work_create(out, cat, &seq, sk, sd_seed, pf->name, meta, &err);
+    rc = sd_work_create_flags(out, cat, &seq, sk, sd_seed, pf->name, meta, out_flags, &err);
+    sd_unlock(&lk);
     sd_debug("prep: work directory written in %.2f s", sd_now() - t_w);
     free(meta);
     double secs = sd_now() - t0;

@@ -41,7 +41,7 @@ static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJS
 static int run(int argc, char **argv) {
     sd_sasrec_cfg c = sd_sasrec_defaults();
     const char *loss = "bce", *block = "pmixer", *out_dir = NULL, *sid_mode = "tokens";
-    bool sid = false, cosine = false, resume = false, no_ckpt = false;
+    bool sid = false, cosine = false, resume = false, no_ckpt = false, force = false;
     int ckpt_every = 1, stop_after = 0;
     double lr = c.lr, b1 = c.beta1, b2 = c.beta2, wd = c.weight_decay;
     float dropout = c.dropout, clip = c.clip;
@@ -70,6 +70,7 @@ static int run(int argc, char **argv) {
         {"sid-mode", SD_OPT_STR, &sid_mode, "M", "with --sid: tokens (one token per code, per-level heads) or sum "
                                                  "(item = sum of its code embeddings) (default tokens)"},
         {"out", SD_OPT_STR, &out_dir, "DIR", "output folder (default WORK/sasrec or WORK/sasrec_sid)"},
+        {"force", SD_OPT_FLAG, &force, NULL, "replace the output folder even if it is a non-empty folder semid did not write"},
         {"ckpt-every", SD_OPT_INT, &ckpt_every, "N", "write the training checkpoint every N epochs (and after the "
                                                      "last) (default 1)"},
         {"no-ckpt", SD_OPT_FLAG, &no_ckpt, NULL, "write no training checkpoint"},
@@ -114,8 +115,14 @@ static int run(int argc, char **argv) {
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: --no-ckpt cannot be combined with --resume or --stop-after");
     if (rc) { free(pos); return sd_cmd_error(&err); }
 
+    /* WORK stays as it is while this trains (shared lock: prep/synth wait, other stages run) */
+    sd_lock lk = {.fd = -1}, lk_work = {.fd = -1};
     sd_work w;
-    if ((rc = sd_work_load(&w, work, &err))) { free(pos); return sd_cmd_error(&err); }
+    if ((rc = sd_lock_output_shared(&lk_work, work, &err)) || (rc = sd_work_load(&w, work, &err))) {
+        sd_unlock(&lk_work);
+        free(pos);
+        return sd_cmd_error(&err);
+    }
     char *dir = out_dir ? sd_xstrdup(out_dir) : sd_work_path(&w, sid ? "sasrec_sid" : "sasrec");
     char *tmp = NULL, *ckpt = sd_work_path(&w, sid ? "sasrec_sid.ckpt.safetensors" : "sasrec.ckpt.safetensors");
     sd_rec_ckpt_opts ck = {.path = no_ckpt ? NULL : ckpt, .every = ckpt_every, .stop_after = stop_after,
@@ -123,6 +130,10 @@ static int run(int argc, char **argv) {
     sd_scorer sc = {0};
     cJSON *extra = cJSON_CreateObject();
     sd_fit_report rep;
+    /* one writer per output folder (and its checkpoint); a folder that may not be replaced is
+     * refused now, not after the training */
+    unsigned out_flags = force ? SD_OUT_FORCE : 0;
+    if ((rc = sd_out_dir_check(dir, out_flags, &err)) || (rc = sd_lock_output(&lk, dir, &err))) goto done;
     double t0 = sd_now();
     if (sid) {
         sd_sasrec_sid *m = sd_xcalloc(1, sizeof *m);
@@ -153,7 +164,7 @@ static int run(int argc, char **argv) {
     cJSON_AddNumberToObject(extra, "valid_ndcg@10", rep.best_valid.ndcg[1]);
     cJSON_AddNumberToObject(extra, "valid_hit@10", rep.best_valid.hit[1]);
     if ((rc = report_test(&sc, &w, sd_seed, cJSON_AddObjectToObject(extra, "test"), &err))) goto done;
-    if ((rc = sd_dir_begin(dir, &tmp, &err))) goto done;
+    if ((rc = sd_dir_begin_flags(dir, &tmp, out_flags, &err))) goto done;
     char *extra_s = cJSON_PrintUnformatted(extra);
     rc = sid ? sd_sasrec_sid_save(sd_sasrec_sid_of(&sc), tmp, extra_s, &err)
              : sd_sasrec_save(sd_sasrec_of(&sc), tmp, extra_s, &err);
@@ -162,6 +173,8 @@ static int run(int argc, char **argv) {
     else sd_dir_abort(tmp);
     if (!rc && !sd_quiet) sd_info("wrote %s", dir);
 done:
+    sd_unlock(&lk);
+    sd_unlock(&lk_work);
     cJSON_Delete(extra);
     sd_scorer_free(&sc);
     free(tmp);

@@ -1,4 +1,5 @@
 #include "base/cli.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "data/split.h"
@@ -10,6 +11,7 @@ static int run(int argc, char **argv) {
     sd_synth_opts o;
     sd_synth_defaults(&o);
     const char *out = NULL, *split = "loo";
+    bool force = false;
     sd_opt opts[] = {
         {"out", SD_OPT_STR, &out, "WORK", "work directory to write (also -o WORK; required)"},
         {"items", SD_OPT_INT, &o.n_items, "N", "catalogue size: games, consoles, accessories (default 3000)"},
@@ -18,6 +20,7 @@ static int run(int argc, char **argv) {
         {"min-len", SD_OPT_INT, &o.min_len, "N", "shortest history (default 3)"},
         {"max-len", SD_OPT_INT, &o.max_len, "N", "longest history (default 200)"},
         {"split", SD_OPT_STR, &split, "KIND", "evaluation split: loo, user or time (default loo)"},
+        {"force", SD_OPT_FLAG, &force, NULL, "replace WORK even if it is a non-empty directory semid did not write"},
         {0},
     };
     sd_usage u = {"semid synth -o WORK [--items N --users M --seed S --split loo|user|time]",
@@ -43,8 +46,15 @@ static int run(int argc, char **argv) {
     else
         sd_synth_check(&o, &err);
     if (err.code) return sd_cmd_error(&err);
+    o.out_flags = force ? SD_OUT_FORCE : 0;
+    sd_lock lk = {.fd = -1};
+    if (sd_out_dir_check(out, o.out_flags, &err) || sd_lock_output(&lk, out, &err)) {
+        sd_unlock(&lk);
+        return sd_cmd_error(&err);
+    }
     double t = sd_now();
     rc = sd_synth_create(out, &o, kind, &err);
+    sd_unlock(&lk);
     if (rc) return sd_cmd_error(&err);
     sd_info("synth: wrote %s (%d items, %d users, seed %llu) in %.1fs", out, o.n_items, o.n_users,
             (unsigned long long)o.seed, sd_now() - t);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/cli.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "text/bpe_train.h"
@@ -45,6 +46,13 @@ static int train(int argc, char **argv) {
         sd_errf(&err, SD_EUSAGE, "tokenizer train: --corpus, --vocab-size and -o are required");
         return sd_cmd_error(&err);
     }
+    /* refuse a directory, device, fifo or link at -o before training; a regular file is replaced */
+    sd_lock lk = {.fd = -1};
+    if ((rc = sd_out_file_check(out, &err)) || (rc = sd_lock_output(&lk, out, &err))) {
+        sd_unlock(&lk);
+        free(corpus); free(special);
+        return sd_cmd_error(&err);
+    }
     size_t nc = 0, ns = 0;
     while (corpus[nc]) nc++;
     while (special && special[ns]) ns++;
@@ -52,10 +60,14 @@ static int train(int argc, char **argv) {
                            .min_frequency = min_freq, .threads = sd_opt_threads, .progress = true};
     double t0 = sd_now();
     sd_tokenizer *t;
-    if ((rc = sd_bpe_train_files(&t, (const char *const *)corpus, nc, &o, &err))) return sd_cmd_error(&err);
+    if ((rc = sd_bpe_train_files(&t, (const char *const *)corpus, nc, &o, &err))) {
+        sd_unlock(&lk);
+        return sd_cmd_error(&err);
+    }
     rc = sd_tok_save(t, out, &err);
     if (!rc) sd_info("%s: %d tokens, %d merges (%.2f s)", out, sd_tok_vocab_size(t), sd_tok_merge_count(t), sd_now() - t0);
     sd_tok_free(t);
+    sd_unlock(&lk);
     free(corpus); free(special);
     return rc ? sd_cmd_error(&err) : 0;
 }

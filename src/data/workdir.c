@@ -40,13 +40,18 @@ static char *meta_json(const sd_catalog *cat, const sd_sequences *seq, const sd_
 
 int sd_work_create(const char *dir, const sd_catalog *cat, const sd_sequences *seq, sd_split_kind kind,
                    uint64_t seed, const char *format, const char *extra_meta, sd_err *err) {
+    return sd_work_create_flags(dir, cat, seq, kind, seed, format, extra_meta, 0, err);
+}
+
+int sd_work_create_flags(const char *dir, const sd_catalog *cat, const sd_sequences *seq, sd_split_kind kind,
+                         uint64_t seed, const char *format, const char *extra_meta, unsigned out_flags, sd_err *err) {
     if (seq->n_items != cat->n_items)
         return sd_errf(err, SD_ESTATE, "internal: sequences over %d items, catalogue has %d", seq->n_items, cat->n_items);
     sd_split sp;
     int rc = sd_split_make(&sp, seq, kind, seed, err);
     if (rc) return rc;
     char *tmp = NULL;
-    rc = sd_dir_begin(dir, &tmp, err);
+    rc = sd_dir_begin_flags(dir, &tmp, out_flags, err);
     if (rc) { sd_split_free(&sp); return rc; }
     char *p_items = sd_path_join(tmp, "items.jsonl"), *p_seq = sd_path_join(tmp, "sequences.bin");
     char *p_split = sd_path_join(tmp, "split.bin"), *p_meta = sd_path_join(tmp, "meta.json");

@@ -68,7 +68,7 @@ int sd_rqvae_method(const float *emb, int64_t n, int64_t d, const sd_sid_params 
     out->recon = sd_xmalloc(sd_mul_size(sd_mul_size((size_t)n, (size_t)d), sizeof(float)));
     sd_rqvae_decode(&m, out->codes, n, 4096, out->recon);
     if (path && (rc = sd_rqvae_save(&m, path, err))) goto done;
-    out->details_json = details(&m, &o.train, &st, path);
+    out->details_json = details(&m, &o.train, &st, o.model_name && path ? o.model_name : path);
 done:
     if (rc) sd_sid_output_free(out);
     free(path);

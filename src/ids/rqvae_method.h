@@ -11,6 +11,8 @@ typedef struct sd_rqvae_method_opts {
     sd_rqvae_train_opts train; /* seed and progress are taken from sd_sid_params */
     const char *model_path;    /* where to save the trained model; NULL = WORK/rqvae.safetensors when
                                   work_dir is set, else not saved */
+    const char *model_name;    /* the path the report names as "model" (NULL = model_path): where
+                                  the model will be once its staged file is renamed into place */
 } sd_rqvae_method_opts;
 void sd_rqvae_method_defaults(sd_rqvae_method_opts *o);
 

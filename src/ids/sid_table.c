@@ -5,6 +5,7 @@
 #include <string.h>
 #include "base/file.h"
 #include "base/mem.h"
+#include "ids/sid_set.h"
 
 #define SID_MAGIC "SDSIDTB"
 #define SID_VERSION 1u
@@ -190,7 +191,9 @@ int sd_sid_table_save(const sd_sid_table *t, const char *path, sd_err *err) {
 int sd_sid_table_load(sd_sid_table *t, const char *path, sd_err *err) {
     memset(t, 0, sizeof *t);
     sd_map m;
-    int rc = sd_map_open(&m, path, err);
+    int rc = sd_sid_set_check(path, err);
+    if (rc) return rc;
+    rc = sd_map_open(&m, path, err);
     if (rc) return rc;
     const unsigned char *h = m.data;
     if (m.size < SID_HEADER || memcmp(h, SID_MAGIC, 8)) {
@@ -279,7 +282,9 @@ int sd_sid_table_read_tsv(sd_sid_table *t, const char *path, const sd_catalog *c
                           sd_err *err) {
     memset(t, 0, sizeof *t);
     sd_lines *lr;
-    int rc = sd_lines_open(&lr, path, err);
+    int rc = sd_sid_set_check(path, err);
+    if (rc) return rc;
+    rc = sd_lines_open(&lr, path, err);
     if (rc) return rc;
     char *line, *f[140];
     size_t len;

@@ -15,7 +15,9 @@
  *             order: id, external id, the m codes, the token string.
  *   sids.bin  40-byte header (magic "SDSIDTB\0", u32 version 1, u32 levels, u32 codes per item
  *             m, u32 K, i64 items, u32 bytes per code (2 if K <= 32767, else 4), u32 0), then
- *             the codes [items, m] as little-endian int16 or int32. */
+ *             the codes [items, m] as little-endian int16 or int32.
+ * Both readers first check the file against the record of its `semid ids` set (ids/sid_set.h),
+ * so a mixed set of outputs is refused. */
 #ifndef SD_SID_TABLE_H
 #define SD_SID_TABLE_H
 #include <stddef.h>

@@ -94,6 +94,8 @@ typedef struct sd_qwen3_save_opts {
                                 torch_dtype is written to match */
     size_t max_shard_bytes;  /* 0: 5 GB (as transformers); smaller gives shards + index */
     const char *chat_template; /* NULL: keep the loaded one, else a built-in Qwen3 ChatML template */
+    unsigned out_flags;      /* SD_OUT_FORCE or 0 (base/file.h): dir may be replaced only when it is
+                                absent, empty or a folder semid saved (it holds .semid) */
 } sd_qwen3_save_opts;
 /* Writes config.json, model.safetensors (or shards + model.safetensors.index.json),
  * tokenizer.json, tokenizer_config.json (added_tokens_decoder for every added token,

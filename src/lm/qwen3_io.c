@@ -207,7 +207,7 @@ int sd_qwen3_save(const sd_qwen3 *m, const char *dir, const sd_qwen3_save_opts *
         return sd_errf(err, SD_EUSAGE, "%s: weights can be stored as F32, BF16 or F16, not %s", dir, sd_dtype_name(as));
     size_t shard = opts && opts->max_shard_bytes ? opts->max_shard_bytes : (size_t)5000000000ull;
     char *tmp = NULL;
-    int rc = sd_dir_begin(dir, &tmp, err);
+    int rc = sd_dir_begin_flags(dir, &tmp, opts ? opts->out_flags : 0, err);
     if (rc) return rc;
 
     sd_qwen3_config c = m->cfg;
