@@ -492,3 +492,79 @@ Test(emb_hostile, cli_embed_npy_and_ids_exit_1) {
     free(emb);
     free(p);
 }
+
+Test(emb_hostile, saved_rqvae_with_bad_config_is_a_data_error) {
+    char dir[256];
+    sd_test_tmpdir(dir, sizeof dir);
+    char *p = sd_path_join(dir, "rqvae.safetensors");
+    sd_st_writer *w = sd_st_writer_new();
+    sd_st_writer_meta(w, "semid", "rqvae-1");
+    sd_st_writer_meta(w, "config", "{\"dim\":8,\"hidden\":[],\"latent\":4,\"levels\":2,\"codes\":1,\"beta\":0.25}");
+    sd_err err = {0};
+    cr_assert_eq(sd_st_writer_write(w, p, &err), 0, "%s", err.msg);
+    sd_st_writer_free(w);
+    sd_rqvae m;
+    int rc = sd_rqvae_load(&m, p, &err);
+    cr_assert_eq(rc, SD_EFORMAT, "rc %d: %s", rc, err.msg);
+    cr_assert_eq(sd_err_exit_code(&err), 1, "%s", err.msg);
+    cr_assert(strstr(err.msg, "rqvae.safetensors") && strstr(err.msg, "codes"), "%s", err.msg);
+    free(p);
+}
+
+/* ---- raw bytes never reach the terminal ---- */
+
+Test(msg_hostile, npy_header_strings_are_quoted) {
+    char dir[256];
+    sd_test_tmpdir(dir, sizeof dir);
+    char *p = sd_path_join(dir, "k.npy");
+    char buf[128] = "\x93NUMPY\x01\x00";
+    const char *hdr = "{'\x1b[2J': 1, }";
+    size_t hl = 64 - 10;
+    buf[8] = (char)hl;
+    buf[9] = 0;
+    memset(buf + 10, ' ', hl);
+    memcpy(buf + 10, hdr, strlen(hdr));
+    buf[10 + hl - 1] = '\n';
+    sd_err err = {0};
+    cr_assert_eq(sd_write_file_atomic(p, buf, 64, &err), 0, "%s", err.msg);
+    float *x = NULL;
+    int64_t n, d;
+    cr_assert_lt(sd_embfile_read_npy(p, &x, &n, &d, &err), 0);
+    cr_assert(strstr(err.msg, "unexpected key '\\x1B[2J'"), "%s", err.msg);
+    free(p);
+}
+
+Test(msg_hostile, cli_escapes_control_bytes_in_any_message) {
+    /* a tensor named with an escape sequence: the loader's message quotes the name as it is, and
+     * the command prints it escaped */
+    char tmp[256], src[512], cmd[2048];
+    sd_test_tmpdir(tmp, sizeof tmp);
+    snprintf(src, sizeof src, "%s/qwen3/A", sd_test_ref());
+    snprintf(cmd, sizeof cmd, "cp -r %s %s/A", src, tmp);
+    cr_assert_eq(sd_test_run(cmd, NULL), 0);
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/A", tmp);
+    sd_qwen3 m;
+    sd_err err = {0};
+    cr_assert_eq(sd_qwen3_load(&m, dir, &err), 0, "%s", err.msg);
+    sd_st_writer *w = sd_st_writer_new();
+    for (int i = 0; i < m.p.n_views; i++) {
+        const sd_view *vw = &m.p.views[i];
+        cr_assert_eq(sd_st_writer_add_f32(w, vw->name, vw->ndim, vw->shape, sd_params_ptr(&m.p, i), SD_DT_F32, &err), 0,
+                     "%s", err.msg);
+    }
+    float one = 1;
+    int64_t shape[1] = {1};
+    cr_assert_eq(sd_st_writer_add_f32(w, "x\x1b[2J\xc2\x9b", 1, shape, &one, SD_DT_F32, &err), 0, "%s", err.msg);
+    char *path = sd_path_join(dir, "model.safetensors");
+    cr_assert_eq(sd_st_writer_write(w, path, &err), 0, "%s", err.msg);
+    free(path);
+    sd_st_writer_free(w);
+    sd_qwen3_free(&m);
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s generate --model %s --prompt hi --max-new-tokens 1 2>&1", sd_test_bin(), dir);
+    cr_assert_eq(sd_test_run(cmd, &out), 1, "%s", out);
+    cr_assert(strstr(out, "\"x\\x1B[2J\\xC2\\x9B\" is not a parameter"), "%s", out);
+    cr_assert_null(strchr(out, 0x1b), "raw ESC printed: %s", out);
+    free(out);
+}

@@ -34,16 +34,18 @@ size_t sd_utf8_invalid_at(const char *str, size_t n) {
     return n;
 }
 
-const char *sd_quote_bytes(char *out, size_t cap, const char *str, size_t n) {
+/* Copies s[0..n) escaped into out; stops with "..." after `max` input bytes or when out is full. */
+static const char *escape(char *out, size_t cap, const char *str, size_t n, size_t max, bool keep_lines) {
     const unsigned char *s = (const unsigned char *)str;
     size_t o = 0, i = 0;
     if (!cap) return out;
     while (i < n) {
         size_t k = s[i] < 0x80 ? 1 : sd_utf8_seq_at(s, n, i, NULL);
         bool c1 = k == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0; /* U+0080..U+009F: terminal controls */
-        bool esc = k == 0 || s[i] < 0x20 || s[i] == 0x7F || c1;
+        bool line = keep_lines && (s[i] == '\n' || s[i] == '\t');
+        bool esc = k == 0 || ((s[i] < 0x20 || s[i] == 0x7F) && !line) || c1;
         size_t in = k ? k : 1, outn = esc ? 4 * in : k;
-        if (i + in > SD_QUOTE_MAX || o + outn + 4 > cap) {
+        if (i + in > max || o + outn + 4 > cap) {
             if (o + 4 <= cap) { memcpy(out + o, "...", 3); o += 3; }
             break;
         }
@@ -55,4 +57,12 @@ const char *sd_quote_bytes(char *out, size_t cap, const char *str, size_t n) {
     }
     out[o] = 0;
     return out;
+}
+
+const char *sd_quote_bytes(char *out, size_t cap, const char *s, size_t n) {
+    return escape(out, cap, s, n, SD_QUOTE_MAX, false);
+}
+
+const char *sd_escape_text(char *out, size_t cap, const char *s) {
+    return escape(out, cap, s, strlen(s), (size_t)-1, true);
 }

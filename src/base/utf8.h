@@ -21,5 +21,8 @@ size_t sd_utf8_invalid_at(const char *s, size_t n);
  * as it is, control characters (C0, DEL, C1) and the bytes of ill-formed sequences as \xNN, and
  * "..." after the first SD_QUOTE_MAX input bytes (never inside a character). Returns out. */
 const char *sd_quote_bytes(char *out, size_t cap, const char *s, size_t n);
+/* The same for a whole message (no length limit but cap; newlines and tabs kept), the last
+ * guard before an error reaches the terminal: cap of 4 * strlen(s) + 4 always suffices. */
+const char *sd_escape_text(char *out, size_t cap, const char *s);
 
 #endif
