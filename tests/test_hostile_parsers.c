@@ -12,6 +12,7 @@
 #include "base/finite.h"
 #include "base/mem.h"
 #include "base/utf8.h"
+#include "data/loaders.h"
 #include "ids/embfile.h"
 #include "ids/rqvae.h"
 #include "ids/rqvae_method.h"
@@ -567,4 +568,25 @@ Test(msg_hostile, cli_escapes_control_bytes_in_any_message) {
     cr_assert(strstr(out, "\"x\\x1B[2J\\xC2\\x9B\" is not a parameter"), "%s", out);
     cr_assert_null(strchr(out, 0x1b), "raw ESC printed: %s", out);
     free(out);
+}
+
+Test(msg_hostile, sasrec_id_beyond_int32_is_out_of_range) {
+    /* used to be called "not an integer" */
+    char dir[256];
+    sd_test_tmpdir(dir, sizeof dir);
+    char *p = sd_path_join(dir, "data.txt");
+    const char *text[] = {"1 1\n1 4294967296\n2 1\n", "1 1\n4294967296 1\n2 1\n"};
+    const char *want[] = {"item: not an integer in range [1, 2147483647]", "user: not an integer in range [1, 2147483647]"};
+    for (int k = 0; k < 2; k++) {
+        sd_err err = {0};
+        cr_assert_eq(sd_write_file_atomic(p, text[k], strlen(text[k]), &err), 0, "%s", err.msg);
+        sd_prep_opts o = {.inter_path = p, .strict = true};
+        sd_prep_stats st = {0};
+        sd_catalog *c = NULL;
+        sd_sequences s;
+        cr_assert_eq(sd_load_sasrec(&o, &c, &s, &st, &err), SD_EFORMAT, "case %d accepted", k);
+        cr_assert(strstr(err.msg, "data.txt:2") && strstr(err.msg, want[k]) && strstr(err.msg, "]: 4294967296 is out of range"),
+                  "case %d: %s", k, err.msg);
+    }
+    free(p);
 }
