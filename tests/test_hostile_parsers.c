@@ -590,3 +590,20 @@ Test(msg_hostile, sasrec_id_beyond_int32_is_out_of_range) {
     }
     free(p);
 }
+
+Test(qwen3_hostile, extend_never_writes_non_finite_rows) {
+    /* finite rows near the float32 limit: their mean plus noise overflows */
+    char src[512];
+    snprintf(src, sizeof src, "%s/qwen3/A", sd_test_ref());
+    sd_qwen3 m;
+    sd_err err = {0};
+    cr_assert_eq(sd_qwen3_load(&m, src, &err), 0, "%s", err.msg);
+    const sd_view *ev = &m.p.views[m.embed];
+    float *W = sd_params_ptr(&m.p, m.embed);
+    for (size_t i = 0; i < ev->numel; i++) W[i] = (i / (size_t)ev->shape[1]) % 2 ? 3.4e38f : 3.0e38f;
+    int32_t rows = m.cfg.vocab_size;
+    int rc = sd_qwen3_resize_vocab(&m, rows + 8, rows - 4, 1, 10.0f, &err);
+    cr_assert_neq(rc, 0, "non-finite rows were written");
+    cr_assert(strstr(err.msg, "is not finite") && strstr(err.msg, "embed_tokens"), "%s", err.msg);
+    sd_qwen3_free(&m);
+}
