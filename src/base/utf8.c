@@ -26,7 +26,10 @@ size_t sd_utf8_invalid_at(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
-        if (s[i] < 0x80) { i++; continue; }
+        unsigned c = s[i];
+        if (c < 0x80) { i++; continue; }
+        /* two-byte characters (byte-level BPE's whole alphabet) without the general check */
+        if (c >= 0xC2 && c <= 0xDF && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) { i += 2; continue; }
         size_t k = sd_utf8_seq_at(s, n, i, NULL);
         if (!k) return i;
         i += k;
