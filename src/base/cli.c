@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/threads.h"
+#include "base/utf8.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -160,6 +161,9 @@ int sd_parse(const sd_usage *u, const sd_opt *opts, int argc, char **argv, char 
 }
 
 int sd_cmd_error(const sd_err *err) {
-    fprintf(stderr, "semid: %s\n", err && err->msg[0] ? err->msg : "failed");
+    /* messages quote file content; whatever a parser left unescaped is escaped here, so that a
+     * hostile file cannot send raw bytes or terminal control sequences to the user's terminal */
+    char safe[4 * sizeof err->msg + 4];
+    fprintf(stderr, "semid: %s\n", err && err->msg[0] ? sd_escape_text(safe, sizeof safe, err->msg) : "failed");
     return sd_err_exit_code(err);
 }

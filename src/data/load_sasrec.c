@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Parses a positive integer at *p (skipping spaces/tabs before it); false if absent or bad. */
-static bool next_int(const char **p, const char *end, int64_t *v, bool *present) {
+/* Parses a positive integer at *p (skipping spaces/tabs before it); false if absent or bad, with
+ * *too_big set when it is a well-formed integer beyond int32 (an id out of range, not a typo). */
+static bool next_int(const char **p, const char *end, int64_t *v, bool *present, bool *too_big) {
     const char *s = *p;
     while (s < end && (*s == ' ' || *s == '\t')) s++;
     *present = s < end;
+    *too_big = false;
     if (s >= end) return false;
     const char *t = s;
     int64_t x = 0;
@@ -25,11 +27,23 @@ static bool next_int(const char **p, const char *end, int64_t *v, bool *present)
         x = x * 10 + (*t - '0');
         t++;
     }
-    if (x < 0) return false; /* too large */
+    if (x < 0) { /* too large */
+        while (t < end && *t >= '0' && *t <= '9') t++;
+        *too_big = t == end || *t == ' ' || *t == '\t';
+        return false;
+    }
     if (t == d0 || (t < end && *t != ' ' && *t != '\t')) return false;
     *v = neg ? -x : x;
     *p = t;
     return true;
+}
+
+/* The field at f (after spaces/tabs): its start in *f, its length returned (for messages). */
+static int field_at(const char **f, const char *end) {
+    while (*f < end && (**f == ' ' || **f == '\t')) (*f)++;
+    const char *t = *f;
+    while (t < end && *t != ' ' && *t != '\t' && t - *f < 40) t++;
+    return (int)(t - *f);
 }
 
 typedef struct grp { int64_t user, line; } grp;
@@ -62,12 +76,17 @@ int sd_load_sasrec(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq, s
         any = true;
         const char *p = line, *end = line + len;
         int64_t u, it;
-        bool present;
-        if (!next_int(&p, end, &u, &present)) {
-            rc = present ? sd_src_bad(&s, err, "user: not an integer: \"%.40s\"", line) : sd_src_bad(&s, err, "user: missing");
-        } else if (!next_int(&p, end, &it, &present)) {
-            rc = present ? sd_src_bad(&s, err, "item: not an integer: \"%.40s\"", line)
-                         : sd_src_bad(&s, err, "item: missing (expected \"user item\")");
+        bool present, big;
+        const char *f = p;
+        if (!next_int(&p, end, &u, &present, &big)) {
+            int fl = field_at(&f, end);
+            rc = big ? sd_src_bad(&s, err, "user: not an integer in range [1, %d]: %.*s is out of range", INT32_MAX, fl, f)
+                 : present ? sd_src_bad(&s, err, "user: not an integer: \"%.40s\"", line) : sd_src_bad(&s, err, "user: missing");
+        } else if (f = p, !next_int(&p, end, &it, &present, &big)) {
+            int fl = field_at(&f, end);
+            rc = big ? sd_src_bad(&s, err, "item: not an integer in range [1, %d]: %.*s is out of range", INT32_MAX, fl, f)
+                 : present ? sd_src_bad(&s, err, "item: not an integer: \"%.40s\"", line)
+                           : sd_src_bad(&s, err, "item: missing (expected \"user item\")");
         } else if (u <= 0 || it <= 0) {
             rc = sd_src_bad(&s, err, "%s: ids are 1-based, got %lld", u <= 0 ? "user" : "item",
                             (long long)(u <= 0 ? u : it));

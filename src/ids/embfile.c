@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/file.h"
+#include "base/finite.h"
 #include "base/mem.h"
 #include "base/strmap.h"
 
@@ -27,15 +28,19 @@ int sd_embfile_read_npy(const char *path, float **out, int64_t *n_out, int64_t *
         return sd_errf(err, SD_EFORMAT, "%s: embeddings must be a 2-D array (N, D), this one has %d dimensions", path, ndim);
     }
     int64_t n = shape[0], d = shape[1];
-    for (int64_t r = 0; r < n; r++)
-        for (int64_t c = 0; c < d; c++) {
-            float v = x[r * d + c];
-            if (!isfinite(v)) {
-                sd_afree(x);
-                return sd_errf(err, SD_EFORMAT, "%s: row %lld (column %lld) is %s; embeddings must be finite", path,
-                               (long long)r, (long long)c, isnan(v) ? "NaN" : "Inf");
-            }
-        }
+    /* caught here, naming the file, rather than later as a k-means or RQ-VAE "dimension 0" */
+    if (n < 1 || d < 1) {
+        sd_afree(x);
+        return sd_errf(err, SD_EFORMAT, "%s: embeddings of shape (%lld, %lld): need at least one row and one column",
+                       path, (long long)n, (long long)d);
+    }
+    size_t bad = sd_first_nonfinite(x, (size_t)n * (size_t)d);
+    if (bad < (size_t)n * (size_t)d) {
+        float v = x[bad];
+        sd_afree(x);
+        return sd_errf(err, SD_EFORMAT, "%s: row %lld (column %lld) is %s; embeddings must be finite", path,
+                       (long long)(bad / (size_t)d), (long long)(bad % (size_t)d), isnan(v) ? "NaN" : "Inf");
+    }
     *out = x;
     *n_out = n;
     *d_out = d;

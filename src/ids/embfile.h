@@ -12,7 +12,8 @@ int sd_embfile_write_npy(const char *path, const float *x, int64_t n, int64_t d,
 
 /* Reads an (N, D) float array into a malloc'd float32 [N, D] (*x, free with free()).
  * Errors name the file: bad magic/header, another dtype, fortran order, a shape that is not 2-D,
- * a truncated file, and a row holding NaN or Inf ("emb.npy: row 17 (column 3) is NaN"). */
+ * a truncated file, no rows or no columns, and a value that is NaN or Inf (the first, in one
+ * parallel pass: "emb.npy: row 17 (column 3) is NaN"). */
 int sd_embfile_read_npy(const char *path, float **x, int64_t *n, int64_t *d, sd_err *err);
 
 /* Reorders rows read from an .npy into internal-id order using an ids file (one external id per

@@ -58,7 +58,12 @@ static int cfg_parse(const char *text, const char *path, sd_rqvae_cfg *c, sd_err
         c->n_hidden = nh;
     }
     cJSON_Delete(j);
-    if (!rc && (rc = sd_rqvae_cfg_check(c, err))) sd_err_prefix(err, "%s", where);
+    if (!rc && (rc = sd_rqvae_cfg_check(c, err))) {
+        /* the check speaks of options (usage, exit 2); here the values come from a file */
+        sd_err_prefix(err, "%s", where);
+        rc = SD_EFORMAT;
+        if (err) err->code = rc;
+    }
     return rc;
 }
 

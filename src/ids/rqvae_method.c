@@ -50,6 +50,11 @@ int sd_rqvae_method(const float *emb, int64_t n, int64_t d, const sd_sid_params 
     if (p->method_opts) o = *(const sd_rqvae_method_opts *)p->method_opts;
     else sd_rqvae_method_defaults(&o);
     if (d > (1 << 24)) return sd_errf(err, SD_ERANGE, "rqvae: embedding width %lld too large", (long long)d);
+    /* the width comes from the data: a bad one is a format error (exit 1), not a usage one as
+     * sd_rqvae_init would call it */
+    if (d < 1 || n < 1)
+        return sd_errf(err, SD_EFORMAT, "rqvae: embeddings of shape (%lld, %lld): need at least one row and one column",
+                       (long long)n, (long long)d);
     o.model.dim = (int)d;
     o.model.levels = p->levels;
     o.model.codes = p->codes;

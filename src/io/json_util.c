@@ -1,7 +1,9 @@
 #include "io/json_util.h"
 #include "base/file.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +31,51 @@ const char *sd_json_type_name(const cJSON *j) {
 
 static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+static int cmp_key(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends to where[*len..cap) what names child `key` (or element idx when key is NULL). */
+static void path_push(char *where, size_t cap, size_t *len, const char *key, int idx) {
+    if (*len >= cap) return;
+    char q[SD_QUOTE_CAP];
+    int k = key ? snprintf(where + *len, cap - *len, "%s\"%s\"", *len ? "." : "", sd_quote_bytes(q, sizeof q, key, strlen(key)))
+                : snprintf(where + *len, cap - *len, "[%d]", idx);
+    *len = k < 0 ? *len : *len + (size_t)k < cap ? *len + (size_t)k : cap - 1;
+}
+
+static const char *find_dup(const cJSON *j, char *where, size_t cap, size_t len) {
+    if (cJSON_IsObject(j) && j->child && j->child->next) {
+        size_t n = 0, m = 0;
+        for (const cJSON *c = j->child; c; c = c->next) n++;
+        const char **keys = sd_xmalloc(n * sizeof *keys);
+        for (const cJSON *c = j->child; c; c = c->next) keys[m++] = c->string ? c->string : "";
+        qsort(keys, n, sizeof *keys, cmp_key);
+        const char *dup = NULL;
+        for (size_t i = 1; i < n && !dup; i++)
+            if (!strcmp(keys[i - 1], keys[i])) dup = keys[i];
+        free(keys);
+        if (dup) return dup;
+    }
+    if (!cJSON_IsObject(j) && !cJSON_IsArray(j)) return NULL;
+    int idx = 0;
+    for (const cJSON *c = j->child; c; c = c->next, idx++) {
+        if (!cJSON_IsObject(c) && !cJSON_IsArray(c)) continue;
+        size_t l = len;
+        path_push(where, cap, &l, cJSON_IsObject(j) ? (c->string ? c->string : "") : NULL, idx);
+        const char *dup = find_dup(c, where, cap, l);
+        if (dup) return dup;
+        where[len] = 0;
+    }
+    return NULL;
+}
+
+const char *sd_json_find_duplicate(const cJSON *j, char *where, size_t cap) {
+    if (!cap) return NULL;
+    where[0] = 0;
+    return j ? find_dup(j, where, cap, 0) : NULL;
+}
+
 int sd_json_parse(const char *text, size_t len, const char *label, cJSON **out, sd_err *err) {
     *out = NULL;
     /* cJSON wants a terminator to be safe; a copy costs little next to parsing. */
@@ -39,6 +86,15 @@ int sd_json_parse(const char *text, size_t len, const char *label, cJSON **out, 
         sd_json_line_col(buf, n, &line, &col);
         free(buf);
         return sd_errf(err, SD_EFORMAT, "%s:%d:%d: invalid JSON: NUL byte in text", WHERE(label), line, col);
+    }
+    size_t bad = sd_utf8_invalid_at(buf, n);
+    if (bad < n) {
+        int line, col;
+        sd_json_line_col(buf, bad, &line, &col);
+        int rc = sd_errf(err, SD_EFORMAT, "%s:%d:%d: invalid JSON: not UTF-8 (byte \\x%02X)", WHERE(label), line, col,
+                         (unsigned char)buf[bad]);
+        free(buf);
+        return rc;
     }
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithOpts(buf, &end, false);
@@ -51,9 +107,10 @@ int sd_json_parse(const char *text, size_t len, const char *label, cJSON **out, 
         if (pos > len) pos = len;
         int line, col;
         sd_json_line_col(buf, pos, &line, &col);
-        char near[24] = {0};
         size_t k = 0;
-        for (size_t i = pos; i < len && k < 16 && buf[i] != '\n'; i++) near[k++] = buf[i];
+        while (pos + k < len && k < 16 && buf[pos + k] != '\n') k++;
+        char near[SD_QUOTE_CAP];
+        sd_quote_bytes(near, sizeof near, buf + pos, k);
         int rc = pos >= len ? sd_errf(err, SD_EFORMAT, "%s:%d:%d: invalid JSON: unexpected end of text",
                                       WHERE(label), line, col)
                             : sd_errf(err, SD_EFORMAT, "%s:%d:%d: invalid JSON near '%s'", WHERE(label), line,
@@ -62,6 +119,16 @@ int sd_json_parse(const char *text, size_t len, const char *label, cJSON **out, 
         return rc;
     }
     free(buf);
+    char where[256];
+    const char *dup = sd_json_find_duplicate(j, where, sizeof where);
+    if (dup) {
+        char q[SD_QUOTE_CAP];
+        int rc = sd_errf(err, SD_EFORMAT, "%s: key \"%s\" appears twice in %s (semid refuses repeated keys)",
+                         WHERE(label), sd_quote_bytes(q, sizeof q, dup, strlen(dup)),
+                         where[0] ? where : "the top-level object");
+        cJSON_Delete(j);
+        return rc;
+    }
     *out = j;
     return 0;
 }
@@ -70,6 +137,7 @@ int sd_json_read_file(const char *path, cJSON **out, sd_err *err) {
     char *data;
     size_t len;
     *out = NULL;
+    if (sd_is_dir(path)) return sd_errf(err, SD_EIO, "%s: is a directory, expected a JSON file", path);
     int rc = sd_read_file(path, &data, &len, err);
     if (rc) return rc;
     size_t skip = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;

@@ -14,12 +14,19 @@
 #include "base/err.h"
 
 /* Parses text[0..len) (need not be NUL terminated). Errors: "label:LINE:COL: invalid JSON near
- * '...'"; trailing non-whitespace after the value is an error. */
+ * '...'"; trailing non-whitespace after the value is an error, so is text that is not UTF-8, and
+ * so is an object holding one key twice ("label: key \"hidden_size\" appears twice in the
+ * top-level object"): Python's json keeps the last value and cJSON the first, so semid refuses
+ * rather than read a file differently from transformers. */
 int sd_json_parse(const char *text, size_t len, const char *label, cJSON **out, sd_err *err);
-/* Reads and parses a file (gzip-aware, like sd_read_file). Free with cJSON_Delete. */
+/* Reads and parses a file (gzip-aware, like sd_read_file; a leading UTF-8 byte order mark is
+ * skipped; a directory is refused as one). Free with cJSON_Delete. */
 int sd_json_read_file(const char *path, cJSON **out, sd_err *err);
 /* Writes the JSON (indented when pretty) plus a final newline atomically. */
 int sd_json_write_file(const char *path, const cJSON *json, bool pretty, sd_err *err);
+/* A key found twice in one object anywhere in j (NULL if none); where (cap bytes) then names
+ * that object by its path: "" for j itself, "\"rope_scaling\"", "\"a\".\"b\"" or "\"a\"[3]". */
+const char *sd_json_find_duplicate(const cJSON *j, char *where, size_t cap);
 /* 1-based line and column of byte offset pos in text. */
 void sd_json_line_col(const char *text, size_t pos, int *line, int *col);
 /* "object", "array", "string", "number", "true/false", "null". */

@@ -1,5 +1,6 @@
 #include "io/npy.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,12 +77,15 @@ static int shape_lit(cur *c, sd_npy *a) {
     }
 }
 
+/* Header text quoted for a message (raw bytes as \xNN); valid within the enclosing statement. */
+#define QUOTE(s) sd_quote_bytes((char[SD_QUOTE_CAP]){0}, SD_QUOTE_CAP, (s), strlen(s))
+
 static int descr(cur *c, const char *d, sd_npy *a) {
     size_t n = strlen(d);
     char order = n ? d[0] : 0;
     int size = n >= 3 ? atoi(d + 2) : 0;
     if (n < 3 || !strchr("<>|=", order) || d[2] < '1' || d[2] > '9' || (n > 3 && (d[3] < '0' || d[3] > '9')) || n > 4)
-        return sd_errf(c->err, SD_EFORMAT, "%s: npy header: unsupported dtype '%s'", c->path, d);
+        return sd_errf(c->err, SD_EFORMAT, "%s: npy header: unsupported dtype '%s'", c->path, QUOTE(d));
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         if (kinds[i].kind != d[1] || kinds[i].size != size) continue;
         a->dtype = kinds[i].dtype;
@@ -89,7 +93,7 @@ static int descr(cur *c, const char *d, sd_npy *a) {
         return 0;
     }
     return sd_errf(c->err, SD_EFORMAT, "%s: npy header: unsupported dtype '%s' (float, int, uint and bool only)",
-                   c->path, d);
+                   c->path, QUOTE(d));
 }
 
 static int parse_header(cur *c, sd_npy *a) {
@@ -103,8 +107,8 @@ static int parse_header(cur *c, sd_npy *a) {
         if ((rc = str_lit(c, key, sizeof key)) || (rc = expect(c, ':'))) return rc;
         ws(c);
         int k = strcmp(key, "descr") == 0 ? 0 : strcmp(key, "fortran_order") == 0 ? 1 : strcmp(key, "shape") == 0 ? 2 : -1;
-        if (k < 0) return sd_errf(c->err, SD_EFORMAT, "%s: npy header: unexpected key '%s'", c->path, key);
-        if (seen[k]) return sd_errf(c->err, SD_EFORMAT, "%s: npy header: key '%s' repeated", c->path, key);
+        if (k < 0) return sd_errf(c->err, SD_EFORMAT, "%s: npy header: unexpected key '%s'", c->path, QUOTE(key));
+        if (seen[k]) return sd_errf(c->err, SD_EFORMAT, "%s: npy header: key '%s' repeated", c->path, QUOTE(key));
         seen[k] = true;
         if (k == 0) {
             if (c->s < c->end && *c->s == '[')

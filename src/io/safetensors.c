@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "io/safetensors.h"
+#include "base/utf8.h"
 #include "base/file.h"
 #include "base/mem.h"
 #include "io/json_util.h"
@@ -42,28 +43,6 @@ static uint64_t hash_str(const char *s) {
     uint64_t h = 1469598103934665603ull;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
-}
-
-static bool valid_utf8(const unsigned char *s, size_t n, size_t *bad) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        uint32_t cp, min;
-        if (c < 0x80) { i++; continue; }
-        if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; min = 0x10000; }
-        else { *bad = i; return false; }
-        if (n - i <= k) { *bad = i; return false; }
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80) { *bad = i; return false; }
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) { *bad = i; return false; }
-        i += k + 1;
-    }
-    return true;
 }
 
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
@@ -165,8 +144,8 @@ static int parse_shard(shard *s, const unsigned char *buf, size_t len, sd_err *e
     const unsigned char *h = buf + 8;
     if (n == 0 || h[0] != '{')
         return sd_errf(err, SD_EFORMAT, "%s: header does not start with '{' (not a safetensors file?)", file);
-    size_t bad;
-    if (!valid_utf8(h, n, &bad))
+    size_t bad = sd_utf8_invalid_at((const char *)h, n);
+    if (bad < n)
         return sd_errf(err, SD_EFORMAT, "%s: header is not valid UTF-8 (byte %zu)", file, bad + 8);
     char label[1200];
     snprintf(label, sizeof label, "%s: header", file);
@@ -557,9 +536,12 @@ static int add(sd_st_writer *w, const char *name, sd_dtype dtype, int ndim, cons
         return sd_errf(err, SD_EUSAGE, "safetensors writer: tensor \"%s\": %d dimensions", name, ndim);
     if (sd_dtype_size(dtype) == 0)
         return sd_errf(err, SD_EUSAGE, "safetensors writer: tensor \"%s\": invalid dtype", name);
-    size_t bad;
-    if (!valid_utf8((const unsigned char *)name, strlen(name), &bad))
-        return sd_errf(err, SD_EUSAGE, "safetensors writer: tensor name \"%s\" is not valid UTF-8", name);
+    size_t nlen = strlen(name);
+    if (sd_utf8_invalid_at(name, nlen) < nlen) {
+        char q[SD_QUOTE_CAP];
+        return sd_errf(err, SD_EUSAGE, "safetensors writer: tensor name \"%s\" is not valid UTF-8",
+                       sd_quote_bytes(q, sizeof q, name, nlen));
+    }
     for (int i = 0; i < w->n; i++)
         if (strcmp(w->e[i].name, name) == 0)
             return sd_errf(err, SD_EUSAGE, "safetensors writer: tensor \"%s\" added twice", name);

@@ -1,6 +1,7 @@
 /* config.json <-> sd_qwen3_config. */
 #include <stdio.h>
 #include <string.h>
+#include "base/utf8.h"
 #include "io/json_util.h"
 #include "lm/qwen3.h"
 
@@ -79,7 +80,8 @@ int sd_qwen3_config_parse(sd_qwen3_config *c, const cJSON *j, const char *where,
     const char *mt = NULL;
     if ((rc = sd_json_opt_string(j, "model_type", &mt, NULL, w, err))) return rc;
     if (mt && strcmp(mt, "qwen3"))
-        return sd_errf(err, SD_EFORMAT, "%s: \"model_type\" is \"%s\", expected \"qwen3\"", w, mt);
+        return sd_errf(err, SD_EFORMAT, "%s: \"model_type\" is \"%s\", expected \"qwen3\"", w,
+                       sd_quote_bytes((char[SD_QUOTE_CAP]){0}, SD_QUOTE_CAP, mt, strlen(mt)));
     if ((rc = sd_json_get_int(j, "hidden_size", &c->hidden_size, w, err)) ||
         (rc = sd_json_get_int(j, "num_hidden_layers", &c->num_hidden_layers, w, err)) ||
         (rc = sd_json_get_int(j, "num_attention_heads", &c->num_attention_heads, w, err)) ||
@@ -104,10 +106,22 @@ int sd_qwen3_config_parse(sd_qwen3_config *c, const cJSON *j, const char *where,
     if (rs && !cJSON_IsNull(rs)) return sd_errf(err, SD_EFORMAT, "%s: \"rope_scaling\" is not supported (expected null)", w);
     const char *act = NULL;
     if ((rc = sd_json_opt_string(j, "hidden_act", &act, "silu", w, err))) return rc;
-    if (strcmp(act, "silu")) return sd_errf(err, SD_EFORMAT, "%s: \"hidden_act\" \"%s\" is not supported (expected silu)", w, act);
-    const char *dt = NULL;
+    if (strcmp(act, "silu"))
+        return sd_errf(err, SD_EFORMAT, "%s: \"hidden_act\" \"%s\" is not supported (expected silu)", w,
+                       sd_quote_bytes((char[SD_QUOTE_CAP]){0}, SD_QUOTE_CAP, act, strlen(act)));
+    const char *dt = NULL, *dt_key = "torch_dtype";
     if ((rc = sd_json_opt_string(j, "torch_dtype", &dt, "", w, err))) return rc;
-    if (!dt[0] && (rc = sd_json_opt_string(j, "dtype", &dt, "", w, err))) return rc; /* transformers >= 4.56 */
+    if (!dt[0]) { /* transformers >= 4.56 */
+        dt_key = "dtype";
+        if ((rc = sd_json_opt_string(j, "dtype", &dt, "", w, err))) return rc;
+    }
+    /* the stored weights' dtype is chosen from it (extend, save): an unknown name is refused
+     * rather than silently read as float32 */
+    if (dt[0] && strcmp(dt, "float32") && strcmp(dt, "bfloat16") && strcmp(dt, "float16")) {
+        char q[SD_QUOTE_CAP];
+        return sd_errf(err, SD_EFORMAT, "%s: \"%s\" \"%s\" is not supported (expected float32, bfloat16 or float16)", w,
+                       dt_key, sd_quote_bytes(q, sizeof q, dt, strlen(dt)));
+    }
     snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt);
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(j, "architectures");
     if (arch && !cJSON_IsNull(arch)) {

@@ -1,8 +1,10 @@
 /* Hugging Face folders: load and save a Qwen3 model with its tokenizer files. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/file.h"
+#include "base/finite.h"
 #include "base/mem.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
@@ -50,6 +52,37 @@ static int check_extra(const sd_qwen3 *m, const sd_st *st, sd_err *err) {
     return 0;
 }
 
+/* "[3, 7]" for flat index i of a tensor of this shape. */
+static void index_str(char *buf, size_t cap, size_t i, int ndim, const int64_t *shape) {
+    size_t idx[SD_MAX_DIMS];
+    for (int d = ndim - 1; d >= 0; d--) {
+        idx[d] = shape[d] > 0 ? i % (size_t)shape[d] : 0;
+        i = shape[d] > 0 ? i / (size_t)shape[d] : i;
+    }
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < ndim && o < cap; d++) o += (size_t)snprintf(buf + o, cap - o, d ? ", %zu" : "%zu", idx[d]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+/* A NaN or Inf weight would let generate run and extend spread it into the new rows, both
+ * exiting 0; one parallel pass over the whole buffer (its padding is zero) finds the first. */
+static int check_finite(const sd_qwen3 *m, const sd_st *st, const char *dir, sd_err *err) {
+    size_t bad = sd_first_nonfinite(m->p.data, m->p.n);
+    if (bad == m->p.n) return 0;
+    for (int v = 0; v < m->p.n_views; v++) {
+        const sd_view *w = &m->p.views[v];
+        if (bad < w->offset || bad >= w->offset + w->numel) continue;
+        char at[128], buf[8];
+        index_str(at, sizeof at, bad - w->offset, w->ndim, w->shape);
+        const char *tname = map_name(w->name, buf, sizeof buf, (void *)m);
+        const sd_st_tensor *t = sd_st_find(st, tname);
+        float x = m->p.data[bad];
+        return sd_errf(err, SD_EFORMAT, "%s: tensor \"%s\" holds %s at %s (weights must be finite)",
+                       t ? t->file : dir, tname, isnan(x) ? "NaN" : x > 0 ? "+Inf" : "-Inf", at);
+    }
+    return sd_errf(err, SD_EFORMAT, "%s: a weight is not finite (float %zu of the parameter buffer)", dir, bad);
+}
+
 int sd_qwen3_load(sd_qwen3 *m, const char *dir, sd_err *err) {
     memset(m, 0, sizeof *m);
     char *cfg_path = sd_path_join(dir, "config.json");
@@ -74,6 +107,7 @@ int sd_qwen3_load(sd_qwen3 *m, const char *dir, sd_err *err) {
     if ((rc = check_extra(m, st, err))) goto fail;
     sd_weights_opts wo = {.map = map_name, .ctx = m, .allow_unused = true};
     if ((rc = sd_weights_load_st(st, &m->p, &wo, err))) goto fail;
+    if ((rc = check_finite(m, st, dir, err))) goto fail;
     sd_st_close(st);
     st = NULL;
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/finite.h"
 #include "base/mem.h"
 #include "base/rng.h"
 #include "lm/qwen3.h"
@@ -54,8 +55,20 @@ int sd_qwen3_resize_vocab(sd_qwen3 *m, int32_t new_rows, int32_t init_from, uint
         nv->weight_decay = ov->weight_decay;
         size_t numel = ov->numel < nv->numel ? ov->numel : nv->numel;
         memcpy(n.p.data + nv->offset, m->p.data + ov->offset, numel * sizeof(float));
-        if (i == n.embed || i == n.lm_head)
-            init_rows(n.p.data + nv->offset, new_rows, init_from, C, seed, (uint64_t)(i == n.lm_head && !cfg.tie_word_embeddings), noise);
+        if (i == n.embed || i == n.lm_head) {
+            float *W = n.p.data + nv->offset;
+            init_rows(W, new_rows, init_from, C, seed, (uint64_t)(i == n.lm_head && !cfg.tie_word_embeddings), noise);
+            /* finite old rows can still give a mean plus noise beyond float range */
+            size_t cnt = (size_t)(new_rows - init_from) * (size_t)C;
+            size_t bad = sd_first_nonfinite(W + (size_t)init_from * C, cnt);
+            if (bad < cnt) {
+                rc = sd_errf(err, SD_ERANGE, "vocabulary resize: new row %lld of \"%s\" is not finite (the mean of the "
+                             "old rows plus noise %g overflows float32)", (long long)(init_from + (int64_t)(bad / (size_t)C)),
+                             nv->name, noise);
+                sd_qwen3_free(&n);
+                return rc;
+            }
+        }
     }
     if (m->p.grad) sd_params_alloc_train(&n.p);
     /* Everything but the parameters carries over. */

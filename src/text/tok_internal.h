@@ -47,14 +47,23 @@ extern const uint16_t *sd_byte_chars(void);
 /* Inverse: code point -> byte, -1 if not a byte-level char. */
 int sd_char_byte(int32_t cp);
 
-/* Decodes the code point at s[i] of valid UTF-8; returns its length. */
+/* Decodes the code point at s[i] (i < n); returns its length. Meant for well-formed UTF-8 but
+ * safe on any bytes: it reads nothing at or past s[n], and a byte that does not start a complete
+ * sequence (a stray continuation byte, a lead byte cut off by the end, a bad continuation)
+ * decodes as U+FFFD of length 1, so *cp is always below 0x110000 (a table index for callers).
+ * Overlong forms and surrogates are not rejected here; loaders validate with sd_utf8_seq_at. */
 static inline size_t sd_utf8_next(const unsigned char *s, size_t n, size_t i, int32_t *cp) {
     unsigned c = s[i];
-    if (c < 0x80 || i + 1 >= n) { *cp = (int32_t)c; return 1; }
-    if (c < 0xE0) { *cp = (int32_t)(((c & 0x1F) << 6) | (s[i + 1] & 0x3F)); return 2; }
-    if (c < 0xF0) { *cp = (int32_t)(((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F)); return 3; }
-    *cp = (int32_t)(((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F));
-    return 4;
+    if (c < 0x80) { *cp = (int32_t)c; return 1; }
+    size_t need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+    if (need && c <= 0xF4 && n - i > need) {
+        uint32_t v = c & (0x3Fu >> need);
+        size_t k = 1;
+        for (; k <= need && (s[i + k] & 0xC0) == 0x80; k++) v = v << 6 | (s[i + k] & 0x3F);
+        if (k > need && v < 0x110000) { *cp = (int32_t)v; return need + 1; }
+    }
+    *cp = 0xFFFD;
+    return 1;
 }
 static inline size_t sd_utf8_put(char *o, int32_t cp) {
     if (cp < 0x80) { o[0] = (char)cp; return 1; }

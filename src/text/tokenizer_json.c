@@ -11,6 +11,8 @@
 #include <string.h>
 #include "base/file.h"
 #include "base/mem.h"
+#include "base/utf8.h"
+#include "io/json_util.h"
 #include "text/tok_internal.h"
 
 #define MAX_FILE_BYTES ((size_t)1 << 31)
@@ -26,11 +28,12 @@ typedef struct {
                                small hostile file cannot make the id tables huge */
 } jscan;
 
-static int line_of(const jscan *j, const char *at) {
-    int line = 1;
-    for (const char *q = j->s; q < at && q < j->end; q++) line += *q == '\n';
-    return line;
+/* Quotes the character at `at` (a whole UTF-8 sequence, or one byte) for a message. */
+static const char *char_at(const jscan *j, const char *at, char *buf, size_t cap) {
+    size_t k = sd_utf8_seq_at((const unsigned char *)at, (size_t)(j->end - at), 0, NULL);
+    return sd_quote_bytes(buf, cap, at, k ? k : 1);
 }
+#define QUOTE(q, s, n) sd_quote_bytes(q, sizeof q, s, n)
 
 __attribute__((format(printf, 3, 4)))
 static int jfail(jscan *j, const char *at, const char *fmt, ...) {
@@ -39,7 +42,9 @@ static int jfail(jscan *j, const char *at, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return sd_errf(j->err, SD_EFORMAT, "%s:%d: %s", j->name, line_of(j, at), msg);
+    int line, col;
+    sd_json_line_col(j->s, (size_t)((at < j->end ? at : j->end) - j->s), &line, &col);
+    return sd_errf(j->err, SD_EFORMAT, "%s:%d:%d: %s", j->name, line, col, msg);
 }
 
 static inline void ws(jscan *j) {
@@ -48,7 +53,8 @@ static inline void ws(jscan *j) {
 static int expect(jscan *j, char c, const char *what) {
     ws(j);
     if (j->p >= j->end) return jfail(j, j->p, "unexpected end of file in %s (expected '%c')", what, c);
-    if (*j->p != c) return jfail(j, j->p, "%s: expected '%c', found '%c'", what, c, *j->p);
+    char q[16];
+    if (*j->p != c) return jfail(j, j->p, "%s: expected '%c', found '%s'", what, c, char_at(j, j->p, q, sizeof q));
     j->p++;
     return 0;
 }
@@ -65,18 +71,33 @@ static int hex4(const char *p, unsigned *v) {
     return 0;
 }
 
+/* JSON text is UTF-8 (RFC 8259); a string that is not would reach the tokenizer's tables, whose
+ * code assumes well-formed UTF-8, so it is refused here with the field and byte offset. */
+static int check_utf8(jscan *j, const char *at, const char *s, size_t n, const char *what) {
+    size_t bad = sd_utf8_invalid_at(s, n);
+    if (bad == n) return 0;
+    char q[SD_QUOTE_CAP];
+    return jfail(j, at, "%s: invalid UTF-8 at byte %zu of \"%s\"", what, bad, QUOTE(q, s, n));
+}
+
 /* Reads a JSON string; *out points into the file when there are no escapes, else into scratch
- * (second scratch if alt). */
-static int jstring(jscan *j, const char **out, size_t *len, const char *what, bool alt) {
+ * (second scratch if alt). The UTF-8 check is left out for values that are skipped (check
+ * false): they are never used, and the pass that reads them later names the field. */
+static int jstring_opt(jscan *j, const char **out, size_t *len, const char *what, bool alt, bool check) {
     ws(j);
     if (j->p >= j->end || *j->p != '"') return jfail(j, j->p, "%s: expected a string", what);
     const char *start = ++j->p, *q = start;
+    unsigned high = 0;
     while (q < j->end && *q != '"' && *q != '\\') {
         if ((unsigned char)*q < 0x20) return jfail(j, q, "%s: control character in string", what);
+        high |= (unsigned char)*q;
         q++;
     }
     if (q >= j->end) return jfail(j, start, "%s: unterminated string", what);
-    if (*q == '"') { *out = start; *len = (size_t)(q - start); j->p = q + 1; return 0; }
+    if (*q == '"') {
+        *out = start; *len = (size_t)(q - start); j->p = q + 1;
+        return check && (high & 0x80) ? check_utf8(j, start, start, *len, what) : 0;
+    }
     char **buf = alt ? &j->buf2 : &j->buf;
     size_t *cap = alt ? &j->cap2 : &j->cap;
     size_t o = (size_t)(q - start);
@@ -118,7 +139,10 @@ static int jstring(jscan *j, const char **out, size_t *len, const char *what, bo
     j->p = q + 1;
     *out = *buf;
     *len = o;
-    return 0;
+    return check ? check_utf8(j, start, *buf, o, what) : 0;
+}
+static int jstring(jscan *j, const char **out, size_t *len, const char *what, bool alt) {
+    return jstring_opt(j, out, len, what, alt, true);
 }
 
 static int jint(jscan *j, int64_t *v, const char *what) {
@@ -132,7 +156,9 @@ static int jint(jscan *j, int64_t *v, const char *what) {
         if (x > (INT64_MAX - 9) / 10) return jfail(j, j->p, "%s: integer too large", what);
         x = x * 10 + (*q++ - '0');
     }
-    if (q < j->end && (*q == '.' || *q == 'e' || *q == 'E')) return jfail(j, j->p, "%s: expected an integer", what);
+    /* a file cut inside a number must not look like a smaller, complete one */
+    if (q >= j->end) return jfail(j, j->p, "%s: unexpected end of file inside a number", what);
+    if (*q == '.' || *q == 'e' || *q == 'E') return jfail(j, j->p, "%s: expected an integer", what);
     j->p = q;
     *v = neg ? -x : x;
     return 0;
@@ -143,7 +169,7 @@ static int skip_value(jscan *j, int depth, const char *what) {
     if (j->p >= j->end) return jfail(j, j->p, "%s: unexpected end of file", what);
     if (depth > MAX_DEPTH) return jfail(j, j->p, "%s: nested too deeply", what);
     char c = *j->p;
-    if (c == '"') { const char *s; size_t n; return jstring(j, &s, &n, what, false); }
+    if (c == '"') { const char *s; size_t n; return jstring_opt(j, &s, &n, what, false, false); }
     if (c == '{' || c == '[') {
         char close = c == '{' ? '}' : ']';
         j->p++;
@@ -153,7 +179,7 @@ static int skip_value(jscan *j, int depth, const char *what) {
             int rc;
             if (c == '{') {
                 const char *s; size_t n;
-                if ((rc = jstring(j, &s, &n, what, false)) || (rc = expect(j, ':', what))) return rc;
+                if ((rc = jstring_opt(j, &s, &n, what, false, false)) || (rc = expect(j, ':', what))) return rc;
             }
             if ((rc = skip_value(j, depth + 1, what))) return rc;
             ws(j);
@@ -163,7 +189,8 @@ static int skip_value(jscan *j, int depth, const char *what) {
     }
     const char *q = j->p;
     while (q < j->end && (isalnum((unsigned char)*q) || *q == '-' || *q == '+' || *q == '.')) q++;
-    if (q == j->p) return jfail(j, j->p, "%s: unexpected character '%c'", what, c);
+    char cq[16];
+    if (q == j->p) return jfail(j, j->p, "%s: unexpected character '%s'", what, char_at(j, j->p, cq, sizeof cq));
     j->p = q;
     return 0;
 }
@@ -207,22 +234,95 @@ static bool is_null(jscan *j) {
     return false;
 }
 
+/* Keys already seen in one object. semid refuses a repeated key (Python's json and serde keep the
+ * last, semid's readers used to keep the first: either way the two tools would disagree), see
+ * README. The objects checked this way hold a handful of keys; model.vocab has its own check. */
+typedef struct { char **keys; size_t *lens; size_t n, cap; } keyset;
+
+static int keyset_add(jscan *j, keyset *ks, const char *k, size_t kn, const char *at, const char *what) {
+    for (size_t i = 0; i < ks->n; i++)
+        if (ks->lens[i] == kn && !memcmp(ks->keys[i], k, kn)) {
+            char q[SD_QUOTE_CAP];
+            return jfail(j, at, "%s: duplicate key \"%s\" (semid refuses repeated keys)", what, QUOTE(q, k, kn));
+        }
+    if (ks->n == ks->cap) {
+        ks->cap = ks->cap ? 2 * ks->cap : 8;
+        ks->keys = sd_xrealloc(ks->keys, ks->cap * sizeof *ks->keys);
+        ks->lens = sd_xrealloc(ks->lens, ks->cap * sizeof *ks->lens);
+    }
+    ks->keys[ks->n] = sd_xstrndup(k, kn);
+    ks->lens[ks->n++] = kn;
+    return 0;
+}
+static void keyset_free(keyset *ks) {
+    for (size_t i = 0; i < ks->n; i++) free(ks->keys[i]);
+    free(ks->keys);
+    free(ks->lens);
+    memset(ks, 0, sizeof *ks);
+}
+
+/* Number of entries of the object or array at `at`, for messages only; -1 if it is malformed.
+ * Leaves the scanner where it was (the error being reported is written after this). */
+static long count_entries(jscan *j, const char *at) {
+    const char *save = j->p;
+    sd_err scratch = {0}, *real = j->err;
+    j->err = &scratch;
+    j->p = at;
+    ws(j);
+    bool is_obj = j->p < j->end && *j->p == '{', first = true;
+    long n = 0;
+    int rc;
+    for (;;) {
+        const char *k; size_t kn;
+        rc = is_obj ? obj_next(j, &first, &k, &kn, "") : arr_next(j, &first, "");
+        if (rc != 1 || (rc = skip_value(j, 1, ""))) break;
+        n++;
+    }
+    j->p = save;
+    j->err = real;
+    return rc ? -1 : n;
+}
+
+/* "ids may leave gaps but stay below B": B is SD_TOK_MAX_ID, or the file size for a small file
+ * (so that a tiny hostile file cannot make the id tables huge). */
+static const char *id_bound_note(const jscan *j, char *buf, size_t cap) {
+    snprintf(buf, cap, "ids may leave gaps but must be below %lld%s", (long long)j->max_id,
+             j->max_id < SD_TOK_MAX_ID ? " in a file of this size" : "");
+    return buf;
+}
+
 /* ---- sections ---- */
+/* "model.vocab has 263 tokens", or a fallback when the vocabulary cannot be counted. */
+static const char *vocab_size_note(jscan *j, const char *vocab_at, const sd_tokenizer *t, char *buf, size_t cap) {
+    long n = vocab_at ? count_entries(j, vocab_at) : -1;
+    if (n >= 0) snprintf(buf, cap, "model.vocab has %ld tokens", n);
+    else snprintf(buf, cap, "%d tokens read so far", sd_tok_vocab_size(t));
+    return buf;
+}
+
 static int parse_vocab(jscan *j, sd_tokenizer *t) {
     bool first = true;
     const char *k; size_t kn;
+    const char *vocab_at = j->p;
     int rc;
+    char q[SD_QUOTE_CAP], q2[SD_QUOTE_CAP], note[96];
     while ((rc = obj_next(j, &first, &k, &kn, "model.vocab")) == 1) {
         const char *at = j->p;
         int64_t id;
         if ((rc = jint(j, &id, "model.vocab"))) return rc;
-        if (id < 0 || id >= j->max_id)
-            return jfail(j, at, "model.vocab: token \"%.*s\": id %lld out of range [0, %lld)", (int)(kn > 80 ? 80 : kn), k,
-                         (long long)id, (long long)j->max_id);
+        if (id < 0)
+            return jfail(j, at, "model.vocab: token \"%s\": id %lld out of range (ids are >= 0)", QUOTE(q, k, kn),
+                         (long long)id);
+        if (id >= j->max_id) {
+            QUOTE(q, k, kn);
+            return jfail(j, at, "model.vocab: token \"%s\": id %lld out of range: %s (%s)", q, (long long)id,
+                         vocab_size_note(j, vocab_at, t, q2, sizeof q2), id_bound_note(j, note, sizeof note));
+        }
         if (sd_tok_set(t, (int32_t)id, k, kn, TOK_MODEL)) {
-            if (sd_tok_lookup(t, k, kn) >= 0) return jfail(j, at, "model.vocab: duplicate token \"%.*s\"", (int)(kn > 80 ? 80 : kn), k);
-            return jfail(j, at, "model.vocab: duplicate id %lld (\"%.*s\" and \"%s\")", (long long)id,
-                         (int)(kn > 80 ? 80 : kn), k, sd_tok_id_to_token(t, (int32_t)id));
+            if (sd_tok_lookup(t, k, kn) >= 0) return jfail(j, at, "model.vocab: duplicate token \"%s\"", QUOTE(q, k, kn));
+            const char *old = sd_tok_id_to_token(t, (int32_t)id);
+            return jfail(j, at, "model.vocab: duplicate id %lld (\"%s\" and \"%s\")", (long long)id, QUOTE(q, k, kn),
+                         QUOTE(q2, old, strlen(old)));
         }
     }
     return rc;
@@ -230,38 +330,52 @@ static int parse_vocab(jscan *j, sd_tokenizer *t) {
 
 static int merge_part(jscan *j, sd_tokenizer *t, const char *s, size_t n, long idx, const char *at, int32_t *id) {
     *id = sd_tok_lookup(t, s, n);
+    char q[SD_QUOTE_CAP];
     if (*id < 0 || !(t->flags[*id] & TOK_MODEL))
-        return jfail(j, at, "model.merges[%ld]: \"%.*s\" is not in the vocabulary", idx, (int)(n > 80 ? 80 : n), s);
+        return jfail(j, at, "model.merges[%ld]: \"%s\" is not in the vocabulary", idx, QUOTE(q, s, n));
     return 0;
+}
+
+/* Writes "[idx]" after the prefix of length n in what: each of 150k merges needs its name
+ * ready for a message, and snprintf for each was a tenth of the load time. */
+static void set_index(char *what, size_t n, long idx) {
+    char digits[24];
+    int k = 0;
+    do { digits[k++] = (char)('0' + idx % 10); idx /= 10; } while (idx > 0);
+    what[n++] = '[';
+    while (k) what[n++] = digits[--k];
+    what[n++] = ']';
+    what[n] = 0;
 }
 
 static int parse_merges(jscan *j, sd_tokenizer *t) {
     bool first = true;
     int rc;
     long idx = 0;
+    char what[48] = "model.merges", q[SD_QUOTE_CAP], q2[SD_QUOTE_CAP];
     while ((rc = arr_next(j, &first, "model.merges")) == 1) {
         ws(j);
         const char *at = j->p;
         const char *a, *b; size_t an, bn;
+        set_index(what, sizeof "model.merges" - 1, idx);
         if (j->p < j->end && *j->p == '"') {
             const char *s; size_t n;
-            if ((rc = jstring(j, &s, &n, "model.merges", false))) return rc;
+            if ((rc = jstring(j, &s, &n, what, false))) return rc;
             const char *sp = memchr(s, ' ', n);
             if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp + 1 - s)) || sp == s || sp + 1 == s + n)
-                return jfail(j, at, "model.merges[%ld]: \"%.*s\" is not two tokens separated by one space", idx,
-                             (int)(n > 80 ? 80 : n), s);
+                return jfail(j, at, "%s: \"%s\" is not two tokens separated by one space", what, QUOTE(q, s, n));
             a = s; an = (size_t)(sp - s); b = sp + 1; bn = n - an - 1;
         } else {
-            if ((rc = expect(j, '[', "model.merges")) || (rc = jstring(j, &a, &an, "model.merges", false)) ||
-                (rc = expect(j, ',', "model.merges")) || (rc = jstring(j, &b, &bn, "model.merges", true)) ||
+            if ((rc = expect(j, '[', what)) || (rc = jstring(j, &a, &an, what, false)) ||
+                (rc = expect(j, ',', what)) || (rc = jstring(j, &b, &bn, what, true)) ||
                 (rc = expect(j, ']', "model.merges (a pair)")))
                 return rc;
         }
         int32_t ia, ib;
         if ((rc = merge_part(j, t, a, an, idx, at, &ia)) || (rc = merge_part(j, t, b, bn, idx, at, &ib))) return rc;
         if (sd_tok_add_merge(t, ia, ib) < 0)
-            return jfail(j, at, "model.merges[%ld]: \"%.*s%.*s\" (the merged token) is not in the vocabulary", idx,
-                         (int)(an > 80 ? 80 : an), a, (int)(bn > 80 ? 80 : bn), b);
+            return jfail(j, at, "%s: \"%s%s\" (the merged token) is not in the vocabulary", what, QUOTE(q, a, an),
+                         QUOTE(q2, b, bn));
         idx++;
     }
     return rc;
@@ -274,11 +388,12 @@ static int jbool(jscan *j, bool *v, const char *what) {
     return jfail(j, j->p, "%s: expected true or false", what);
 }
 
-static int parse_added(jscan *j, sd_tokenizer *t) {
+static int parse_added(jscan *j, sd_tokenizer *t, const char *vocab_at) {
     bool first = true;
     int rc;
     long idx = 0;
-    char what[64];
+    const char *added_at = j->p;
+    char what[64], field[80], q[SD_QUOTE_CAP], q2[SD_QUOTE_CAP], note[96], vnote[64];
     while ((rc = arr_next(j, &first, "added_tokens")) == 1) {
         snprintf(what, sizeof what, "added_tokens[%ld]", idx);
         ws(j);
@@ -288,12 +403,14 @@ static int parse_added(jscan *j, sd_tokenizer *t) {
         int64_t id = -1;
         char *content = NULL; size_t clen = 0;
         sd_added_token a = {0};
+        keyset seen = {0};
         while ((rc = obj_next(j, &ofirst, &k, &kn, what)) == 1) {
+            if ((rc = keyset_add(j, &seen, k, kn, j->p, what))) break;
             if (key_is(k, kn, "id")) { if ((rc = jint(j, &id, what))) break; have_id = true; }
             else if (key_is(k, kn, "content")) {
                 const char *s; size_t n;
-                if ((rc = jstring(j, &s, &n, what, false))) break;
-                free(content);
+                snprintf(field, sizeof field, "%s.content", what);
+                if ((rc = jstring(j, &s, &n, field, false))) break;
                 content = sd_xstrndup(s, n); clen = n; have_content = true;
             }
             else if (key_is(k, kn, "special")) rc = jbool(j, &a.special, what);
@@ -304,19 +421,25 @@ static int parse_added(jscan *j, sd_tokenizer *t) {
             else rc = skip_value(j, 1, what);
             if (rc) break;
         }
+        keyset_free(&seen);
         if (!rc && (!have_id || !have_content)) rc = jfail(j, at, "%s: missing \"%s\"", what, have_id ? "content" : "id");
         if (!rc && clen == 0) rc = jfail(j, at, "%s: empty content", what);
-        if (!rc && (id < 0 || id >= j->max_id))
-            rc = jfail(j, at, "%s: id %lld out of range [0, %lld)", what, (long long)id, (long long)j->max_id);
+        if (!rc && id < 0) rc = jfail(j, at, "%s: id %lld out of range (ids are >= 0)", what, (long long)id);
+        if (!rc && id >= j->max_id) {
+            long n = count_entries(j, added_at);
+            vocab_size_note(j, vocab_at, t, vnote, sizeof vnote);
+            rc = jfail(j, at, "%s: id %lld out of range: %s, added_tokens %ld (%s)", what, (long long)id, vnote, n,
+                       id_bound_note(j, note, sizeof note));
+        }
         if (!rc) {
             const char *old = sd_tok_id_to_token(t, (int32_t)id);
             int32_t other = sd_tok_lookup(t, content, clen);
             if (old && (strlen(old) != clen || memcmp(old, content, clen)))
-                rc = jfail(j, at, "%s: id %lld is already the token \"%s\"", what, (long long)id, old);
+                rc = jfail(j, at, "%s: id %lld is already the token \"%s\"", what, (long long)id, QUOTE(q, old, strlen(old)));
             else if (!old && other >= 0)
-                rc = jfail(j, at, "%s: \"%s\" already has id %d", what, content, other);
+                rc = jfail(j, at, "%s: \"%s\" already has id %d", what, QUOTE(q, content, clen), other);
             else if (old && (t->flags[id] & TOK_ADDED))
-                rc = jfail(j, at, "%s: \"%s\" (id %lld) is listed twice", what, content, (long long)id);
+                rc = jfail(j, at, "%s: \"%s\" (id %lld) is listed twice", what, QUOTE(q2, content, clen), (long long)id);
             else {
                 /* The file's id is kept. (Hugging Face instead numbers added tokens missing from
                  * the vocabulary after it, in order; files it writes agree with that.) */
@@ -340,10 +463,25 @@ static const char *jtype(const cJSON *o) {
 static bool jflag(const cJSON *o, const char *key) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key)); }
 
 static int check_config(jscan *j, sd_tokenizer *t, const char *field, const char *at, const char *vend) {
-    cJSON *o = cJSON_ParseWithLength(at, (size_t)(vend - at));
-    if (!o) return jfail(j, at, "%s: malformed JSON", field);
+    const char *stop = NULL;
+    size_t bad = sd_utf8_invalid_at(at, (size_t)(vend - at));
+    char bq[16];
+    if (bad < (size_t)(vend - at)) return jfail(j, at + bad, "%s: invalid UTF-8 (byte %s)", field, char_at(j, at + bad, bq, sizeof bq));
+    cJSON *o = cJSON_ParseWithLengthOpts(at, (size_t)(vend - at), &stop, false);
+    if (!o) return jfail(j, stop && stop >= at && stop <= vend ? stop : at, "%s: malformed JSON", field);
+    char path[256];
+    const char *dup = sd_json_find_duplicate(o, path, sizeof path);
+    if (dup) {
+        char q[SD_QUOTE_CAP];
+        int rc = jfail(j, at, "%s: duplicate key \"%s\"%s%s (semid refuses repeated keys)", field,
+                       QUOTE(q, dup, strlen(dup)), path[0] ? " in " : "", path);
+        cJSON_Delete(o);
+        return rc;
+    }
     int rc = 0;
     const char *ty = jtype(o);
+    char tq[SD_QUOTE_CAP];
+    QUOTE(tq, ty, strlen(ty));
     if (cJSON_IsNull(o)) {
         if (!strcmp(field, "normalizer")) t->nfc = false;
         else if (strcmp(field, "post_processor")) rc = jfail(j, at, "%s: null is not supported (expected ByteLevel)", field);
@@ -353,7 +491,7 @@ static int check_config(jscan *j, sd_tokenizer *t, const char *field, const char
         else if (!strcmp(ty, "Sequence") && cJSON_GetArraySize(seq) == 0) t->nfc = false;
         else if (!strcmp(ty, "Sequence") && cJSON_GetArraySize(seq) == 1 && !strcmp(jtype(cJSON_GetArrayItem(seq, 0)), "NFC"))
             t->nfc = true;
-        else rc = jfail(j, at, "normalizer: type \"%s\" is not supported (only NFC or none)", ty);
+        else rc = jfail(j, at, "normalizer: type \"%s\" is not supported (only NFC or none)", tq);
     } else if (!strcmp(field, "pre_tokenizer")) {
         const cJSON *seq = cJSON_GetObjectItemCaseSensitive(o, "pretokenizers");
         const cJSON *split = cJSON_GetArrayItem(seq, 0), *bl = cJSON_GetArrayItem(seq, 1);
@@ -369,9 +507,9 @@ static int check_config(jscan *j, sd_tokenizer *t, const char *field, const char
         else if (jflag(bl, "use_regex") || jflag(bl, "add_prefix_space"))
             rc = jfail(j, at, "pre_tokenizer: ByteLevel with use_regex or add_prefix_space is not supported");
     } else if (!strcmp(field, "decoder")) {
-        if (strcmp(ty, "ByteLevel")) rc = jfail(j, at, "decoder: type \"%s\" is not supported (expected ByteLevel)", ty);
+        if (strcmp(ty, "ByteLevel")) rc = jfail(j, at, "decoder: type \"%s\" is not supported (expected ByteLevel)", tq);
     } else if (!strcmp(field, "post_processor")) {
-        if (strcmp(ty, "ByteLevel")) rc = jfail(j, at, "post_processor: type \"%s\" is not supported (expected ByteLevel or null)", ty);
+        if (strcmp(ty, "ByteLevel")) rc = jfail(j, at, "post_processor: type \"%s\" is not supported (expected ByteLevel or null)", tq);
     }
     cJSON_Delete(o);
     return rc;
@@ -383,7 +521,8 @@ static int check_model_scalar(jscan *j, const char *k, size_t kn) {
         const char *s; size_t n;
         int rc = jstring(j, &s, &n, "model.type", false);
         if (rc) return rc;
-        if (!key_is(s, n, "BPE")) return jfail(j, at, "model.type: \"%.*s\" is not supported (expected BPE)", (int)n, s);
+        char q[SD_QUOTE_CAP];
+        if (!key_is(s, n, "BPE")) return jfail(j, at, "model.type: \"%s\" is not supported (expected BPE)", QUOTE(q, s, n));
         return 0;
     }
     if (key_is(k, kn, "dropout") || key_is(k, kn, "unk_token")) {
@@ -411,6 +550,8 @@ static int check_model_scalar(jscan *j, const char *k, size_t kn) {
 
 int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char *name, sd_err *err) {
     *out = NULL;
+    /* a UTF-8 byte order mark, as some editors and Hugging Face tooling on Windows write it */
+    if (len >= 3 && !memcmp(json, "\xEF\xBB\xBF", 3)) { json += 3; len -= 3; }
     jscan j = {.s = json, .p = json, .end = json + len, .name = name, .err = err,
                .max_id = (int64_t)len < SD_TOK_MAX_ID ? (int64_t)len : SD_TOK_MAX_ID};
     sd_tokenizer *t = sd_tok_new();
@@ -422,8 +563,10 @@ int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char
     bool first = true;
     const char *k; size_t kn;
     int rc;
+    keyset top = {0}, model = {0};
     while ((rc = obj_next(&j, &first, &k, &kn, "tokenizer")) == 1) {
         const char *at = j.p;
+        if ((rc = keyset_add(&j, &top, k, kn, at, "tokenizer"))) break;
         int ci = -1;
         for (int i = 0; i < 4; i++) if (key_is(k, kn, cfg_names[i])) ci = i;
         if (key_is(k, kn, "model")) {
@@ -431,11 +574,16 @@ int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char
             bool mfirst = true;
             while ((rc = obj_next(&j, &mfirst, &k, &kn, "model")) == 1) {
                 /* vocab and merges are read in place when they come in that order (as in every
-                 * file Hugging Face writes); otherwise merges wait for the vocabulary */
+                 * file Hugging Face writes); otherwise merges wait for the vocabulary. A repeated
+                 * key is refused before a table is read twice, or after a scalar's value is
+                 * checked (an unsupported value is the more useful message). */
+                const char *vat = j.p;
+                bool table = key_is(k, kn, "vocab") || key_is(k, kn, "merges");
+                if (table && (rc = keyset_add(&j, &model, k, kn, vat, "model"))) break;
                 if (key_is(k, kn, "vocab")) { vocab_at = j.p; rc = parse_vocab(&j, t); vocab_done = true; }
                 else if (key_is(k, kn, "merges") && vocab_done) { merges_at = j.p; rc = parse_merges(&j, t); merges_done = true; }
                 else if (key_is(k, kn, "merges")) { merges_at = j.p; rc = skip_value(&j, 1, "model.merges"); }
-                else rc = check_model_scalar(&j, k, kn);
+                else if (!(rc = check_model_scalar(&j, k, kn))) rc = keyset_add(&j, &model, k, kn, vat, "model");
                 if (rc) break;
             }
             if (rc) break;
@@ -459,7 +607,8 @@ int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char
         }
     }
     if (!rc && !merges_done) { j.p = merges_at; rc = parse_merges(&j, t); }
-    if (!rc && added_at) { j.p = added_at; if (!is_null(&j)) rc = parse_added(&j, t); }
+    if (!rc && added_at) { j.p = added_at; if (!is_null(&j)) rc = parse_added(&j, t, vocab_at); }
+    keyset_free(&top); keyset_free(&model);
     free(j.buf); free(j.buf2);
     if (rc) { sd_tok_free(t); return rc; }
     sd_tok_finish(t);
@@ -471,6 +620,7 @@ int sd_tok_load(sd_tokenizer **out, const char *path, sd_err *err) {
     *out = NULL;
     int64_t size = sd_file_size(path);
     if (size < 0) return sd_errf(err, SD_EIO, "%s: no such file", path);
+    if (sd_is_dir(path)) return sd_errf(err, SD_EIO, "%s: is a directory, expected a tokenizer.json file", path);
     if ((uint64_t)size > MAX_FILE_BYTES) return sd_errf(err, SD_ERANGE, "%s: %lld bytes is too large for a tokenizer", path, (long long)size);
     sd_map m;
     int rc = sd_map_open(&m, path, err);

@@ -5,34 +5,15 @@
 #include <string.h>
 #include <utf8proc.h>
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "text/tok_internal.h"
-
-/* Length of the valid sequence at s[i], or 0 when invalid; *bad = bytes forming the maximal
- * invalid prefix (at least 1) when invalid. */
-static size_t utf8_valid_at(const unsigned char *s, size_t n, size_t i, size_t *bad) {
-    unsigned c = s[i];
-    if (c < 0x80) return 1;
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) need = 1;
-    else if (c >= 0xE0 && c <= 0xEF) { need = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-    else if (c >= 0xF0 && c <= 0xF4) { need = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-    else { *bad = 1; return 0; }
-    for (size_t k = 1; k <= need; k++) {
-        if (i + k >= n) { *bad = k; return 0; }
-        unsigned b = s[i + k];
-        if (b < lo || b > hi) { *bad = k; return 0; }
-        lo = 0x80; hi = 0xBF;
-    }
-    return need + 1;
-}
 
 char *sd_utf8_repair(const char *str, size_t n, size_t *out_len) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0, bad = 0;
     while (i < n) {
         if (s[i] < 0x80) { i++; continue; }
-        size_t k = utf8_valid_at(s, n, i, &bad);
+        size_t k = sd_utf8_seq_at(s, n, i, &bad);
         if (!k) break;
         i += k;
     }
@@ -41,7 +22,7 @@ char *sd_utf8_repair(const char *str, size_t n, size_t *out_len) {
     char *out = sd_xmalloc(cap);
     memcpy(out, s, i);
     while (i < n) {
-        size_t k = utf8_valid_at(s, n, i, &bad);
+        size_t k = sd_utf8_seq_at(s, n, i, &bad);
         if (k) { memcpy(out + o, s + i, k); o += k; i += k; }
         else { memcpy(out + o, "\xEF\xBF\xBD", 3); o += 3; i += bad; }
     }
