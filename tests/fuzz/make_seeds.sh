@@ -17,7 +17,7 @@ for i in reviews.jsonl bench_hist.csv bench_plain.csv bench_nohdr.csv; do
   { cat $F/amazon/meta.jsonl; printf '\f'; cat $F/amazon/$i; } > "$C/amazon/${i%.*}"
 done
 for i in inter.csv inter.jsonl; do
-  { cat $F/generic/items.jsonl; printf '\f'; cat $F/generic/$i; } > "$C/generic/${i%.*}"
+  { cat $F/generic/items.jsonl; printf '\f'; cat $F/generic/$i; } > "$C/generic/${i/./_}"
 done
 { printf 0; cat $F/movielens/ml-100k-mini/u.data; printf '\f'; cat $F/movielens/ml-100k-mini/u.item; } > "$C/movielens/ml-100k"
 { printf 1; cat $F/movielens/ml-1m-mini/ratings.dat; printf '\f'; cat $F/movielens/ml-1m-mini/movies.dat; printf '\f'
