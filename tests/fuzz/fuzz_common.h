@@ -1,7 +1,8 @@
 /* Shared plumbing of the libFuzzer harnesses (tests/fuzz/fuzz_*.c).
  *
  * Loaders that only take a path get the input written to a file in a private directory made
- * once per process (under /dev/shm when it exists, so no disk traffic) and removed at exit.
+ * once per process (under $SEMID_FUZZ_TMP, else /dev/shm when it exists, so no disk traffic)
+ * and removed at exit.
  * Harnesses that need several files cut the input at form-feed bytes (0x0C), which no seed uses
  * inside a file, so a mutated input still maps onto the same files. */
 #ifndef SD_FUZZ_COMMON_H
@@ -39,7 +40,10 @@ static inline void fz_cleanup(void) {
 static inline const char *fz_dir(void) {
     if (fz_dir_path[0]) return fz_dir_path;
     sd_quiet = true;
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    /* run.sh points SEMID_FUZZ_TMP at a directory it removes afterwards, so a crashed run
+     * (no atexit) leaves nothing behind */
+    const char *base = getenv("SEMID_FUZZ_TMP");
+    if (!base || !*base) base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(fz_dir_path, sizeof fz_dir_path, "%s/semid-fuzz.XXXXXX", base);
     if (!mkdtemp(fz_dir_path)) { perror("mkdtemp"); abort(); }
     atexit(fz_cleanup);

@@ -23,8 +23,10 @@ opts=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=20
       -print_final_stats=1 -close_fd_mask=2 -artifact_prefix="$B/artifacts/$name/")
 [ -f "tests/fuzz/$name.dict" ] && opts+=(-dict="tests/fuzz/$name.dict")
 log=$B/logs/$name.$mode.log
+tmp=$(mktemp -d /dev/shm/semid-fuzz.XXXXXX 2>/dev/null || mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 # One thread per harness (the loaders use OpenMP); the smoke run shares two cores with another.
-if OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0} "$bin" "${opts[@]}" "$out" "${dirs[@]}" >"$log" 2>&1; then
+if SEMID_FUZZ_TMP=$tmp OMP_NUM_THREADS=1 ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0} "$bin" "${opts[@]}" "$out" "${dirs[@]}" >"$log" 2>&1; then
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   echo "fuzz $mode $name: ok, ${execs:-?} runs in ${secs} s"
 else
