@@ -1,5 +1,6 @@
 # semid build. `make` -> ./semid; `make test` -> unit tests (+ PyTorch/JS references);
-# `make asan` -> the same tests under ASan+UBSan; `make bench` -> benchmarks.
+# `make asan` -> the same tests under ASan+UBSan; `make bench` -> benchmarks;
+# `make fuzz` -> libFuzzer on every parser (tests/fuzz), `make fuzz-smoke` -> its short CI run.
 # Sources are found by wildcard so new files need no Makefile edits.
 BUILD    ?= build
 CC       ?= gcc
@@ -26,7 +27,7 @@ LIB      := $(BUILD)/libsemid.a
 BIN      := $(if $(filter build,$(BUILD)),semid,$(BUILD)/semid)
 TEST_BIN := $(BUILD)/semid-tests
 
-.PHONY: all test test-c test-ref asan bench clean
+.PHONY: all test test-c test-ref asan bench clean fuzz fuzz-smoke fuzz-build fuzz-bins FORCE
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -56,8 +57,10 @@ test-c: $(TEST_BIN) $(BIN)
 	OMP_WAIT_POLICY=passive SEMID_BIN=$(abspath $(BIN)) SEMID_REF=$(abspath $(BUILD))/ref SEMID_FIXTURES=$(abspath tests/fixtures) \
 	  $(TEST_BIN) --jobs 2 $(TEST_ARGS)
 
+# The fuzz smoke run has its own sanitizer build (build-fuzz), so `make asan` does not repeat it.
 test: test-ref
 	$(MAKE) test-c
+	$(if $(filter build,$(BUILD)),$(MAKE) fuzz-smoke)
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
@@ -67,7 +70,45 @@ asan:
 bench: $(BIN) $(BENCH_BIN)
 	@OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} BUILD=$(BUILD) bash bench/run_all.sh
 
+# ---- fuzzing (tests/fuzz/README.md) ----
+# The library is built with clang into build-fuzz/ under ASan+UBSan with coverage hooks; each
+# tests/fuzz/fuzz_NAME.c links it with libFuzzer into build-fuzz/fuzz_NAME. `make fuzz` runs
+# every harness for FUZZ_SECONDS on its corpus (new inputs go to build-fuzz/corpus/NAME, the
+# committed seeds stay as they are); `make fuzz-smoke` replays the seeds and the regression
+# inputs and fuzzes each harness for FUZZ_SMOKE_SECONDS (two at a time under make -j2).
+# FUZZ_SKIP_KNOWN=1 skips inputs that hit issue 10's items 4 and 5 until their fixes land.
+FUZZ_BUILD   := build-fuzz
+FUZZ_NAMES   := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SKIP_KNOWN ?= 1
+FUZZ_OPT     := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined -Wno-psabi $(if $(filter 1,$(FUZZ_SKIP_KNOWN)),-DSD_FUZZ_SKIP_KNOWN)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT="$(FUZZ_OPT)" fuzz-bins
+
+fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
+
+# Relinks the harnesses when the flags change (e.g. FUZZ_SKIP_KNOWN).
+$(BUILD)/fuzz-flags: FORCE
+	@mkdir -p $(BUILD); echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' > $@
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(LIB) $(BUILD)/fuzz-flags
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+FORCE:
+
+fuzz: fuzz-build
+	@bad=""; for n in $(FUZZ_NAMES); do bash tests/fuzz/run.sh fuzz $$n $(FUZZ_SECONDS) || bad="$$bad $$n"; done; \
+	  if [ -n "$$bad" ]; then echo "fuzz: findings in:$$bad (see $(FUZZ_BUILD)/artifacts/)"; exit 1; fi
+
+fuzz-smoke: $(FUZZ_NAMES:%=fuzz-smoke-%)
+
+fuzz-smoke-%: fuzz-build
+	@bash tests/fuzz/run.sh smoke $* $(FUZZ_SMOKE_SECONDS)
+
 clean:
-	rm -rf build build-asan semid
+	rm -rf build build-asan build-fuzz semid
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

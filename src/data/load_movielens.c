@@ -639,6 +639,7 @@ static int cmp_tag_count(const void *pa, const void *pb) {
 
 /* Per movie: the ML_MAX_TAGS most applied tags, most frequent first, ties alphabetical. */
 static void select_tags(ml *m) {
+    if (m->n_pairs == 0) return; /* a tags file with no usable line: nothing to sort (NULL array) */
     qsort(m->pairs, m->n_pairs, sizeof *m->pairs, cmp_u64);
     tag_count *tc = NULL;
     size_t cap = 0;
@@ -702,7 +703,8 @@ static int build_catalog(ml *m, sd_catalog **out, sd_err *err) {
             m->attrs[na++] = (sd_kv){"year", year};
         }
         if (mv->release_date) m->attrs[na++] = (sd_kv){"release_date", mv->release_date};
-        sd_item_in in = {mv->ext_id, mv->title, describe(m, mv), NULL, 0, m->genres + mv->genre_off, mv->n_genres,
+        sd_item_in in = {mv->ext_id, mv->title, describe(m, mv), NULL, 0,
+                         mv->n_genres ? m->genres + mv->genre_off : NULL /* no genre list at all: NULL */, mv->n_genres,
                          m->attrs, na};
         if (sd_catalog_add(c, &in, err) < 0) {
             sd_catalog_free(c);

@@ -261,8 +261,9 @@ int sd_sequences_read(sd_sequences *s, const char *path, sd_err *err) {
         if (s->offsets[u + 1] < s->offsets[u]) goto bad;
     for (int64_t i = 0; i < s->n_inter; i++)
         if (s->items[i] < 0 || s->items[i] >= s->n_items) {
+            int32_t bad = s->items[i]; /* read before the mapping goes */
             sd_map_close(&s->map);
-            return sd_errf(err, SD_EFORMAT, "%s: item id %d out of range at position %lld", path, s->items[i], (long long)i);
+            return sd_errf(err, SD_EFORMAT, "%s: item id %d out of range at position %lld", path, bad, (long long)i);
         }
     s->user_ids = sd_xmalloc((s->n_users ? s->n_users : 1) * sizeof *s->user_ids);
     for (int32_t u = 0; u < s->n_users; u++) {

@@ -201,8 +201,9 @@ int sd_sid_table_load(sd_sid_table *t, const char *path, sd_err *err) {
         return sd_errf(err, SD_EFORMAT, "%s: not a semantic-ID table (bad magic)", path);
     }
     if (get_u32(h + 8) != SID_VERSION) {
+        uint32_t version = get_u32(h + 8); /* read before the mapping goes */
         sd_map_close(&m);
-        return sd_errf(err, SD_EFORMAT, "%s: version %u is not supported (expected %u)", path, get_u32(h + 8), SID_VERSION);
+        return sd_errf(err, SD_EFORMAT, "%s: version %u is not supported (expected %u)", path, version, SID_VERSION);
     }
     uint32_t levels = get_u32(h + 12), nc = get_u32(h + 16), K = get_u32(h + 20), width = get_u32(h + 32);
     uint64_t n = (uint64_t)get_u32(h + 24) | (uint64_t)get_u32(h + 28) << 32;
