@@ -76,21 +76,19 @@ bench: $(BIN) $(BENCH_BIN)
 # every harness for FUZZ_SECONDS on its corpus (new inputs go to build-fuzz/corpus/NAME, the
 # committed seeds stay as they are); `make fuzz-smoke` replays the seeds and the regression
 # inputs and fuzzes each harness for FUZZ_SMOKE_SECONDS (two at a time under make -j2).
-# FUZZ_SKIP_KNOWN=1 skips inputs that hit issue 10's items 4 and 5 until their fixes land.
 FUZZ_BUILD   := build-fuzz
 FUZZ_NAMES   := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
-FUZZ_SKIP_KNOWN ?= 1
 FUZZ_OPT     := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
-                -fno-sanitize-recover=undefined -Wno-psabi $(if $(filter 1,$(FUZZ_SKIP_KNOWN)),-DSD_FUZZ_SKIP_KNOWN)
+                -fno-sanitize-recover=undefined -Wno-psabi
 
 fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT="$(FUZZ_OPT)" fuzz-bins
 
 fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
 
-# Relinks the harnesses when the flags change (e.g. FUZZ_SKIP_KNOWN).
+# Relinks the harnesses when the flags change.
 $(BUILD)/fuzz-flags: FORCE
 	@mkdir -p $(BUILD); echo '$(CFLAGS)' | cmp -s - $@ || echo '$(CFLAGS)' > $@
 

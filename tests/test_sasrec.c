@@ -309,7 +309,7 @@ Test(sasrec_sid, probabilities_and_gradients) {
         sd_sasrec_cfg cfg = sd_sasrec_defaults();
         cfg.dim = 8; cfg.blocks = 1; cfg.heads = 2; cfg.maxlen = 5; cfg.dropout = 0; cfg.loss = SD_LOSS_SOFTMAX;
         sd_sasrec_sid m;
-        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, (sd_sid_mode)mode, sids, w.seq.n_items, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, (sd_sid_mode)mode, sids, w.cat, &err), 0, "%s", err.msg);
         if (mode == SD_SID_TOKENS) {
             sd_scorer sc;
             sd_sasrec_sid_scorer(&m, false, &sc);
@@ -378,7 +378,7 @@ Test(sasrec_sid, training_beats_popularity) {
         cfg.dim = 32; cfg.maxlen = 8; cfg.dropout = 0.2f; cfg.batch = 64; cfg.epochs = 10; cfg.eval_every = 5;
         cfg.lr = 5e-3; cfg.loss = SD_LOSS_SOFTMAX; cfg.progress = false;
         sd_sasrec_sid m;
-        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, (sd_sid_mode)mode, sids, w.seq.n_items, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, (sd_sid_mode)mode, sids, w.cat, &err), 0, "%s", err.msg);
         sd_fit_report rep;
         cr_assert_eq(sd_sasrec_sid_fit(&m, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
         sd_scorer sc;

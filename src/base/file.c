@@ -56,6 +56,11 @@ static int fill(sd_lines *r, sd_err *err) {
         r->start = 0;
     }
     if (r->end + 1 >= r->cap) {
+        /* one record never needs this much; a file without newlines (or a gzip bomb) would
+         * otherwise grow the buffer until memory runs out */
+        if (r->cap >= (size_t)SD_LINE_MAX)
+            return sd_errf(err, SD_EFORMAT, "%s:%lld: line longer than %d MiB (not a file of text lines?)", r->path,
+                           (long long)r->lineno + 1, SD_LINE_MAX >> 20);
         r->cap *= 2;
         r->buf = sd_xrealloc(r->buf, r->cap);
     }

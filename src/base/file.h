@@ -10,6 +10,10 @@
 
 /* ---- line reader ---- */
 typedef struct sd_lines sd_lines;
+/* Longest line sd_lines_next returns (a power of two); a longer one is an error naming the line. */
+#ifndef SD_LINE_MAX
+#define SD_LINE_MAX (256 << 20)
+#endif
 /* Opens path (plain or gzip). A UTF-8 BOM at the start is skipped. */
 int sd_lines_open(sd_lines **out, const char *path, sd_err *err);
 /* Next line without its "\n" or "\r\n"; *line stays valid until the next call (and is NUL

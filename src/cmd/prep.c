@@ -42,7 +42,8 @@ static void format_list(char *buf, size_t n) {
         k += snprintf(buf + k, n - k, "%s%s", i ? ", " : "", k_formats[i].name);
 }
 
-static char *extra_meta(const sd_prep_opts *o, const sd_prep_stats *st, int64_t cold_dropped, double secs) {
+static char *extra_meta(const sd_prep_opts *o, const sd_prep_stats *st, int64_t repeats, int64_t cold_dropped,
+                        double secs) {
     cJSON *m = cJSON_CreateObject();
     cJSON *src = cJSON_AddObjectToObject(m, "source");
     if (o->items_path) cJSON_AddStringToObject(src, "items", o->items_path);
@@ -55,11 +56,13 @@ static char *extra_meta(const sd_prep_opts *o, const sd_prep_stats *st, int64_t 
     cJSON_AddNumberToObject(f, "max_user_items", o->max_user_items);
     cJSON_AddNumberToObject(f, "min_rating", o->min_rating);
     cJSON_AddBoolToObject(f, "drop_cold_items", cold_dropped >= 0);
+    cJSON_AddBoolToObject(f, "keep_repeats", o->keep_repeats);
     cJSON *s = cJSON_AddObjectToObject(m, "prep");
     cJSON_AddNumberToObject(s, "lines_read", (double)st->lines_read);
     cJSON_AddNumberToObject(s, "lines_skipped", (double)st->lines_skipped);
     cJSON_AddNumberToObject(s, "items_filtered", (double)st->items_filtered);
     cJSON_AddNumberToObject(s, "inter_unknown_item", (double)st->inter_unknown_item);
+    cJSON_AddNumberToObject(s, "repeats_dropped", (double)repeats);
     cJSON_AddNumberToObject(s, "cold_items_dropped", (double)(cold_dropped > 0 ? cold_dropped : 0));
     cJSON_AddNumberToObject(s, "bytes_read", (double)st->bytes_read);
     cJSON_AddNumberToObject(s, "seconds", secs);
@@ -91,7 +94,7 @@ static int64_t drop_cold(sd_catalog **cat, sd_sequences *seq, const sd_seq_opts 
 
 static int run(int argc, char **argv) {
     const char *format = NULL, *items = NULL, *inter = NULL, *dir = NULL, *out = NULL, *split = NULL;
-    bool strict = false, no_filters = false, cold = false, force = false;
+    bool strict = false, no_filters = false, cold = false, force = false, repeats = false;
     int min_title = -1, min_desc = -1, min_user = -1, max_len = -1;
     double min_rating = 0;
     char fl[128];
@@ -129,6 +132,8 @@ static int run(int argc, char **argv) {
         {"max-len", SD_OPT_INT, &max_len, "N", "keep each user's last N items (0 = all)"},
         {"min-rating", SD_OPT_DOUBLE, &min_rating, "X", "keep interactions rated >= X (0 = all)"},
         {"no-filters", SD_OPT_FLAG, &no_filters, NULL, "turn the format's default filters off (explicit options still apply)"},
+        {"keep-repeats", SD_OPT_FLAG, &repeats, NULL,
+         "keep an item the user already has (repeat purchases, re-watches); default: first time only, repeats counted"},
         {"drop-cold-items", SD_OPT_FLAG, &cold, NULL, "drop items that no kept user interacted with (default: keep the catalogue)"},
         {"force", SD_OPT_FLAG, &force, NULL, "replace WORK even if it is a non-empty directory semid did not write"},
         {NULL, 0, NULL, NULL, NULL},
@@ -160,7 +165,7 @@ static int run(int argc, char **argv) {
         .min_desc_chars = min_desc >= 0 ? min_desc : no_filters ? 0 : pf->min_desc,
         .min_user_items = min_user >= 0 ? min_user : no_filters ? 0 : pf->min_user_items,
         .max_user_items = max_len >= 0 ? max_len : no_filters ? 0 : pf->max_len,
-        .min_rating = min_rating, .seed = sd_seed,
+        .min_rating = min_rating, .seed = sd_seed, .keep_repeats = repeats,
     };
     if (o.max_user_items > 0 && o.min_user_items > o.max_user_items) {
         sd_errf(&err, SD_EUSAGE, "prep: --min-user-items %d is larger than --max-len %d: every user would be dropped",
@@ -183,7 +188,7 @@ static int run(int argc, char **argv) {
     double t_load = sd_now() - t0;
     int64_t cold_dropped = -1;
     if (cold) {
-        sd_seq_opts so = {o.seed, o.min_user_items, o.max_user_items};
+        sd_seq_opts so = sd_prep_seq_opts(&o);
         cold_dropped = drop_cold(&cat, &seq, &so);
     }
     if (seq.n_users == 0) {
@@ -195,7 +200,7 @@ static int run(int argc, char **argv) {
         sd_unlock(&lk);
         return sd_cmd_error(&err);
     }
-    char *meta = extra_meta(&o, &st, cold_dropped, t_load);
+    char *meta = extra_meta(&o, &st, seq.repeats_dropped, cold_dropped, t_load);
     double t_w = sd_now();
     rc = sd_work_create_flags(out, cat, &seq, sk, sd_seed, pf->name, meta, out_flags, &err);
     sd_unlock(&lk);
@@ -211,6 +216,9 @@ static int run(int argc, char **argv) {
         printf("  interactions   %lld\n", (long long)seq.n_inter);
         printf("  lines read     %lld (%lld bad, skipped)\n", (long long)st.lines_read, (long long)st.lines_skipped);
         printf("  unknown items  %lld interactions skipped\n", (long long)st.inter_unknown_item);
+        if (o.keep_repeats) printf("  repeats        kept (--keep-repeats)\n");
+        else printf("  repeats        %lld repeated items dropped from histories (--keep-repeats keeps them)\n",
+                    (long long)seq.repeats_dropped);
         printf("  split          %s\n", sd_split_name(sk));
         printf("  time           %.2f s (read %.2f s, %.1f MB/s of %.1f MB)\n", secs, t_load,
                t_load > 0 ? st.bytes_read / 1e6 / t_load : 0.0, st.bytes_read / 1e6);

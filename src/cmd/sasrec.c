@@ -138,7 +138,7 @@ static int run(int argc, char **argv) {
     if (sid) {
         sd_sasrec_sid *m = sd_xcalloc(1, sizeof *m);
         char *sids = sd_work_path(&w, "sids.tsv");
-        rc = sd_sasrec_sid_init(m, &c, mode, sids, w.seq.n_items, &err);
+        rc = sd_sasrec_sid_init(m, &c, mode, sids, w.cat, &err);
         free(sids);
         if (rc) { free(m); goto done; }
         sd_sasrec_sid_scorer(m, true, &sc);

@@ -76,6 +76,15 @@ bool sd_parse_i64(const char *s, size_t len, int64_t *out) {
     return true;
 }
 
+const char *sd_int_problem(const char *s, size_t len) {
+    trim(&s, &len);
+    size_t i = len && (s[0] == '-' || s[0] == '+');
+    if (i == len) return "is not an integer";
+    for (; i < len; i++)
+        if ((unsigned)((unsigned char)s[i] - '0') > 9u) return "is not an integer";
+    return "is out of range";
+}
+
 bool sd_parse_f64(const char *s, size_t len, double *out) {
     trim(&s, &len);
     if (!len || len > 63) return false;

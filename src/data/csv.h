@@ -17,6 +17,9 @@ int sd_csv_split(char *line, size_t len, char **fields, size_t *lens, int max, s
 
 /* Whole-field number parsers (no leading/trailing junk; surrounding spaces allowed). */
 bool sd_parse_i64(const char *s, size_t len, int64_t *out);
+/* Why an integer field failed to parse, for the message: "is out of range" when it is a well-formed
+ * integer (optional sign, digits only) too large for the parser, else "is not an integer". */
+const char *sd_int_problem(const char *s, size_t len);
 bool sd_parse_f64(const char *s, size_t len, double *out);
 
 #endif

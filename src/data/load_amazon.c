@@ -144,10 +144,9 @@ static int add_inter(amz *a, sd_src *s, const char *field, const char *user, siz
 }
 
 static int review_line(amz *a, sd_src *s, const char *line, size_t len, sd_err *err) {
-    cJSON *j = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1);
-    int rc = 0;
-    if (!j) return sd_src_bad_json(s, err, line, len);
-    if (!cJSON_IsObject(j)) { cJSON_Delete(j); return sd_src_bad(s, err, "expected a JSON object"); }
+    cJSON *j;
+    int rc = sd_src_parse_object(s, line, len, &j, err);
+    if (rc || !j) return rc;
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "user_id");
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "parent_asin");
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
@@ -263,7 +262,8 @@ static int csv_line(amz *a, sd_src *s, char *line, size_t len, sd_err *err) {
     if (!fl[a->c_item]) return sd_src_bad(s, err, "\"parent_asin\" is empty");
     int64_t t;
     if (!sd_parse_i64(f[a->c_ts], fl[a->c_ts], &t))
-        return sd_src_bad(s, err, "\"timestamp\" is not an integer: \"%.40s\"", f[a->c_ts]);
+        return sd_src_bad(s, err, "\"timestamp\" %s: \"%.40s\"", sd_int_problem(f[a->c_ts], fl[a->c_ts]),
+                          f[a->c_ts]);
     if (a->c_rating >= 0) {
         double r;
         if (!sd_parse_f64(f[a->c_rating], fl[a->c_rating], &r))
@@ -349,7 +349,7 @@ int sd_load_amazon2023(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *se
     if (!rc) rc = read_inter(&a, err);
     double t2 = sd_now();
     if (!rc) {
-        sd_seq_opts so = {o->seed, o->min_user_items, o->max_user_items};
+        sd_seq_opts so = sd_prep_seq_opts(o);
         rc = sd_seqbuilder_finish(a.sb, a.cat->n_items, &so, seq, err);
     }
     sd_debug("amazon2023: items %.2f s, interactions %.2f s, sequences %.2f s", t1 - t0, t2 - t1, sd_now() - t2);

@@ -117,9 +117,9 @@ static int add_inter(gen *g, sd_src *s, const char *user, size_t ulen, const cha
 }
 
 static int json_inter(gen *g, sd_src *s, const char *line, size_t len, sd_err *err) {
-    cJSON *j = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1);
-    if (!j) return sd_src_bad_json(s, err, line, len);
-    int rc = 0;
+    cJSON *j;
+    int rc = sd_src_parse_object(s, line, len, &j, err);
+    if (rc || !j) return rc;
     char ub[32], ib[32];
     const char *u, *it;
     size_t ul, il;
@@ -127,8 +127,7 @@ static int json_inter(gen *g, sd_src *s, const char *line, size_t len, sd_err *e
     const cJSON *iv = cJSON_GetObjectItemCaseSensitive(j, "item");
     const cJSON *tv = cJSON_GetObjectItemCaseSensitive(j, "timestamp");
     const cJSON *rv = cJSON_GetObjectItemCaseSensitive(j, "rating");
-    if (!cJSON_IsObject(j)) rc = sd_src_bad(s, err, "expected a JSON object");
-    else if (!uv) rc = sd_src_bad(s, err, "\"user\" missing");
+    if (!uv) rc = sd_src_bad(s, err, "\"user\" missing");
     else if (!id_text(uv, ub, sizeof ub, &u, &ul)) rc = sd_src_bad(s, err, "\"user\" must be a non-empty string or an integer");
     else if (!iv) rc = sd_src_bad(s, err, "\"item\" missing");
     else if (!id_text(iv, ib, sizeof ib, &it, &il)) rc = sd_src_bad(s, err, "\"item\" must be a non-empty string or an integer");
@@ -175,7 +174,8 @@ static int csv_inter(gen *g, sd_src *s, char *line, size_t len, sd_err *err) {
     if (!fl[g->c_item]) return sd_src_bad(s, err, "\"item\" is empty");
     int64_t t;
     if (!sd_parse_i64(f[g->c_ts], fl[g->c_ts], &t))
-        return sd_src_bad(s, err, "\"timestamp\" is not an integer: \"%.40s\"", f[g->c_ts]);
+        return sd_src_bad(s, err, "\"timestamp\" %s: \"%.40s\"", sd_int_problem(f[g->c_ts], fl[g->c_ts]),
+                          f[g->c_ts]);
     if (g->c_rating >= 0 && g->o->min_rating > 0) {
         double r;
         if (!sd_parse_f64(f[g->c_rating], fl[g->c_rating], &r))
@@ -227,7 +227,7 @@ int sd_load_generic(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq, 
     int rc = read_items(&g, err);
     if (!rc) rc = read_inter(&g, err);
     if (!rc) {
-        sd_seq_opts so = {o->seed, o->min_user_items, o->max_user_items};
+        sd_seq_opts so = sd_prep_seq_opts(o);
         rc = sd_seqbuilder_finish(g.sb, g.cat->n_items, &so, seq, err);
     }
     sd_strmap_free(&g.dropped);

@@ -11,6 +11,7 @@
  * Ratings files are the hot path (ml-25m: 25M lines): lines come from sd_lines and are split in
  * place; nothing is allocated per line. */
 #define _GNU_SOURCE /* memmem */
+#include "data/csv.h"
 #include "data/loaders.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -482,7 +483,8 @@ static int read_u_item(ml *m, const char *path, sd_err *err) {
         if (n == 0) continue;
         int nf = split_sep(s, n, "|", 1, f, fl, ML_MAX_FIELDS);
         if (nf != 24) BAD("expected 24 '|'-separated fields (id|title|dates|URL|19 genre flags), got %d", nf);
-        if (!parse_i64(f[0], fl[0], &id)) BAD("field 1 (movie id): " FIELD_FMT " is not an integer", FIELD_ARG(f[0], fl[0]));
+        if (!parse_i64(f[0], fl[0], &id)) BAD("field 1 (movie id): " FIELD_FMT " %s", FIELD_ARG(f[0], fl[0]),
+            sd_int_problem(f[0], fl[0]));
         int g = 0;
         while (g < 19 && fl[5 + g] == 1 && (f[5 + g][0] == '0' || f[5 + g][0] == '1')) g++;
         if (g < 19) BAD("field %d (genre %s): " FIELD_FMT " is not 0 or 1", 6 + g, ML100K_GENRES[g], FIELD_ARG(f[5 + g], fl[5 + g]));
@@ -511,7 +513,8 @@ static int read_movies_dat(ml *m, const char *path, sd_err *err) {
         if (nf > ML_MAX_FIELDS) BAD("%d '::'-separated fields, expected 3 (MovieID::Title::Genres)", nf);
         if (nf > 3) nf = join_fields(f, fl, nf, 1, nf - 2, "::", 2);
         if (nf != 3) BAD("expected 3 '::'-separated fields (MovieID::Title::Genres), got %d", nf);
-        if (!parse_i64(f[0], fl[0], &id)) BAD("field 1 (MovieID): " FIELD_FMT " is not an integer", FIELD_ARG(f[0], fl[0]));
+        if (!parse_i64(f[0], fl[0], &id)) BAD("field 1 (MovieID): " FIELD_FMT " %s", FIELD_ARG(f[0], fl[0]),
+            sd_int_problem(f[0], fl[0]));
         ml_movie *mv = add_movie(m, id, f[1], fl[1]);
         if (!mv) BAD("field 1 (MovieID): duplicate id %lld", (long long)id);
         add_genre_list(m, mv, f[2], fl[2]);
@@ -545,7 +548,8 @@ static int read_movies_csv(ml *m, const char *path, sd_err *err) {
         if (nf != want) BAD("expected %d comma-separated fields (movieId,title,genres), got %d", want, nf);
         const char *idf = f[col[0]];
         size_t idn = fl[col[0]];
-        if (!parse_i64(idf, idn, &id)) BAD("field %d (movieId): " FIELD_FMT " is not an integer", col[0] + 1, FIELD_ARG(idf, idn));
+        if (!parse_i64(idf, idn, &id)) BAD("field %d (movieId): " FIELD_FMT " %s", col[0] + 1, FIELD_ARG(idf, idn),
+            sd_int_problem(idf, idn));
         ml_movie *mv = add_movie(m, id, f[col[1]], fl[col[1]]);
         if (!mv) BAD("field %d (movieId): duplicate id %lld", col[0] + 1, (long long)id);
         add_genre_list(m, mv, f[col[2]], fl[col[2]]);
@@ -615,7 +619,8 @@ static int read_tags(ml *m, const char *path, bool csv, sd_err *err) {
         }
         if (nf != want) BAD("expected %d fields (userId, movieId, tag, timestamp), got %d", want, nf);
         if (!parse_i64(f[col[1]], fl[col[1]], &id))
-            BAD("field %d (movieId): " FIELD_FMT " is not an integer", col[1] + 1, FIELD_ARG(f[col[1]], fl[col[1]]));
+            BAD("field %d (movieId): " FIELD_FMT " %s", col[1] + 1, FIELD_ARG(f[col[1]], fl[col[1]]),
+                sd_int_problem(f[col[1]], fl[col[1]]));
         int32_t mi = idmap_get(&m->ids, id);
         if (mi >= 0) add_tag(m, mi, f[col[2]], fl[col[2]]);
     }
@@ -751,13 +756,16 @@ static int read_ratings(ml *m, const char *path, ml_split mode, const char *movi
         if (nf != want) BAD("expected %d fields (user, movie, rating, timestamp), got %d", want, nf);
         const char *uf = f[col[0]];
         size_t un = fl[col[0]];
-        if (!parse_i64(uf, un, &user)) BAD("field %d (user id): " FIELD_FMT " is not an integer", col[0] + 1, FIELD_ARG(uf, un));
+        if (!parse_i64(uf, un, &user)) BAD("field %d (user id): " FIELD_FMT " %s", col[0] + 1, FIELD_ARG(uf, un),
+            sd_int_problem(uf, un));
         if (!parse_i64(f[col[1]], fl[col[1]], &movie))
-            BAD("field %d (movie id): " FIELD_FMT " is not an integer", col[1] + 1, FIELD_ARG(f[col[1]], fl[col[1]]));
+            BAD("field %d (movie id): " FIELD_FMT " %s", col[1] + 1, FIELD_ARG(f[col[1]], fl[col[1]]),
+                sd_int_problem(f[col[1]], fl[col[1]]));
         if (!parse_rating(f[col[2]], fl[col[2]], &rating))
             BAD("field %d (rating): " FIELD_FMT " is not a number", col[2] + 1, FIELD_ARG(f[col[2]], fl[col[2]]));
         if (!parse_i64(f[col[3]], fl[col[3]], &time))
-            BAD("field %d (timestamp): " FIELD_FMT " is not an integer", col[3] + 1, FIELD_ARG(f[col[3]], fl[col[3]]));
+            BAD("field %d (timestamp): " FIELD_FMT " %s", col[3] + 1, FIELD_ARG(f[col[3]], fl[col[3]]),
+                sd_int_problem(f[col[3]], fl[col[3]]));
         int32_t item = idmap_get(&m->ids, movie);
         if (item < 0) {
             if (m->o->strict) {
@@ -851,7 +859,7 @@ int sd_load_movielens(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq
     if ((rc = read_ratings(&m, ratings, v->split, movies, b, err))) goto done;
     double t1 = sd_now();
     int64_t kept = sd_seqbuilder_count(b);
-    sd_seq_opts so = {o->seed, o->min_user_items, o->max_user_items};
+    sd_seq_opts so = sd_prep_seq_opts(o);
     if ((rc = sd_seqbuilder_finish(b, (*cat)->n_items, &so, seq, err))) goto done;
     sd_debug("%s: ratings read in %.2f s, sequences built in %.2f s", ratings, t1 - t0, sd_now() - t1);
 

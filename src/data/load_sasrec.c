@@ -46,6 +46,14 @@ static int field_at(const char **f, const char *end) {
     return (int)(t - *f);
 }
 
+/* Gaps in the item numbers kept as placeholder items: up to twice the distinct items plus this. */
+#define SASREC_GAP_SLACK 1024
+
+static int cmp_i64(const void *pa, const void *pb) {
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return (a > b) - (a < b);
+}
+
 typedef struct grp { int64_t user, line; } grp;
 
 static int cmp_grp(const void *pa, const void *pb) {
@@ -122,11 +130,28 @@ int sd_load_sasrec(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq, s
     }
     free(groups);
     if (rc) { free(users); free(items); return rc; }
+    /* Items are named by their number. SASRec's own code ranks over 1..max, so numbers with a few
+     * gaps keep the gaps as placeholder items; numbers far sparser than the items seen (a typo, ids
+     * from another system) would make one line create billions of placeholders, so then the
+     * catalogue holds just the items seen, in number order. Either way it is bounded by the lines. */
+    int64_t *seen = sd_xmalloc((size_t)n * sizeof *seen);
+    memcpy(seen, items, (size_t)n * sizeof *seen);
+    qsort(seen, (size_t)n, sizeof *seen, cmp_i64);
+    int64_t distinct = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!i || seen[i] != seen[i - 1]) seen[distinct++] = seen[i];
+    bool dense = max_item <= 2 * distinct + SASREC_GAP_SLACK;
+    if (!dense)
+        sd_warn("%s: item numbers run to %lld but only %lld distinct items occur: the catalogue holds those %lld "
+                "(numbers kept as ids), not placeholders for every number", path, (long long)max_item,
+                (long long)distinct, (long long)distinct);
+    int64_t n_cat = dense ? max_item : distinct;
     sd_catalog *c = sd_catalog_new();
-    for (int64_t i = 1; i <= max_item; i++) {
+    for (int64_t i = 0; i < n_cat; i++) {
+        long long num = dense ? (long long)i + 1 : (long long)seen[i];
         char id[24], title[40];
-        snprintf(id, sizeof id, "%lld", (long long)i);
-        snprintf(title, sizeof title, "item %lld", (long long)i);
+        snprintf(id, sizeof id, "%lld", num);
+        snprintf(title, sizeof title, "item %lld", num);
         sd_item_in in = {.ext_id = id, .title = title};
         sd_catalog_add(c, &in, NULL);
     }
@@ -134,11 +159,13 @@ int sd_load_sasrec(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq, s
     for (int64_t i = 0; i < n; i++) {
         char uid[24];
         int k = snprintf(uid, sizeof uid, "%lld", (long long)users[i]);
-        sd_seqbuilder_add(b, uid, (size_t)k, (int32_t)(items[i] - 1), i);
+        int64_t idx = dense ? items[i] - 1 : (int64_t *)bsearch(&items[i], seen, (size_t)distinct, sizeof *seen, cmp_i64) - seen;
+        sd_seqbuilder_add(b, uid, (size_t)k, (int32_t)idx, i);
     }
+    free(seen);
     free(users);
     free(items);
-    sd_seq_opts so = {o->seed, o->min_user_items, o->max_user_items};
+    sd_seq_opts so = sd_prep_seq_opts(o);
     rc = sd_seqbuilder_finish(b, c->n_items, &so, seq, err);
     sd_seqbuilder_free(b);
     if (rc) { sd_catalog_free(c); return rc; }

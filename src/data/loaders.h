@@ -25,6 +25,7 @@ typedef struct sd_prep_opts {
     int max_user_items;          /* keep the last N items (100) */
     double min_rating;           /* keep interactions with rating >= this (0 = all) */
     uint64_t seed;               /* tie-break of equal timestamps */
+    bool keep_repeats;           /* --keep-repeats: an item bought again stays in the history */
 } sd_prep_opts;
 
 typedef struct sd_prep_stats {
@@ -34,6 +35,12 @@ typedef struct sd_prep_stats {
     int64_t inter_unknown_item;  /* interactions naming an item not in the catalogue */
     int64_t bytes_read;          /* uncompressed input bytes */
 } sd_prep_stats;
+
+/* The sequence options the prep options imply (one place for every loader and prep). */
+static inline sd_seq_opts sd_prep_seq_opts(const sd_prep_opts *o) {
+    return (sd_seq_opts){.seed = o->seed, .min_len = o->min_user_items, .max_len = o->max_user_items,
+                         .keep_repeats = o->keep_repeats};
+}
 
 typedef int (*sd_loader_fn)(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq, sd_prep_stats *st,
                             sd_err *err);

@@ -1,5 +1,7 @@
 #include "data/loadutil.h"
 #include "base/log.h"
+#include "base/utf8.h"
+#include "io/json_util.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +84,42 @@ int sd_src_bad_json(sd_src *s, sd_err *err, const char *line, size_t len) {
     return sd_src_bad(s, err, "not a JSON object");
 }
 
+/* Byte offset of a \u0000 escape in line (an escape: an odd run of backslashes before the u), or -1. */
+static ptrdiff_t nul_escape(const char *line, size_t len) {
+    for (const char *p = line, *end = line + len; (p = memchr(p, '\\', end - p)) != NULL;) {
+        const char *q = p;
+        while (q < end && *q == '\\') q++;
+        if ((q - p) % 2 == 1 && end - q >= 5 && !memcmp(q, "u0000", 5)) return q - 1 - line;
+        p = q;
+    }
+    return -1;
+}
+
+int sd_src_parse_object(sd_src *s, const char *line, size_t len, cJSON **out, sd_err *err) {
+    *out = NULL;
+    /* cJSON would end the string at a NUL, so the text would be cut without a word: refuse it, as
+     * config.json refuses it (a bad line, counted; an error with --strict) */
+    const char *z = memchr(line, 0, len);
+    if (z) return sd_src_bad(s, err, "raw NUL byte at column %lld", (long long)(z - line + 1));
+    ptrdiff_t e = nul_escape(line, len);
+    if (e >= 0) return sd_src_bad(s, err, "\\u0000 (a NUL character) in a string at column %lld", (long long)e + 1);
+    /* len + 1: the NUL ends the buffer, so trailing garbage after the object is an error */
+    cJSON *j = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1);
+    if (!j) return sd_src_bad_json(s, err, line, len);
+    if (!cJSON_IsObject(j)) { cJSON_Delete(j); return sd_src_bad(s, err, "expected a JSON object"); }
+    char where[128];
+    const char *dup = sd_json_find_duplicate(j, where, sizeof where);
+    if (dup) {
+        char q[SD_QUOTE_CAP];
+        int rc = sd_src_bad(s, err, "key \"%s\" appears twice%s%s (semid does not guess which one is meant)",
+                            sd_quote_bytes(q, sizeof q, dup, strlen(dup)), where[0] ? " in " : "", where);
+        cJSON_Delete(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
 int sd_src_each_object(sd_src *s, sd_object_fn fn, void *ctx, int64_t *n_lines, sd_err *err) {
     char *line;
     size_t len;
@@ -90,11 +128,9 @@ int sd_src_each_object(sd_src *s, sd_object_fn fn, void *ctx, int64_t *n_lines, 
     while ((rc = sd_src_next(s, &line, &len, err)) == 1) {
         if (sd_blank(line, len)) continue;
         (*n_lines)++;
-        /* len + 1: the NUL ends the buffer, so trailing garbage after the object is an error */
-        cJSON *j = cJSON_ParseWithLengthOpts(line, len + 1, NULL, 1);
-        if (!j) rc = sd_src_bad_json(s, err, line, len);
-        else if (!cJSON_IsObject(j)) rc = sd_src_bad(s, err, "expected a JSON object");
-        else rc = fn(ctx, s, j, err);
+        cJSON *j;
+        rc = sd_src_parse_object(s, line, len, &j, err);
+        if (!rc && j) rc = fn(ctx, s, j, err);
         cJSON_Delete(j);
         if (rc) return rc;
     }

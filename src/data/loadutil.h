@@ -36,6 +36,10 @@ void sd_src_close(sd_src *s);
 
 /* "malformed JSON near column N" for a failed cJSON parse of line. */
 int sd_src_bad_json(sd_src *s, sd_err *err, const char *line, size_t len);
+/* Parses line as one JSON object into *out. A line that is not one, that holds a NUL (raw or as
+ * \u0000, which cJSON would cut the string at) or a key twice in one object is a bad line
+ * (sd_src_bad: *out stays NULL and the return is 0 when skipped, an error with --strict). */
+int sd_src_parse_object(sd_src *s, const char *line, size_t len, cJSON **out, sd_err *err);
 /* Reads every non-blank line of s as one JSON object and hands it to fn (the object is freed
  * after fn returns). A line that is not a JSON object is a bad line (sd_src_bad). Stops at the
  * first error; *n_lines receives the number of non-blank lines. */

@@ -63,14 +63,17 @@ static int cmp_in_user(const void *pa, const void *pb) {
     return (a->item > b->item) - (a->item < b->item);
 }
 
-/* Applies dedupe (keep first occurrence), min_len and max_len to one user's sorted rows in place;
- * returns the new length. seen is a per-item scratch stamp array. */
+/* Applies dedupe (keep first occurrence, unless keep_repeats), min_len and max_len to one user's
+ * sorted rows in place; returns the new length and adds the repeats removed to *repeats. seen is a
+ * per-item scratch stamp array. */
 static int64_t clean_user(int32_t *items, int64_t *times, int64_t n, int32_t *seen, int32_t stamp,
-                          const sd_seq_opts *o) {
+                          const sd_seq_opts *o, int64_t *repeats) {
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (seen[items[i]] == stamp) continue;
-        seen[items[i]] = stamp;
+        if (!o->keep_repeats) {
+            if (seen[items[i]] == stamp) { (*repeats)++; continue; }
+            seen[items[i]] = stamp;
+        }
         items[k] = items[i];
         times[k] = times[i];
         k++;
@@ -132,7 +135,7 @@ int sd_seqbuilder_finish(sd_seqbuilder *b, int32_t n_items, const sd_seq_opts *o
             items[pos + i] = sorted[start[u] + i].item;
             times[pos + i] = sorted[start[u] + i].time;
         }
-        int64_t k = clean_user(items + pos, times + pos, n, seen, (int32_t)u, o);
+        int64_t k = clean_user(items + pos, times + pos, n, seen, (int32_t)u, o, &out->repeats_dropped);
         if (k == 0) continue;
         user_ids[kept] = sd_pool_strdup(pool, b->user_ids[u]);
         pos += k;
@@ -194,7 +197,7 @@ void sd_sequences_remap_items(sd_sequences *s, const int32_t *remap, int32_t new
             s->times[pos + n] = s->times[i];
             n++;
         }
-        int64_t k = clean_user(s->items + pos, s->times + pos, n, seen, u, o);
+        int64_t k = clean_user(s->items + pos, s->times + pos, n, seen, u, o, &s->repeats_dropped);
         if (k == 0) continue;
         s->user_ids[kept] = s->user_ids[u];
         pos += k;
@@ -242,13 +245,28 @@ int sd_sequences_read(sd_sequences *s, const char *path, sd_err *err) {
     memcpy(&h, p, sizeof h);
     if (memcmp(h.magic, SEQ_MAGIC, 8) != 0) { sd_map_close(&s->map); return sd_errf(err, SD_EFORMAT, "%s: not a semid sequences file (bad magic)", path); }
     if (h.version != SEQ_VERSION) { sd_map_close(&s->map); return sd_errf(err, SD_EFORMAT, "%s: unsupported version %u", path, h.version); }
-    if (h.n_users < 0 || h.n_users > INT32_MAX - 1 || h.n_items < 0 || h.n_items > INT32_MAX || h.n_inter < 0 || h.ids_bytes < 0 ||
-        (uint64_t)h.n_inter > s->map.size || (uint64_t)h.n_users > s->map.size) {
+    if (h.n_users < 0 || h.n_users > INT32_MAX - 1 || h.n_items < 0 || h.n_items > INT32_MAX || h.n_inter < 0 ||
+        h.ids_bytes < 0) {
         sd_map_close(&s->map);
-        return sd_errf(err, SD_EFORMAT, "%s: header sizes out of range", path);
+        return sd_errf(err, SD_EFORMAT, "%s: header sizes out of range (users %lld, items %lld, interactions %lld, "
+                       "id bytes %lld)", path, (long long)h.n_users, (long long)h.n_items, (long long)h.n_inter,
+                       (long long)h.ids_bytes);
     }
-    uint64_t need = sizeof h + (h.n_users + 1) * 8 + h.n_inter * 12 + (uint64_t)h.ids_bytes;
-    if (need != s->map.size) { sd_map_close(&s->map); return sd_errf(err, SD_EFORMAT, "%s: size %zu, header says %llu", path, s->map.size, (unsigned long long)need); }
+    /* each term is bounded by the file size before they are added, so the sum cannot wrap */
+    uint64_t size = s->map.size;
+    bool over = (uint64_t)h.n_users >= size || (uint64_t)h.n_inter > size / 12 || (uint64_t)h.ids_bytes > size;
+    uint64_t need = over ? 0 : sizeof h + ((uint64_t)h.n_users + 1) * 8 + (uint64_t)h.n_inter * 12 + (uint64_t)h.ids_bytes;
+    if (over || need > size) {
+        sd_map_close(&s->map);
+        return sd_errf(err, SD_EFORMAT, "%s: truncated: %llu bytes, but the header's %lld users and %lld interactions "
+                       "need %s%llu", path, (unsigned long long)size, (long long)h.n_users, (long long)h.n_inter,
+                       over ? "more than " : "", (unsigned long long)(over ? size : need));
+    }
+    if (need < size) {
+        sd_map_close(&s->map);
+        return sd_errf(err, SD_EFORMAT, "%s: %llu trailing bytes after the %llu the header describes", path,
+                       (unsigned long long)(size - need), (unsigned long long)need);
+    }
     s->n_users = (int32_t)h.n_users;
     s->n_items = (int32_t)h.n_items;
     s->n_inter = h.n_inter;

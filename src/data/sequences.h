@@ -1,10 +1,11 @@
 /* Per-user chronological item sequences in CSR form: user u's items are
  * items[offsets[u] .. offsets[u+1]) with matching times. Built from raw interactions by
  * sd_seqbuilder (sort by time, deterministic seeded tie-break, dedupe (user,item) keeping the
- * first), stored as sequences.bin (mmap-able, header with magic/version/sizes). */
+ * first unless keep_repeats, counting what it drops), stored as sequences.bin (mmap-able, header with magic/version/sizes). */
 #ifndef SD_SEQUENCES_H
 #define SD_SEQUENCES_H
 #include <stdint.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include "base/err.h"
 #include "base/file.h"
@@ -18,6 +19,7 @@ typedef struct sd_sequences {
     int32_t *items;         /* n_inter */
     int64_t *times;         /* n_inter; unit as in the source (seconds or ms) */
     const char **user_ids;  /* n_users external user ids */
+    int64_t repeats_dropped; /* repeats of an item in one history removed when built (not stored) */
     /* ownership */
     sd_map map;             /* when loaded from disk, arrays point into it */
     sd_pool *pool;
@@ -44,6 +46,7 @@ typedef struct sd_seq_opts {
     uint64_t seed;        /* tie-break of equal timestamps */
     int min_len;          /* drop users with fewer items after dedupe (0 = keep all) */
     int max_len;          /* keep only the last max_len items (0 = all) */
+    bool keep_repeats;    /* keep an item the user already has (repeat purchases); default: first only */
 } sd_seq_opts;
 
 /* Builds sequences over n_items items. Users are numbered in order of first appearance. */

@@ -132,9 +132,16 @@ int sd_split_read(sd_split *sp, const char *path, int32_t n_users, sd_err *err) 
         sd_map_close(&sp->map);
         return sd_errf(err, SD_EFORMAT, "%s: not a semid split file (bad magic or version)", path);
     }
-    if (h.n_users != n_users || sp->map.size != sizeof h + (size_t)h.n_users * 12) {
+    if (h.n_users != n_users) {
         sd_map_close(&sp->map);
         return sd_errf(err, SD_EFORMAT, "%s: split is for %lld users, sequences have %d", path, (long long)h.n_users, n_users);
+    }
+    /* n_users is bounded by the sequences file here, so the product cannot overflow */
+    size_t need = sizeof h + (size_t)h.n_users * 12, have = sp->map.size;
+    if (have != need) {
+        sd_map_close(&sp->map);
+        return sd_errf(err, SD_EFORMAT, "%s: %s: %zu bytes, %lld users need %zu", path,
+                       have < need ? "truncated" : "trailing bytes", have, (long long)h.n_users, need);
     }
     sp->kind = h.kind; sp->seed = h.seed; sp->holdout = h.holdout; sp->valid_q = h.valid_q; sp->test_q = h.test_q;
     sp->t_valid = h.t_valid; sp->t_test = h.t_test; sp->n_users = n_users;

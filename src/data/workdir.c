@@ -2,6 +2,7 @@
 #include "base/version.h"
 #include "base/file.h"
 #include "base/mem.h"
+#include "io/json_util.h"
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,31 @@ static int check_split(const sd_split *sp, const sd_sequences *s, const char *pa
     return 0;
 }
 
+/* meta.json is optional (a hand-made work directory may lack it), but one that is there must be a
+ * JSON object whose counts, where given, are those of the binaries: a corrupt or stale one is an
+ * error rather than silently ignored. */
+static int read_meta(sd_work *w, const char *path, sd_err *err) {
+    if (!sd_exists(path)) { w->format = sd_xstrdup("unknown"); return 0; }
+    cJSON *m;
+    int rc = sd_json_read_file(path, &m, err);
+    if (rc) return rc;
+    if (!cJSON_IsObject(m)) rc = sd_errf(err, SD_EFORMAT, "%s: expected a JSON object, found %s", path, sd_json_type_name(m));
+    const char *format = "unknown";
+    if (!rc) rc = sd_json_opt_string(m, "format", &format, "unknown", path, err);
+    struct { const char *key; int64_t have; } counts[] = {
+        {"items", w->cat->n_items}, {"users", w->seq.n_users}, {"interactions", w->seq.n_inter}};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts && !rc; i++) {
+        int64_t v = counts[i].have;
+        rc = sd_json_opt_i64(m, counts[i].key, &v, counts[i].have, path, err);
+        if (!rc && v != counts[i].have)
+            rc = sd_errf(err, SD_EFORMAT, "%s: \"%s\" is %lld but the work directory holds %lld (meta.json from another "
+                         "run?)", path, counts[i].key, (long long)v, (long long)counts[i].have);
+    }
+    if (!rc) w->format = sd_xstrdup(format);
+    cJSON_Delete(m);
+    return rc;
+}
+
 int sd_work_load(sd_work *w, const char *dir, sd_err *err) {
     memset(w, 0, sizeof *w);
     if (!sd_is_dir(dir)) return sd_errf(err, SD_EIO, "%s: not a work directory (run `semid synth` or `semid prep` first)", dir);
@@ -91,18 +117,7 @@ int sd_work_load(sd_work *w, const char *dir, sd_err *err) {
         rc = sd_errf(err, SD_EFORMAT, "%s: sequences over %d items but items.jsonl has %d", p_seq, w->seq.n_items, w->cat->n_items);
     if (!rc) rc = sd_split_read(&w->split, p_split, w->seq.n_users, err);
     if (!rc) rc = check_split(&w->split, &w->seq, p_split, err);
-    if (!rc) {
-        char *meta; size_t len;
-        if (sd_read_file(p_meta, &meta, &len, NULL) == 0) {
-            cJSON *m = cJSON_Parse(meta);
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(m, "format");
-            w->format = sd_xstrdup(cJSON_IsString(f) ? f->valuestring : "unknown");
-            cJSON_Delete(m);
-            free(meta);
-        } else {
-            w->format = sd_xstrdup("unknown");
-        }
-    }
+    if (!rc) rc = read_meta(w, p_meta, err);
     free(p_items); free(p_seq); free(p_split); free(p_meta);
     if (rc) sd_work_free(w);
     return rc;

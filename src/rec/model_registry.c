@@ -49,7 +49,7 @@ static int load_sasrec_sid(const sd_work *w, uint64_t seed, sd_scorer *out, sd_e
     (void)seed;
     sd_sasrec_sid *m = sd_xcalloc(1, sizeof *m);
     char *dir = sd_work_path(w, "sasrec_sid"), *sids = sd_work_path(w, "sids.tsv");
-    int rc = sd_sasrec_sid_load(m, dir, sids, w->seq.n_items, err);
+    int rc = sd_sasrec_sid_load(m, dir, sids, w->cat, err);
     free(dir);
     free(sids);
     if (rc) { free(m); return rc; }

@@ -81,12 +81,13 @@ int sd_sid_codes_build(sd_sid_codes *c, sd_err *err) {
     return 0;
 }
 
-int sd_sid_codes_read(sd_sid_codes *c, const char *path, int32_t n_items, sd_err *err) {
+int sd_sid_codes_read(sd_sid_codes *c, const char *path, const sd_catalog *cat, sd_err *err) {
     memset(c, 0, sizeof *c);
+    int32_t n_items = cat->n_items;
     if (!sd_exists(path))
         return sd_errf(err, SD_ESTATE, "%s: no semantic IDs (run `semid ids WORK` first)", path);
     sd_sid_table t;
-    int rc = sd_sid_table_read_tsv(&t, path, NULL, 0, 0, err);
+    int rc = sd_sid_table_read_tsv(&t, path, cat, 0, 0, err);
     if (rc) return rc;
     if (t.n_items != n_items || t.n_codes > MAX_LEVELS) {
         rc = t.n_items != n_items
@@ -121,13 +122,13 @@ static void declare(sd_sasrec_sid *m) {
 }
 
 int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, sd_sid_mode mode, const char *sids_path,
-                       int32_t n_items, sd_err *err) {
+                       const sd_catalog *cat, sd_err *err) {
     memset(m, 0, sizeof *m);
     int rc = sd_sasrec_cfg_check(cfg, err);
     if (rc) return rc;
     m->cfg = *cfg;
     m->mode = mode;
-    if ((rc = sd_sid_codes_read(&m->codes, sids_path, n_items, err))) return rc;
+    if ((rc = sd_sid_codes_read(&m->codes, sids_path, cat, err))) return rc;
     declare(m);
     float *E = sd_params_ptr(&m->p, m->code_emb);
     sd_xavier_normal(E, (int64_t)m->codes.n_codes + 1, cfg->dim, cfg->seed, 1);
@@ -520,7 +521,8 @@ int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extr
     return rc;
 }
 
-int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path, int32_t n_items, sd_err *err) {
+int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path, const sd_catalog *cat, sd_err *err) {
+    int32_t n_items = cat->n_items;
     memset(m, 0, sizeof *m);
     char *path = sd_path_join(dir, "config.json");
     cJSON *j = NULL;
@@ -545,7 +547,7 @@ int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path,
     free(path);
     if (rc) return rc;
     m->cfg = c;
-    if ((rc = sd_sid_codes_read(&m->codes, sids_path, n_items, err))) return rc;
+    if ((rc = sd_sid_codes_read(&m->codes, sids_path, cat, err))) return rc;
     if (m->codes.m != cpi) {
         sd_sid_codes_free(&m->codes);
         return sd_errf(err, SD_ESTATE, "%s: %d codes per item, the model was trained on %d (retrain)", sids_path, m->codes.m, cpi);

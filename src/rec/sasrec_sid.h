@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "base/err.h"
+#include "data/catalog.h"
 #include "data/sequences.h"
 #include "data/split.h"
 #include "nn/params.h"
@@ -47,9 +48,10 @@ typedef struct sd_sid_codes {
     int32_t *node[8], n_nodes[8], *child_off[8], *child[8];
 } sd_sid_codes;
 
-/* Reads sids.tsv through src/ids/sid_table.h (every row checked there); n_items must match the
- * work directory. Missing file: "run `semid ids WORK` first". */
-int sd_sid_codes_read(sd_sid_codes *c, const char *path, int32_t n_items, sd_err *err);
+/* Reads sids.tsv through src/ids/sid_table.h (every row checked there); its rows must be the
+ * catalogue's items, in order and by ext_id (an edited or stale table is refused, naming the row).
+ * Missing file: "run `semid ids WORK` first". */
+int sd_sid_codes_read(sd_sid_codes *c, const char *path, const sd_catalog *cat, sd_err *err);
 /* Builds the trie of c->codes (done by sd_sid_codes_read; exposed for tests). */
 int sd_sid_codes_build(sd_sid_codes *c, sd_err *err);
 void sd_sid_codes_free(sd_sid_codes *c);
@@ -64,7 +66,7 @@ typedef struct sd_sasrec_sid {
 } sd_sasrec_sid;
 
 int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, sd_sid_mode mode, const char *sids_path,
-                       int32_t n_items, sd_err *err);
+                       const sd_catalog *cat, sd_err *err);
 void sd_sasrec_sid_free(sd_sasrec_sid *m);
 
 typedef struct sd_sasrec_sid_ws sd_sasrec_sid_ws;
@@ -85,6 +87,6 @@ sd_sasrec_sid *sd_sasrec_sid_of(const sd_scorer *sc);
 
 /* dir/model.safetensors + dir/config.json (+ the codes are re-read from sids_path at load). */
 int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extra_json, sd_err *err);
-int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path, int32_t n_items, sd_err *err);
+int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path, const sd_catalog *cat, sd_err *err);
 
 #endif

@@ -4,21 +4,6 @@
 #include "fuzz_common.h"
 #include "text/tokenizer.h"
 
-#ifdef SD_FUZZ_SKIP_KNOWN
-/* Issue 10 item 4: the loader does not validate that strings are UTF-8, and sd_utf8_next reads
- * past a string ending in a truncated sequence (e.g. F0 61). Until that fix is merged, inputs
- * that are not valid UTF-8 are skipped so the fuzzer explores past it; build without
- * SD_FUZZ_SKIP_KNOWN (make fuzz FUZZ_SKIP_KNOWN=0) to fuzz them too. */
-static int known_bug(const uint8_t *data, size_t n) {
-    size_t len;
-    char *fixed = sd_utf8_repair((const char *)data, n, &len);
-    free(fixed);
-    return fixed != NULL;
-}
-#else
-static int known_bug(const uint8_t *data, size_t n) { (void)data; (void)n; return 0; }
-#endif
-
 static void use(const sd_tokenizer *t, const uint8_t *data, size_t n) {
     int32_t V = sd_tok_vocab_size(t);
     for (int32_t id = 0; id < V && id < 4096; id++) {
@@ -45,7 +30,6 @@ static void use(const sd_tokenizer *t, const uint8_t *data, size_t n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
-    if (known_bug(data, n)) return 0;
     fz_dir();
     sd_tokenizer *t;
     sd_err err;
