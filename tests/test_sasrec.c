@@ -415,7 +415,7 @@ Test(sasrec_sid, cli_errors_and_roundtrip) {
     cr_assert_eq(system(cmd), 0);
     snprintf(args, sizeof args, "%s --sid --epochs 1", work);
     cr_assert_neq(run_cmd(args, &out), 0);
-    cr_assert(strstr(out, "49 rows, the work directory has 120 items"), "%s", out);
+    cr_assert(strstr(out, "49 rows, the catalogue has 120 items"), "%s", out);
     free(out);
     cr_assert(!sd_exists(model));
     write_sids(work);

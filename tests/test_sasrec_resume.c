@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/file.h"
+#include "data/catalog.h"
 #include "test_util.h"
 
 /* Two identical small synthetic work directories a and b (300 items, 600 users) with a
@@ -16,14 +17,21 @@ static void make_works(char *a, char *b, size_t n) {
     snprintf(b, n, "%s/b", dir);
     snprintf(cmd, sizeof cmd, "%s synth -o %s --items 300 --users 600 --threads 1 --quiet", sd_test_bin(), a);
     cr_assert_eq(system(cmd), 0);
+    /* the rows name the catalogue's items (sids.tsv is checked against items.jsonl) */
+    sd_catalog *cat = NULL;
+    sd_err err = {0};
+    snprintf(cmd, sizeof cmd, "%s/items.jsonl", a);
+    cr_assert_eq(sd_catalog_read_jsonl(&cat, cmd, &err), 0, "%s", err.msg);
+    cr_assert_eq(cat->n_items, 300);
     snprintf(cmd, sizeof cmd, "%s/sids.tsv", a);
     FILE *f = fopen(cmd, "w");
     cr_assert(f);
     fprintf(f, "id\text_id\tc0\tc1\tc2\tc3\tsid\n");
     for (int i = 0; i < 300; i++)
-        fprintf(f, "%d\tI%03d\t%d\t%d\t%d\t0\t<|sid_start|><|sid_%d|><|sid_%d|><|sid_%d|><|sid_%d|><|sid_end|>\n", i, i,
-                i / 25, i / 5 % 5, i % 5, i / 25, 16 + i / 5 % 5, 32 + i % 5, 48);
+        fprintf(f, "%d\t%s\t%d\t%d\t%d\t0\t<|sid_start|><|sid_%d|><|sid_%d|><|sid_%d|><|sid_%d|><|sid_end|>\n", i,
+                cat->items[i].ext_id, i / 25, i / 5 % 5, i % 5, i / 25, 16 + i / 5 % 5, 32 + i % 5, 48);
     fclose(f);
+    sd_catalog_free(cat);
     snprintf(cmd, sizeof cmd, "cp -r %s %s", a, b);
     cr_assert_eq(system(cmd), 0);
 }

@@ -355,7 +355,8 @@ int sd_sid_table_read_tsv(sd_sid_table *t, const char *path, const sd_catalog *c
     t->codes = NULL;
     if (rc < 0) goto done;
     if (n == 0) { rc = sd_errf(err, SD_EFORMAT, "%s: no rows", path); goto done; }
-    if (cat && n != cat->n_items) { rc = sd_errf(err, SD_EFORMAT, "%s: %lld rows but the catalogue has %d items", path, (long long)n, cat->n_items); goto done; }
+    if (cat && n != cat->n_items) { rc = sd_errf(err, SD_EFORMAT, "%s: %lld rows, the catalogue has %d items (rerun `semid ids`)", path, (long long)n,
+                                  cat->n_items); goto done; }
     t->n_items = (int32_t)n;
     t->levels = levels;
     t->n_codes = m;
