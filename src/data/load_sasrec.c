@@ -142,9 +142,9 @@ int sd_load_sasrec(const sd_prep_opts *o, sd_catalog **cat, sd_sequences *seq, s
         if (!i || seen[i] != seen[i - 1]) seen[distinct++] = seen[i];
     bool dense = max_item <= 2 * distinct + SASREC_GAP_SLACK;
     if (!dense)
-        sd_warn("%s: item numbers run to %lld but only %lld distinct items occur: the catalogue holds those %lld "
-                "(numbers kept as ids), not placeholders for every number", path, (long long)max_item,
-                (long long)distinct, (long long)distinct);
+        sd_warn("%s: item numbers run to %lld, but %lld distinct numbers occur: the catalogue holds just the "
+                "numbers seen (as their ids), no placeholder items for the gaps", path, (long long)max_item,
+                (long long)distinct);
     int64_t n_cat = dense ? max_item : distinct;
     sd_catalog *c = sd_catalog_new();
     for (int64_t i = 0; i < n_cat; i++) {

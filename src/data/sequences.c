@@ -241,7 +241,7 @@ int sd_sequences_read(sd_sequences *s, const char *path, sd_err *err) {
     if (rc) return rc;
     const char *p = s->map.data;
     seq_header h;
-    if (s->map.size < sizeof h) { sd_map_close(&s->map); return sd_errf(err, SD_EFORMAT, "%s: too short for a sequences file", path); }
+    if (s->map.size < sizeof h) { sd_map_close(&s->map); return sd_errf(err, SD_EFORMAT, "%s: truncated: %zu bytes, too short for a sequences file header", path, s->map.size); }
     memcpy(&h, p, sizeof h);
     if (memcmp(h.magic, SEQ_MAGIC, 8) != 0) { sd_map_close(&s->map); return sd_errf(err, SD_EFORMAT, "%s: not a semid sequences file (bad magic)", path); }
     if (h.version != SEQ_VERSION) { sd_map_close(&s->map); return sd_errf(err, SD_EFORMAT, "%s: unsupported version %u", path, h.version); }

@@ -126,7 +126,7 @@ int sd_split_read(sd_split *sp, const char *path, int32_t n_users, sd_err *err) 
     int rc = sd_map_open(&sp->map, path, err);
     if (rc) return rc;
     split_header h;
-    if (sp->map.size < sizeof h) { sd_map_close(&sp->map); return sd_errf(err, SD_EFORMAT, "%s: too short for a split file", path); }
+    if (sp->map.size < sizeof h) { sd_map_close(&sp->map); return sd_errf(err, SD_EFORMAT, "%s: truncated: %zu bytes, too short for a split file header", path, sp->map.size); }
     memcpy(&h, sp->map.data, sizeof h);
     if (memcmp(h.magic, SPLIT_MAGIC, 8) || h.version != 1 || h.kind > SD_SPLIT_TIME) {
         sd_map_close(&sp->map);
