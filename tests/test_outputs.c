@@ -174,6 +174,12 @@ Test(outputs, foreign_directory_needs_force, .timeout = 60) {
     free(out);
     refused(dir, "non-empty directory", "sasrec %s --out %s --epochs 1", w, dir);
     assert_content(f, "\\section{Results}\n");
+    /* nor may its output be the work directory itself, or a folder holding it */
+    refused(w, "is the work directory", "sasrec %s --out %s --epochs 1", w, w);
+    refused(w, "or holds it", "sasrec %s --out %s/.. --epochs 1 --force", w, w);
+    char *items = in(w, "items.jsonl");
+    cr_assert(sd_exists(items), "the work directory was replaced");
+    free(items);
     /* the demo's work directory too */
     char *o2;
     cr_assert_neq(semid(&o2, "demo %s --items 100 --users 40", dir), 0, "demo replaced a foreign directory");

@@ -585,3 +585,13 @@ int sd_dir_commit(const char *tmp_dir, const char *dir, sd_err *err) {
 }
 
 void sd_dir_abort(const char *tmp_dir) { sd_rm_rf(tmp_dir); }
+
+bool sd_path_within(const char *path, const char *dir) {
+    char *p = realpath(path, NULL), *d = realpath(dir, NULL);
+    size_t n = d ? strlen(d) : 0;
+    /* "/" is a prefix of everything; otherwise dir must be followed by the end or a slash */
+    bool in = p && d && !strncmp(p, d, n) && (p[n] == 0 || p[n] == '/' || (n == 1 && d[0] == '/'));
+    free(p);
+    free(d);
+    return in;
+}

@@ -75,6 +75,9 @@ bool sd_dir_is_semid(const char *dir);
 /* May dir be written (created or replaced) as an output directory? Absent, empty, semid's own,
  * or any directory with SD_OUT_FORCE; never a regular file, device, fifo, socket or symlink. */
 int sd_out_dir_check(const char *dir, unsigned flags, sd_err *err);
+/* True when path names dir itself or something inside it (both resolved with realpath; false
+ * when either does not exist): an output at dir would replace path. */
+bool sd_path_within(const char *path, const char *dir);
 /* May path be written as a single output file? Absent or a regular file (replaced, as asked);
  * never a directory, device, fifo, socket or symlink. */
 int sd_out_file_check(const char *path, sd_err *err);

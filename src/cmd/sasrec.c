@@ -113,6 +113,10 @@ static int run(int argc, char **argv) {
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: --stop-after must be >= 0 (got %d)", stop_after);
     else if (no_ckpt && (resume || stop_after))
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: --no-ckpt cannot be combined with --resume or --stop-after");
+    else if (out_dir && sd_path_within(pos[0], out_dir))
+        rc = sd_errf(&err, SD_EUSAGE, "sasrec: --out %s is the work directory %s or holds it; replacing it would "
+                     "delete the work directory (leave --out out for WORK/%s)", out_dir, pos[0],
+                     sid ? "sasrec_sid" : "sasrec");
     if (rc) { free(pos); return sd_cmd_error(&err); }
 
     /* WORK stays as it is while this trains (shared lock: prep/synth wait, other stages run) */
