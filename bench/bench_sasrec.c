@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
             sd_seqbuilder_add(b, name, strlen(name), item, k);
         }
     }
-    sd_seq_opts so = {1, 3, 0};
+    sd_seq_opts so = {.seed = 1, .min_len = 3, .max_len = 0};
     sd_sequences s;
     sd_split sp;
     sd_err err = {0};

@@ -46,7 +46,7 @@ void ids_make_work(const char *dir, int n, unsigned seed) {
             sd_seqbuilder_add(b, name, strlen(name), item, k);
         }
     }
-    sd_seq_opts o = {1, 0, 0};
+    sd_seq_opts o = {.seed = 1, .min_len = 0, .max_len = 0};
     sd_sequences s;
     sd_err err = {0};
     cr_assert_eq(sd_seqbuilder_finish(b, n, &o, &s, &err), 0, "%s", err.msg);

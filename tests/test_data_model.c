@@ -26,7 +26,7 @@ Test(data_model, sort_dedupe_and_tiebreak) {
     sd_seqbuilder_add(b, "u2", 2, 0, 7);
     sd_seqbuilder_add(b, "u2", 2, 1, 7);   /* tie */
     sd_seqbuilder_add(b, "u3", 2, 2, 1);   /* too short with min_len 2 */
-    sd_seq_opts o = {42, 2, 0};
+    sd_seq_opts o = {.seed = 42, .min_len = 2, .max_len = 0};
     sd_sequences s;
     cr_assert_eq(sd_seqbuilder_finish(b, 4, &o, &s, NULL), 0);
     cr_assert_eq(s.n_users, 2);
@@ -56,7 +56,7 @@ Test(data_model, workdir_round_trip_and_splits) {
         char name[8]; snprintf(name, sizeof name, "user%d", u);
         for (int k = 0; k < 3 + u % 4; k++) sd_seqbuilder_add(b, name, strlen(name), (u + k * 3) % 10, 100 * k + u);
     }
-    sd_seq_opts o = {1, 0, 0};
+    sd_seq_opts o = {.seed = 1, .min_len = 0, .max_len = 0};
     sd_sequences s;
     sd_err err = {0};
     cr_assert_eq(sd_seqbuilder_finish(b, 10, &o, &s, &err), 0, "%s", err.msg);

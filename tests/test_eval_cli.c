@@ -37,7 +37,7 @@ static void make_work(void) {
             sd_seqbuilder_add(b, name, strlen(name), item, k);
         }
     }
-    sd_seq_opts o = {1, 3, 0};
+    sd_seq_opts o = {.seed = 1, .min_len = 3, .max_len = 0};
     sd_sequences s;
     sd_err err = {0};
     cr_assert_eq(sd_seqbuilder_finish(b, n_items, &o, &s, &err), 0, "%s", err.msg);

@@ -17,7 +17,7 @@ static void make_data(const int *flat, int n_items, sd_sequences *s, sd_split *s
         snprintf(name, sizeof name, "u%d", u);
         sd_seqbuilder_add(b, name, strlen(name), *p, t++);
     }
-    sd_seq_opts o = {1, 0, 0};
+    sd_seq_opts o = {.seed = 1, .min_len = 0, .max_len = 0};
     sd_err err = {0};
     cr_assert_eq(sd_seqbuilder_finish(b, n_items, &o, s, &err), 0, "%s", err.msg);
     sd_seqbuilder_free(b);
@@ -36,7 +36,7 @@ static void make_random_data(int n_users, int n_items, uint64_t seed, sd_sequenc
         for (int k = 0; k < len; k++)
             sd_seqbuilder_add(b, name, strlen(name), (int)sd_rng_below(&r, (uint64_t)n_items), k);
     }
-    sd_seq_opts o = {1, 3, 0};
+    sd_seq_opts o = {.seed = 1, .min_len = 3, .max_len = 0};
     sd_err err = {0};
     cr_assert_eq(sd_seqbuilder_finish(b, n_items, &o, s, &err), 0, "%s", err.msg);
     sd_seqbuilder_free(b);

@@ -3,7 +3,6 @@
  * and repeated keys in JSONL, repeated items in a history (counted, or kept on request), an
  * edited sids.tsv, a corrupt or stale meta.json, and numbers too large to be ids. */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,19 +15,7 @@
 #include "rec/sasrec_sid.h"
 #include "test_util.h"
 
-static int semid(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int semid(char **out, const char *fmt, ...) {
-    char args[4096], cmd[6000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=passive %s %s", sd_test_bin(), args);
-    char *o = NULL;
-    int rc = sd_test_run(cmd, &o);
-    if (out) *out = o; else free(o);
-    return rc;
-}
+#define semid sd_test_semid
 
 static char *put(const char *dir, const char *name, const char *text, size_t n) {
     char *p = sd_path_join(dir, name);
@@ -253,22 +240,22 @@ Test(loader_bounds, a_corrupt_or_stale_meta_json_is_refused) {
     sd_test_tmpdir(d, sizeof d);
     snprintf(w, sizeof w, "%s/w", d);
     synth(w);
-    char *out = NULL;
-    free(PUT(w, "meta.json", "{\"semid\": \"0.1.0\", \"format\": \"synth\", \"items\": 100,"));
-    cr_assert_eq(semid(&out, "stats %s", w), 1, "%s", out);
-    assert_has(out, "meta.json:1:");
-    free(out);
-    free(PUT(w, "meta.json", "{\"semid\": \"0.1.0\", \"format\": \"synth\", \"items\": 101}"));
-    cr_assert_eq(semid(&out, "stats %s", w), 1, "%s", out);
-    assert_has(out, "meta.json: \"items\" is 101 but the work directory holds 100");
-    free(out);
-    free(PUT(w, "meta.json", "[1, 2]"));
-    cr_assert_eq(semid(&out, "stats %s", w), 1, "%s", out);
-    assert_has(out, "meta.json: expected a JSON object, found array");
-    free(out);
-    free(PUT(w, "meta.json", "{\"semid\": \"0.1.0\", \"format\": \"synth\", \"items\": 100, \"users\": 40}"));
-    cr_assert_eq(semid(&out, "stats %s", w), 0, "%s", out);
-    free(out);
+    static const struct { const char *meta; int rc; const char *says; } cases[] = {
+        {"{\"semid\": \"0.1.0\", \"format\": \"synth\", \"items\": 100,", 1, "meta.json:1:"},
+        {"{\"semid\": \"0.1.0\", \"format\": \"synth\", \"items\": 101}", 1,
+         "meta.json: \"items\" is 101 but the work directory holds 100"},
+        {"[1, 2]", 1, "meta.json: expected a JSON object, found array"},
+        {"{\"semid\": \"0.1.0\", \"format\": 7}", 1, "\"format\""},
+        {"{\"semid\": \"0.1.0\", \"format\": \"synth\", \"items\": 100, \"users\": 40}", 0, "items"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *out = NULL;
+        free(put(w, "meta.json", cases[i].meta, strlen(cases[i].meta)));
+        int rc = semid(&out, "stats %s", w);
+        cr_assert_eq(rc, cases[i].rc, "case %zu: exit %d: %s", i, rc, out);
+        assert_has(out, cases[i].says);
+        free(out);
+    }
 }
 
 /* ---- item 7: sids.tsv rows are the catalogue's items ---- */

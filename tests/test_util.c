@@ -1,4 +1,5 @@
 #include "test_util.h"
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,19 @@ int sd_test_run(const char *cmd, char **out) {
     int st = pclose(p);
     if (out) *out = buf; else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int sd_test_semid(char **out, const char *fmt, ...) {
+    char args[4096], cmd[6000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=passive %s %s", sd_test_bin(), args);
+    char *o = NULL;
+    int rc = sd_test_run(cmd, &o);
+    if (out) *out = o; else free(o);
+    return rc;
 }
 
 double sd_max_abs_diff(const float *a, const float *b, size_t n) {

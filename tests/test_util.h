@@ -13,6 +13,9 @@ const char *sd_test_fixtures(void);
 const char *sd_test_ref(void);
 /* Runs a shell command; returns its exit status; stdout+stderr go to *out (malloc'd) if asked. */
 int sd_test_run(const char *cmd, char **out);
+/* Runs `semid ARGS` (ARGS from fmt; OMP_WAIT_POLICY=passive) like sd_test_run: exit status,
+ * stdout+stderr in *out (malloc'd) when out is not NULL. */
+int sd_test_semid(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Max abs difference and max relative difference (|a-b| / (|b| + atol)). */
 double sd_max_abs_diff(const float *a, const float *b, size_t n);
 
