@@ -7,10 +7,10 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "cmd/model_registry.h"
 #include "data/workdir.h"
-#include "rec/evaluate.h"
-#include "rec/model_registry.h"
-#include "rec/results.h"
+#include "eval/evaluate.h"
+#include "eval/results.h"
 
 static int parse_protocols(const char *s, sd_protocol *out, int *n, sd_err *err) {
     *n = 0;

@@ -1,4 +1,4 @@
-#include "rec/metrics.h"
+#include "eval/metrics.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "rec/evaluate.h"
+#include "eval/evaluate.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>

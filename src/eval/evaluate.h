@@ -1,4 +1,4 @@
-/* Evaluation protocols: every model (rec/scorer.h) goes through sd_evaluate, so all of them are
+/* Evaluation protocols: every model (eval/scorer.h) goes through sd_evaluate, so all of them are
  * ranked on the same users, targets, contexts and (for sampled protocols) negatives.
  *
  * Users and targets come from the split (data/split.h): for part "test" the users with
@@ -28,8 +28,8 @@
 #include "base/err.h"
 #include "data/sequences.h"
 #include "data/split.h"
-#include "rec/metrics.h"
-#include "rec/scorer.h"
+#include "eval/metrics.h"
+#include "eval/scorer.h"
 
 typedef enum { SD_PROTO_FULL = 0, SD_PROTO_SAMPLED100 = 1, SD_PROTO_SAMPLED1000 = 2, SD_PROTO_COUNT = 3 } sd_protocol;
 typedef enum { SD_PART_TEST = 0, SD_PART_VALID = 1 } sd_part;

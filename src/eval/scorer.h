@@ -1,4 +1,4 @@
-/* The one interface every recommender implements so that it can be evaluated (rec/evaluate.h):
+/* The one interface every recommender implements so that it can be evaluated (eval/evaluate.h):
  * SASRec, SID-SASRec, the baselines, later an LLM. A model scores items for a batch of users
  * given each user's context, i.e. the items the user interacted with before the target, oldest
  * first. Batched so a neural model runs one forward pass per batch.
