@@ -47,7 +47,11 @@ typedef struct sd_scorer {
      * fewer than k when it finds fewer. k is the evaluator's (sd_eval_opts.top_k) and the same
      * for every batch. Used only when score_batch is NULL (and, for the sampled protocols,
      * score_candidates too). How ranks and metrics treat items outside the list, and when they
-     * are exact, is in eval/metrics.h (sd_rank_topk). A repeated or out-of-range id, or
+     * are exact, is in eval/metrics.h (sd_rank_topk). Leaving seen items out of the list is
+     * the list's way of scoring them low, and allowed; under history exclusion it leaves more of
+     * the k places to candidates. For the sampled protocols a list over all items holds few of
+     * the drawn candidates, so their figures are exact only at small cut-offs: a model that can
+     * score given items should also have score_candidates. A repeated or out-of-range id, or
      * n_top[b] outside [0, k], is an error of the model. */
     int (*score_topk)(void *model, int n_users, const int32_t *users, const int32_t *const *hist,
                       const int32_t *hist_len, int k, int32_t *top, int32_t *n_top, sd_err *err);
