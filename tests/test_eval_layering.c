@@ -21,7 +21,8 @@ static int bad_includes(const char *path) {
         if (strncmp(p, "#include \"", 10)) continue;
         p += 10;
         bool ok = false;
-        for (size_t a = 0; a < sizeof allowed / sizeof allowed[0]; a++) ok |= !strncmp(p, allowed[a], strlen(allowed[a]));
+        for (size_t a = 0; a < sizeof allowed / sizeof allowed[0]; a++)
+            ok |= !strncmp(p, allowed[a], strlen(allowed[a]));
         if (!ok) {
             cr_log_error("%s:%d: %s", path, lineno, line);
             bad++;

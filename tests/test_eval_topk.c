@@ -259,7 +259,8 @@ static int bad_topk(void *model, int n_users, const int32_t *users, const int32_
 static void expect_refused(const bad_list *bl, bool concurrent, const char *needle) {
     sd_sequences s; sd_split sp;
     make_data(hand_flat, 8, &s, &sp);
-    sd_scorer sc = {.name = "liar", .n_items = 8, .model = (void *)bl, .score_topk = bad_topk, .concurrent = concurrent};
+    sd_scorer sc = {.name = "liar", .n_items = 8, .model = (void *)bl, .score_topk = bad_topk,
+                    .concurrent = concurrent};
     sd_eval_opts o = sd_eval_defaults();
     o.progress = false;
     o.top_k = 3;

@@ -305,7 +305,8 @@ int sd_evaluate(const sd_scorer *sc, const sd_sequences *seq, const sd_split *sp
     if (sp->n_users != seq->n_users)
         return sd_errf(err, SD_ESTATE, "split has %d users, sequences %d", sp->n_users, seq->n_users);
     if (o->protocol < 0 || o->protocol >= SD_PROTO_COUNT) return sd_errf(err, SD_EUSAGE, "unknown protocol %d", o->protocol);
-    if (o->top_k < 0) return sd_errf(err, SD_EUSAGE, "top-K list length %d must be > 0", o->top_k);
+    if (o->top_k < 0)
+        return sd_errf(err, SD_EUSAGE, "top-K list length %d must be >= 0 (0: the largest cut-off)", o->top_k);
     eval_ctx c = {.sc = sc, .seq = seq, .pos = part_pos(sp, o->part), .n_items = seq->n_items,
                   .n_neg = sd_protocol_negatives(o->protocol), .seed = o->seed, .part = o->part};
     c.exclude = sd_eval_excludes_history(o);
