@@ -12,7 +12,7 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS)) -llapacke -llapack -fopenmp -lm -
 TEST_LIBS := $(shell pkg-config --libs criterion)
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/base/*.c src/data/*.c src/io/*.c src/nn/*.c \
-              src/text/*.c src/ids/*.c src/rec/*.c src/lm/*.c src/serve/*.c))
+              src/text/*.c src/ids/*.c src/eval/*.c src/rec/*.c src/lm/*.c src/serve/*.c))
 CMD_SRC  := src/main.c $(wildcard src/cmd/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)

@@ -9,8 +9,8 @@
 #include "base/mem.h"
 #include "base/rng.h"
 #include "base/threads.h"
-#include "rec/baselines.h"
-#include "rec/evaluate.h"
+#include "eval/baselines.h"
+#include "eval/evaluate.h"
 #include "bench_util.h"
 
 static int cmp_desc(const void *a, const void *b) {

@@ -18,7 +18,7 @@
 #include "base/mem.h"
 #include "base/rng.h"
 #include "base/threads.h"
-#include "rec/evaluate.h"
+#include "eval/evaluate.h"
 #include "rec/sasrec.h"
 #include "bench_util.h"
 

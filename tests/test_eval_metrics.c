@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "base/rng.h"
-#include "rec/metrics.h"
+#include "eval/metrics.h"
 
 #define EPS 1e-12
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/rng.h"
-#include "rec/baselines.h"
-#include "rec/evaluate.h"
+#include "eval/baselines.h"
+#include "eval/evaluate.h"
 
 /* Sequences from literal lists (-1 ends a user); LOO split. */
 static void make_data(const int *flat, int n_items, sd_sequences *s, sd_split *sp) {

@@ -7,10 +7,10 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "cmd/model_registry.h"
 #include "data/workdir.h"
-#include "rec/evaluate.h"
-#include "rec/model_registry.h"
-#include "rec/results.h"
+#include "eval/evaluate.h"
+#include "eval/results.h"
 
 static int parse_protocols(const char *s, sd_protocol *out, int *n, sd_err *err) {
     *n = 0;
@@ -156,6 +156,10 @@ static int run(int argc, char **argv) {
             sd_info("%s / %s / %s: %lld users, NDCG@10 %.4f (%.2fs)", row.model, row.protocol, row.part,
                     (long long)row.m.n_users, row.m.ndcg[1], sd_now() - t0);
             if (row.m.n_users == 0) sd_warn("eval: no user has a %s target in %s", row.part, dir);
+            if (row.m.n_short)
+                sd_warn("eval: %s / %s: for %lld users the target was outside a top-K list of fewer than %d "
+                        "candidates; their Hit@K / NDCG@K are lower bounds (eval/metrics.h)", row.model,
+                        row.protocol, (long long)row.m.n_short, sd_metric_ks[SD_METRIC_NK - 1]);
         }
         sd_scorer_free(&sc);
     }

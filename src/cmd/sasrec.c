@@ -12,7 +12,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "data/workdir.h"
-#include "rec/evaluate.h"
+#include "eval/evaluate.h"
 #include "rec/sasrec.h"
 #include "rec/sasrec_sid.h"
 

@@ -13,7 +13,7 @@
 #include "nn/gemm.h"
 #include "nn/ops.h"
 #include "nn/optim.h"
-#include "rec/evaluate.h"
+#include "eval/evaluate.h"
 #include "rec/params_io.h"
 #include "rec/seqbatch.h"
 #include "rec/train_ckpt.h"

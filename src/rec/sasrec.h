@@ -11,7 +11,7 @@
  *            (as pmixer sums its two BCEWithLogits means).
  *   softmax  full softmax cross-entropy over all items at every position (engine's chunked op).
  * An epoch visits every training user once in a seeded random order; each evaluation on the
- * validation targets (rec/evaluate.h, full ranking) keeps the parameters with the best NDCG@10. */
+ * validation targets (eval/evaluate.h, full ranking) keeps the parameters with the best NDCG@10. */
 #ifndef SD_SASREC_H
 #define SD_SASREC_H
 #include <stdbool.h>
@@ -21,8 +21,8 @@
 #include "data/sequences.h"
 #include "data/split.h"
 #include "nn/params.h"
-#include "rec/metrics.h"
-#include "rec/scorer.h"
+#include "eval/metrics.h"
+#include "eval/scorer.h"
 #include "rec/seqbatch.h"
 #include "rec/seqenc.h"
 

@@ -27,9 +27,9 @@
 #include "data/catalog.h"
 #include "data/sequences.h"
 #include "data/split.h"
+#include "eval/scorer.h"
 #include "nn/params.h"
 #include "rec/sasrec.h"
-#include "rec/scorer.h"
 #include "rec/seqenc.h"
 
 typedef enum { SD_SID_TOKENS = 0, SD_SID_SUM = 1 } sd_sid_mode;

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include "base/err.h"
 #include "nn/params.h"
-#include "rec/metrics.h"
+#include "eval/metrics.h"
 
 #define SD_BEST_PREFIX "__best__/"
 

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "base/err.h"
-#include "rec/metrics.h"
+#include "eval/metrics.h"
 
 typedef struct sd_result_row {
     char model[64];

@@ -1,4 +1,4 @@
-#include "rec/evaluate.h"
+#include "eval/evaluate.h"
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -96,8 +96,13 @@ int32_t sd_sample_negatives(int32_t n_items, int32_t target, const int32_t *hist
 
 /* ---- the evaluation loop ---- */
 
+/* How a batch is scored: every item, the sampled candidates only, or a top-K list. */
+typedef enum { PATH_FULL, PATH_CAND, PATH_TOPK } eval_path;
+
 typedef struct eval_ctx {
     const sd_scorer *sc;
+    eval_path path;
+    int32_t k;                 /* list length asked of a top-K scorer */
     const sd_sequences *seq;
     const int32_t *users, *pos;
     int32_t n_items, n_neg, n_cand;
@@ -105,6 +110,7 @@ typedef struct eval_ctx {
     uint64_t seed;
     sd_part part;
     int32_t *ranks;            /* [n_eval] */
+    uint8_t *unlisted, *short_list; /* [n_eval], top-K path: target outside the list / and a bound */
 } eval_ctx;
 
 /* Per-thread buffers for one batch of up to `batch` users. */
@@ -114,14 +120,20 @@ typedef struct eval_bufs {
     int32_t *cand, *n_got;     /* [batch, n_cand], [batch] */
     const int32_t **hist;
     int32_t *hist_len, *target, *bu;
+    int32_t *top, *n_top, *listed; /* [batch, k], [batch], [batch, k]: the top-K path */
 } eval_bufs;
 
 static void bufs_init(eval_bufs *b, const eval_ctx *c, int batch) {
     memset(b, 0, sizeof *b);
-    bool need_full = c->n_neg == 0 || !c->sc->score_candidates;
-    if (need_full) b->full = sd_afloats(sd_mul_size((size_t)batch, (size_t)c->n_items));
+    if (c->path == PATH_FULL) b->full = sd_afloats(sd_mul_size((size_t)batch, (size_t)c->n_items));
+    if (c->path == PATH_TOPK) {
+        size_t nk = sd_mul_size((size_t)batch, (size_t)c->k);
+        b->top = sd_xmalloc(sd_mul_size(nk, sizeof *b->top));
+        b->listed = sd_xmalloc(sd_mul_size(nk, sizeof *b->listed));
+        b->n_top = sd_xmalloc(sd_mul_size((size_t)batch, sizeof *b->n_top));
+    }
     if (c->n_neg) {
-        b->cscores = sd_afloats(sd_mul_size((size_t)batch, (size_t)c->n_cand));
+        if (c->path != PATH_TOPK) b->cscores = sd_afloats(sd_mul_size((size_t)batch, (size_t)c->n_cand));
         b->cand = sd_xmalloc(sd_mul_size(sd_mul_size((size_t)batch, (size_t)c->n_cand), sizeof *b->cand));
         b->n_got = sd_xmalloc(sd_mul_size((size_t)batch, sizeof *b->n_got));
     }
@@ -134,6 +146,7 @@ static void bufs_init(eval_bufs *b, const eval_ctx *c, int batch) {
 static void bufs_free(eval_bufs *b) {
     sd_afree(b->full); sd_afree(b->cscores);
     free(b->cand); free(b->n_got); free(b->hist); free(b->hist_len); free(b->target); free(b->bu);
+    free(b->top); free(b->n_top); free(b->listed);
 }
 
 /* Other threads poll the flag to skip remaining work; read it atomically. */
@@ -147,6 +160,72 @@ static void keep_first_error(int *failed, sd_err *err, int rc, const sd_err *e) 
         if (err) *err = *e;
         __atomic_store_n(failed, rc, __ATOMIC_RELAXED);
     }
+}
+
+/* Bits in the per-thread scratch `mark` while one user's list is read (zero outside). */
+enum { MARK_SEEN = 1, MARK_CAND = 2, MARK_LISTED = 4 };
+
+/* Marks batch user i's candidates in `mark` and returns their number: a sampled protocol's
+ * drawn row (MARK_CAND), else every item but the excluded history (MARK_SEEN on the rest). */
+static int32_t mark_candidates(const eval_ctx *c, const eval_bufs *b, int i, uint8_t *mark) {
+    const int32_t *hist = b->hist[i];
+    if (c->n_neg) {
+        const int32_t *cand = b->cand + (size_t)i * c->n_cand;
+        for (int32_t j = 0; j < 1 + b->n_got[i]; j++) mark[cand[j]] |= MARK_CAND;
+        return 1 + b->n_got[i];
+    }
+    int32_t n_cand = c->n_items;
+    if (c->exclude)
+        for (int32_t j = 0; j < b->hist_len[i]; j++)
+            if (hist[j] != b->target[i] && !(mark[hist[j]] & MARK_SEEN)) { mark[hist[j]] |= MARK_SEEN; n_cand--; }
+    return n_cand;
+}
+
+/* Undoes mark_candidates and the MARK_LISTED bits of the first n_walked list items. */
+static void clear_marks(const eval_ctx *c, const eval_bufs *b, int i, int32_t n_walked, uint8_t *mark) {
+    const int32_t *top = b->top + (size_t)i * c->k;
+    for (int32_t j = 0; j < n_walked; j++) mark[top[j]] = 0;
+    if (c->n_neg)
+        for (int32_t j = 0; j < 1 + b->n_got[i]; j++) mark[b->cand[(size_t)i * c->n_cand + j]] = 0;
+    else if (c->exclude)
+        for (int32_t j = 0; j < b->hist_len[i]; j++) mark[b->hist[i][j]] = 0;
+}
+
+/* Rank of batch user i (evaluated user number u) from its top-K list: the list is checked and
+ * reduced to candidates, then ranked by sd_rank_topk (the rule is in eval/metrics.h). */
+static int32_t rank_topk_user(const eval_ctx *c, const eval_bufs *b, int i, int64_t u, uint8_t *mark, sd_err *e) {
+    const int32_t *top = b->top + (size_t)i * c->k;
+    int32_t n_top = b->n_top[i];
+    if (n_top < 0 || n_top > c->k)
+        return sd_errf(e, SD_ERANGE, "top-K list of %d items (asked for at most %d)", n_top, c->k);
+    int32_t n_cand = mark_candidates(c, b, i, mark);
+    int32_t *listed = b->listed + (size_t)i * c->k, n_listed = 0, walked = 0, rc = 0;
+    for (; walked < n_top; walked++) {
+        int32_t id = top[walked];
+        if (id < 0 || id >= c->n_items) {
+            rc = sd_errf(e, SD_ERANGE, "top-K list position %d: item %d out of range [0, %d)", walked + 1, id,
+                         c->n_items);
+            break;
+        }
+        if (mark[id] & MARK_LISTED) {
+            int32_t first = 0;
+            while (top[first] != id) first++;
+            rc = sd_errf(e, SD_ERANGE, "top-K list repeats item %d (positions %d and %d)", id, first + 1, walked + 1);
+            break;
+        }
+        mark[id] |= MARK_LISTED;
+        if (c->n_neg ? mark[id] & MARK_CAND : !(mark[id] & MARK_SEEN)) listed[n_listed++] = id;
+    }
+    clear_marks(c, b, i, walked, mark);
+    if (rc) return rc;
+    int32_t r = sd_rank_topk(listed, n_listed, b->target[i], n_cand, e);
+    if (r > n_listed) {
+        /* ranked last; exact only when the list settles every cut-off or misses just the target */
+        int32_t cut = sd_metric_ks[SD_METRIC_NK - 1];
+        c->unlisted[u] = 1;
+        c->short_list[u] = n_listed < cut && n_listed < n_cand - 1;
+    }
+    return r;
 }
 
 /* Scores and ranks users[start .. start+nb). par: spread sampling and ranking over OpenMP
@@ -175,15 +254,19 @@ static int run_batch(const eval_ctx *c, eval_bufs *b, int64_t start, int nb, boo
         }
     }
     int rc;
-    if (c->n_neg && sc->score_candidates)
+    if (c->path == PATH_CAND) {
         rc = sc->score_candidates(sc->model, nb, b->bu, b->hist, b->hist_len, nc, b->cand, b->cscores, err);
-    else
+    } else if (c->path == PATH_FULL) {
         rc = sc->score_batch(sc->model, nb, b->bu, b->hist, b->hist_len, b->full, err);
+    } else {
+        for (int i = 0; i < nb; i++) b->n_top[i] = -1; /* a length the model forgot to write is an error */
+        rc = sc->score_topk(sc->model, nb, b->bu, b->hist, b->hist_len, c->k, b->top, b->n_top, err);
+    }
     if (rc) {
         sd_err_prefix(err, "model %s", sc->name);
         return rc < 0 ? rc : SD_ESTATE;
     }
-    if (c->n_neg && !sc->score_candidates)
+    if (c->n_neg && c->path == PATH_FULL)
         for (int i = 0; i < nb; i++)
             for (int32_t j = 0; j < nc; j++)
                 b->cscores[(size_t)i * nc + j] = b->full[(size_t)i * c->n_items + b->cand[(size_t)i * nc + j]];
@@ -193,7 +276,9 @@ static int run_batch(const eval_ctx *c, eval_bufs *b, int64_t start, int nb, boo
         if (error_seen(&failed)) continue;
         sd_err e = {0};
         int32_t r;
-        if (c->n_neg)
+        if (c->path == PATH_TOPK)
+            r = rank_topk_user(c, b, i, start + i, marks[par ? omp_get_thread_num() : 0], &e);
+        else if (c->n_neg)
             r = sd_rank_first(b->cscores + (size_t)i * nc, 1 + b->n_got[i], &e);
         else if (c->exclude)
             r = sd_rank_full_excl(b->full + (size_t)i * c->n_items, c->n_items, b->target[i], b->hist[i],
@@ -212,17 +297,24 @@ static int run_batch(const eval_ctx *c, eval_bufs *b, int64_t start, int nb, boo
 
 int sd_evaluate(const sd_scorer *sc, const sd_sequences *seq, const sd_split *sp, const sd_eval_opts *o,
                 sd_metrics *out, int32_t *ranks, sd_err *err) {
-    if (!sc->score_batch) return sd_errf(err, SD_ESTATE, "model %s: no score_batch", sc->name);
+    if (!sc->score_batch && !sc->score_topk)
+        return sd_errf(err, SD_ESTATE, "model %s: neither score_batch nor score_topk", sc->name);
     if (sc->n_items != seq->n_items)
         return sd_errf(err, SD_ESTATE, "model %s scores %d items but the work directory has %d (trained on another "
                        "work directory?)", sc->name, sc->n_items, seq->n_items);
     if (sp->n_users != seq->n_users)
         return sd_errf(err, SD_ESTATE, "split has %d users, sequences %d", sp->n_users, seq->n_users);
     if (o->protocol < 0 || o->protocol >= SD_PROTO_COUNT) return sd_errf(err, SD_EUSAGE, "unknown protocol %d", o->protocol);
+    if (o->top_k < 0)
+        return sd_errf(err, SD_EUSAGE, "top-K list length %d must be >= 0 (0: the largest cut-off)", o->top_k);
     eval_ctx c = {.sc = sc, .seq = seq, .pos = part_pos(sp, o->part), .n_items = seq->n_items,
                   .n_neg = sd_protocol_negatives(o->protocol), .seed = o->seed, .part = o->part};
     c.exclude = sd_eval_excludes_history(o);
     c.n_cand = 1 + c.n_neg;
+    /* the exact path when there is one: scores for the candidates, else for every item */
+    c.path = c.n_neg && sc->score_candidates ? PATH_CAND : sc->score_batch ? PATH_FULL : PATH_TOPK;
+    c.k = o->top_k > 0 ? o->top_k : sd_metric_ks[SD_METRIC_NK - 1];
+    if (c.k > c.n_items) c.k = c.n_items > 0 ? c.n_items : 1; /* a list holds distinct items */
     int32_t n_eval;
     int32_t *users = sd_eval_users(sp, o->part, &n_eval);
     c.users = users;
@@ -233,6 +325,8 @@ int sd_evaluate(const sd_scorer *sc, const sd_sequences *seq, const sd_split *sp
                            sd_part_name(o->part), c.pos[users[i]], sd_seq_len(seq, users[i]));
         }
     c.ranks = sd_xcalloc((size_t)n_eval + 1, sizeof *c.ranks);
+    c.unlisted = sd_xcalloc((size_t)n_eval + 1, 1);
+    c.short_list = sd_xcalloc((size_t)n_eval + 1, 1);
     int batch = o->batch > 0 ? o->batch : sc->batch_hint > 0 ? sc->batch_hint : 256;
     if (n_eval > 0 && batch > n_eval) batch = n_eval;
     int64_t n_batches = n_eval ? (n_eval + batch - 1) / batch : 0;
@@ -282,12 +376,18 @@ int sd_evaluate(const sd_scorer *sc, const sd_sequences *seq, const sd_split *sp
     free(marks);
     if (!failed) {
         sd_metrics_from_ranks(c.ranks, n_eval, out);
+        for (int32_t i = 0; i < n_eval; i++) {
+            out->n_unlisted += c.unlisted[i];
+            out->n_short += c.short_list[i];
+        }
         if (ranks) {
             memset(ranks, 0, (size_t)seq->n_users * sizeof *ranks);
             for (int32_t i = 0; i < n_eval; i++) ranks[users[i]] = c.ranks[i];
         }
     }
     free(c.ranks);
+    free(c.unlisted);
+    free(c.short_list);
     free(users);
     return failed;
 }

@@ -1,4 +1,4 @@
-#include "rec/results.h"
+#include "eval/results.h"
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdlib.h>

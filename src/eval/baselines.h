@@ -1,4 +1,4 @@
-/* Baselines every table carries, implementing rec/scorer.h:
+/* Baselines every table carries, implementing eval/scorer.h:
  *   popularity         score = number of TRAINING interactions of the item, i.e. occurrences in
  *                      items[0 .. train_len) over all users. Validation and test targets are
  *                      never counted (counting them leaks the answers into the baseline).
@@ -13,7 +13,7 @@
 #include "base/err.h"
 #include "data/sequences.h"
 #include "data/split.h"
-#include "rec/scorer.h"
+#include "eval/scorer.h"
 
 int sd_baseline_popularity(const sd_sequences *seq, const sd_split *sp, bool unseen, sd_scorer *out, sd_err *err);
 int sd_baseline_random(int32_t n_items, uint64_t seed, sd_scorer *out, sd_err *err);

@@ -1,4 +1,4 @@
-/* Evaluation protocols: every model (rec/scorer.h) goes through sd_evaluate, so all of them are
+/* Evaluation protocols: every model (eval/scorer.h) goes through sd_evaluate, so all of them are
  * ranked on the same users, targets, contexts and (for sampled protocols) negatives.
  *
  * Users and targets come from the split (data/split.h): for part "test" the users with
@@ -19,6 +19,10 @@
  * items are removed from the candidate set (the target never is); for full ranking this equals
  * setting their scores to -inf, except that a target scored -inf is not tied with them.
  *
+ * A model with only a top-K list (eval/scorer.h score_topk) is asked for top_k items per user
+ * and ranked by the rule in eval/metrics.h: a target outside its list ranks last among the
+ * candidates; Hit@K and NDCG@K are exact for cut-offs up to the list's candidate count.
+ *
  * Negatives are seeded per (seed, part, user): same seed => same candidates for every model,
  * batch size and thread count. A user with fewer eligible items than asked gets all of them. */
 #ifndef SD_EVALUATE_H
@@ -28,8 +32,8 @@
 #include "base/err.h"
 #include "data/sequences.h"
 #include "data/split.h"
-#include "rec/metrics.h"
-#include "rec/scorer.h"
+#include "eval/metrics.h"
+#include "eval/scorer.h"
 
 typedef enum { SD_PROTO_FULL = 0, SD_PROTO_SAMPLED100 = 1, SD_PROTO_SAMPLED1000 = 2, SD_PROTO_COUNT = 3 } sd_protocol;
 typedef enum { SD_PART_TEST = 0, SD_PART_VALID = 1 } sd_part;
@@ -47,10 +51,11 @@ typedef struct sd_eval_opts {
     int exclude_history;  /* -1: the protocol's default; 0: off; 1: on */
     uint64_t seed;        /* negative sampling */
     int batch;            /* users per scorer call; 0: scorer's batch_hint, else 256 */
+    int top_k;            /* list length asked of a top-K scorer; 0: the largest cut-off (20) */
     bool progress;        /* progress bar (drawn only on a terminal, never under --quiet) */
 } sd_eval_opts;
 
-/* Defaults: full ranking on test, protocol's exclusion, seed 42, batch 0, progress on. */
+/* Defaults: full ranking on test, protocol's exclusion, seed 42, batch 0, top_k 0, progress on. */
 sd_eval_opts sd_eval_defaults(void);
 
 /* Whether history is excluded under these options (exclude_history, else the protocol's default). */
@@ -67,8 +72,8 @@ int32_t sd_sample_negatives(int32_t n_items, int32_t target, const int32_t *hist
                             int32_t n_neg, uint64_t seed, sd_part part, int32_t user, uint8_t *mark, int32_t *out);
 
 /* Evaluates one model. out: averaged metrics. ranks (optional, [seq->n_users]): each evaluated
- * user's rank, 0 for users not evaluated. Errors (a scorer failure, NaN scores) name the model
- * and user. */
+ * user's rank, 0 for users not evaluated. Errors (a scorer failure, NaN scores, a bad top-K
+ * list) name the model and user. */
 int sd_evaluate(const sd_scorer *sc, const sd_sequences *seq, const sd_split *sp, const sd_eval_opts *o,
                 sd_metrics *out, int32_t *ranks, sd_err *err);
 

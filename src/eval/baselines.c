@@ -1,4 +1,4 @@
-#include "rec/baselines.h"
+#include "eval/baselines.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

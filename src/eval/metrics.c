@@ -1,4 +1,4 @@
-#include "rec/metrics.h"
+#include "eval/metrics.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +52,14 @@ int32_t sd_rank_first(const float *cand_scores, int32_t n_cand, sd_err *err) {
     count_ge(cand_scores, n_cand, cand_scores[0], &ge, &nan);
     if (nan) return nan_error(err, nan, n_cand);
     return ge;
+}
+
+int32_t sd_rank_topk(const int32_t *list, int32_t n_list, int32_t target, int32_t n_cand, sd_err *err) {
+    for (int32_t j = 0; j < n_list; j++)
+        if (list[j] == target) return j + 1;
+    if (n_list >= n_cand)
+        return sd_errf(err, SD_ERANGE, "top-K list holds %d candidates of %d but not the target", n_list, n_cand);
+    return n_cand; /* tied with every unlisted candidate, and ties count against the model */
 }
 
 double sd_ndcg_at(int32_t rank, int k) { return rank >= 1 && rank <= k ? 1.0 / log2((double)rank + 1.0) : 0.0; }

@@ -1,13 +1,17 @@
 /* The models `semid eval WORK` knows: a table of kinds, each able to tell whether its trained
- * model is present in a work directory and to load it as a scorer (rec/scorer.h). The baselines
- * are always present. Adding a model = one table entry in model_registry.c. */
+ * model is present in a work directory and to load it as a scorer (eval/scorer.h). The baselines
+ * are always present. Adding a model = one table entry in model_registry.c.
+ *
+ * The table lives in the command, not in eval/ or rec/: it is the one place that includes every
+ * model's header, so eval/ depends on data/ only and a model folder (rec/, lm/) never includes
+ * another to be evaluated. */
 #ifndef SD_MODEL_REGISTRY_H
 #define SD_MODEL_REGISTRY_H
 #include <stdbool.h>
 #include <stdint.h>
 #include "base/err.h"
 #include "data/workdir.h"
-#include "rec/scorer.h"
+#include "eval/scorer.h"
 
 typedef struct sd_model_kind {
     const char *name;    /* as given to --models and printed in the table */

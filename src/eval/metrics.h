@@ -10,7 +10,22 @@
  * code prefix one score.)
  *
  * With one relevant item, NDCG@K = 1/log2(rank + 1) if rank <= K else 0 (IDCG = 1), Hit@K =
- * [rank <= K], MRR = mean of 1/rank (not cut off at any K). */
+ * [rank <= K], MRR = mean of 1/rank (not cut off at any K).
+ *
+ * Top-K lists (a generative model's score_topk, eval/scorer.h) are read as scores: the listed
+ * items in their order above every item outside the list, and all items outside it tied. Only
+ * candidates count: a listed item that is not one (a seen item under history exclusion, an item
+ * not drawn by a sampled protocol) is skipped. With the pessimistic tie rule above:
+ *   - a target at position p (1-based) among the listed candidates has rank p;
+ *   - a target outside the list ties with every unlisted candidate and so ranks LAST:
+ *     rank = n_cand, the number of candidates (never K + 1: that would rank a miss as if it
+ *     were the best of the rest, in the model's favour).
+ * So for a user whose list holds L candidates, Hit@k and NDCG@k are exact for every cut-off
+ * k <= L (a target outside the list truly ranks > L), and lower bounds beyond L; MRR is a lower
+ * bound and mean / median rank upper bounds wherever a target is outside the list. Lists of at
+ * least 20 candidates (the largest cut-off) keep every Hit@K and NDCG@K exact; seen items in a
+ * list do not count towards that under history exclusion. sd_metrics.n_short counts the users
+ * for whom a figure is a bound. */
 #ifndef SD_METRICS_H
 #define SD_METRICS_H
 #include <stdint.h>
@@ -23,6 +38,10 @@ typedef struct sd_metrics {
     int64_t n_users;
     double hit[SD_METRIC_NK], ndcg[SD_METRIC_NK];  /* at sd_metric_ks */
     double mrr, mean_rank, median_rank;
+    /* Top-K scoring only (0 otherwise; not part of the results files): users whose target was
+     * outside the list (ranked last), and those of them whose list held fewer candidates than
+     * the largest cut-off, so that their Hit@20 / NDCG@20 (or lower cut-offs) are lower bounds. */
+    int64_t n_unlisted, n_short;
 } sd_metrics;
 
 /* Rank of scores[target] among scores[0 .. n): 1 + #{i != target : scores[i] >= scores[target]}.
@@ -38,6 +57,12 @@ int32_t sd_rank_full_excl(float *scores, int32_t n, int32_t target, const int32_
 
 /* Rank of cand_scores[0] (the target) among cand_scores[0 .. n_cand): the sampled protocols. */
 int32_t sd_rank_first(const float *cand_scores, int32_t n_cand, sd_err *err);
+
+/* Rank of target from a top-K list reduced to candidates (see above): list[0 .. n_list) distinct
+ * candidates, best first; n_cand candidates in all, the target among them. Returns the target's
+ * position + 1 in the list, or n_cand when it is not listed; SD_ERANGE if the list cannot be a
+ * list of candidates without the target (n_list >= n_cand and the target not in it). */
+int32_t sd_rank_topk(const int32_t *list, int32_t n_list, int32_t target, int32_t n_cand, sd_err *err);
 
 /* Per-user contributions, exposed so tests can check hand-computed values. */
 double sd_ndcg_at(int32_t rank, int k);

@@ -1,9 +1,9 @@
-#include "rec/model_registry.h"
+#include "cmd/model_registry.h"
 #include <string.h>
 #include <stdlib.h>
 #include "base/file.h"
 #include "base/mem.h"
-#include "rec/baselines.h"
+#include "eval/baselines.h"
 #include "rec/sasrec.h"
 #include "rec/sasrec_sid.h"
 
