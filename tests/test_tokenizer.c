@@ -442,6 +442,30 @@ Test(tokenizer_json, minimal_file_both_merge_forms) {
     }
 }
 
+/* Found by fuzzing: ids may leave gaps, and the bound on them followed the file size alone, so a
+ * padded file with a far id loaded but the compact file sd_tok_save wrote from it did not. */
+Test(tokenizer_json, sparse_ids_round_trip_through_a_smaller_file) {
+    char *core = mini_json("{\"id\":5000,\"content\":\"<|x|>\",\"special\":true}", "",
+                           "\"a\":0,\"b\":1,\"ab\":2", "\"a b\"", NULL);
+    size_t n = strlen(core), padded = 6000;
+    cr_assert_lt(n, padded);
+    char *s = sd_xmalloc(padded + 1);
+    memcpy(s, core, n);
+    memset(s + n, ' ', padded - n); /* trailing whitespace: the file is now larger than id 5000 */
+    s[padded] = 0;
+    sd_tokenizer *t = NULL, *back = NULL; sd_err err = {0};
+    cr_assert_eq(sd_tok_load_mem(&t, s, padded, "padded.json", &err), 0, "%s", err.msg);
+    char dir[256]; sd_test_tmpdir(dir, sizeof dir);
+    char *path = sd_path_join(dir, "saved.json");
+    cr_assert_eq(sd_tok_save(t, path, &err), 0, "%s", err.msg);
+    cr_assert_lt(sd_file_size(path), 5000, "the saved file must be smaller than the id it holds");
+    cr_assert_eq(sd_tok_load(&back, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_tok_token_to_id(back, "<|x|>"), 5000);
+    cr_assert_eq(sd_tok_vocab_size(back), 5001);
+    sd_tok_free(back); sd_tok_free(t);
+    free(path); free(s); free(core);
+}
+
 Test(tokenizer_json, hostile_files) {
     const char *V = "\"a\":0,\"b\":1,\"ab\":2";
     expect_load_error("", 0, "unexpected end of file");

@@ -10,6 +10,10 @@ enum { TOK_MODEL = 1, TOK_ADDED = 2, TOK_SPECIAL = 4 };
 
 /* Largest id accepted from a file: far above any real vocabulary, far below int32 overflow. */
 #define SD_TOK_MAX_ID (1 << 24)
+/* Ids below this are accepted in a file of any size: every real vocabulary (Qwen3: 151,669) fits,
+ * so what sd_tok_save writes (compact, without the padding its input may have had) loads back;
+ * above it, ids must also stay below the file size, so a tiny file cannot make the id tables huge. */
+#define SD_TOK_ID_FLOOR (1 << 20)
 
 /* Added-token matcher: a byte trie with edges in one hash table keyed by (node, byte). */
 typedef struct tok_trie {

@@ -24,8 +24,8 @@ typedef struct {
     sd_err *err;
     char *buf; size_t cap;  /* unescaped string scratch */
     char *buf2; size_t cap2;
-    int64_t max_id;         /* ids are below this: SD_TOK_MAX_ID, and below the file size so that a
-                               small hostile file cannot make the id tables huge */
+    int64_t max_id;         /* ids are below this: SD_TOK_MAX_ID, and below the file size or
+                               SD_TOK_ID_FLOOR, whichever is larger (tok_internal.h) */
 } jscan;
 
 /* Quotes the character at `at` (a whole UTF-8 sequence, or one byte) for a message. */
@@ -283,8 +283,8 @@ static long count_entries(jscan *j, const char *at) {
     return rc ? -1 : n;
 }
 
-/* "ids may leave gaps but stay below B": B is SD_TOK_MAX_ID, or the file size for a small file
- * (so that a tiny hostile file cannot make the id tables huge). */
+/* "ids may leave gaps but stay below B": B is SD_TOK_MAX_ID, or for a small file the larger of
+ * its size and SD_TOK_ID_FLOOR. */
 static const char *id_bound_note(const jscan *j, char *buf, size_t cap) {
     snprintf(buf, cap, "ids may leave gaps but must be below %lld%s", (long long)j->max_id,
              j->max_id < SD_TOK_MAX_ID ? " in a file of this size" : "");
@@ -553,7 +553,8 @@ int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char
     /* a UTF-8 byte order mark, as some editors and Hugging Face tooling on Windows write it */
     if (len >= 3 && !memcmp(json, "\xEF\xBB\xBF", 3)) { json += 3; len -= 3; }
     jscan j = {.s = json, .p = json, .end = json + len, .name = name, .err = err,
-               .max_id = (int64_t)len < SD_TOK_MAX_ID ? (int64_t)len : SD_TOK_MAX_ID};
+               .max_id = (int64_t)len < SD_TOK_ID_FLOOR ? SD_TOK_ID_FLOOR
+                         : (int64_t)len < SD_TOK_MAX_ID ? (int64_t)len : SD_TOK_MAX_ID};
     sd_tokenizer *t = sd_tok_new();
     sd_tok_reserve(t, len / 64 < SD_TOK_MAX_ID ? len / 64 : SD_TOK_MAX_ID); /* ~75 bytes per token + merge in real files */
     bool vocab_done = false, merges_done = false;
