@@ -192,3 +192,39 @@ void sd_block_backward(const sd_block *b, sd_params *p, sd_block_acts *a, sd_blo
     PROF(1, SD_PROF_NORM, norm_bwd(c, p, dx, s->d_ln, x, a->ln1_mean, a->ln1_rstd, b->ln1_w, b->ln1_b, N));
     PROF(1, SD_PROF_RESID, sd_add_backward(dx, NULL, s->dh, NC));
 }
+
+void sd_block_step(const sd_block *b, sd_params *p, sd_block_step_ws *w, float *x, int n, const int32_t *seq,
+                   const int32_t *pos, const float *cos_t, const float *sin_t, const sd_attn_cache *cache) {
+    const sd_block_cfg *c = &b->cfg;
+    const int C = c->C, H = c->H, KV = c->KV, hd = c->hd, F = c->F;
+    const size_t nC = (size_t)n * C, nF = (size_t)n * F;
+    norm_fwd(c, p, w->xn, NULL, NULL, x, b->ln1_w, b->ln1_b, n);
+    sd_linear_out qkv[3] = {{w->q, W(p, b->q_w), W(p, b->q_b), H * hd},
+                            {w->k, W(p, b->k_w), W(p, b->k_b), KV * hd},
+                            {w->v, W(p, b->v_w), W(p, b->v_b), KV * hd}};
+    sd_linear_forward_multi(qkv, 3, w->xn, n, C);
+    /* the attention op's own order: q/k norm, then rope, on the new tokens only */
+    if (b->qn_w >= 0) sd_rmsnorm_forward(w->q, NULL, w->q, W(p, b->qn_w), n * H, hd, c->norm_eps);
+    if (b->kn_w >= 0) sd_rmsnorm_forward(w->k, NULL, w->k, W(p, b->kn_w), n * KV, hd, c->norm_eps);
+    if (c->rope_theta > 0) {
+        sd_rope_apply(w->q, cos_t, sin_t, n, H, hd, 1.0f);
+        sd_rope_apply(w->k, cos_t, sin_t, n, KV, hd, 1.0f);
+    }
+    sd_attn_cache_append(cache, w->k, w->v, n, seq, pos, KV, hd);
+    sd_attention_cached_forward(w->att, w->q, n, seq, pos, H, KV, hd, cache, w->scores);
+    sd_linear_forward(w->tmp, w->att, W(p, b->o_w), W(p, b->o_b), n, H * hd, C);
+    sd_add_forward(x, x, w->tmp, nC);
+    norm_fwd(c, p, w->xn, NULL, NULL, x, b->ln2_w, b->ln2_b, n);
+    float *act = w->up;
+    if (c->swiglu) {
+        sd_linear_out gate_up[2] = {{w->gate, W(p, b->gate_w), NULL, F}, {w->up, W(p, b->up_w), W(p, b->up_b), F}};
+        sd_linear_forward_multi(gate_up, 2, w->xn, n, C);
+        sd_swiglu_forward(w->gate, w->gate, w->up, nF);
+        act = w->gate;
+    } else {
+        sd_linear_forward(w->up, w->xn, W(p, b->up_w), W(p, b->up_b), n, C, F);
+        sd_relu_forward(w->up, w->up, nF);
+    }
+    sd_linear_forward(w->tmp, act, W(p, b->down_w), W(p, b->down_b), n, F, C);
+    sd_add_forward(x, x, w->tmp, nC);
+}

@@ -57,6 +57,20 @@ void sd_block_forward(const sd_block *blk, sd_params *p, sd_block_acts *a, float
 void sd_block_backward(const sd_block *blk, sd_params *p, sd_block_acts *a, sd_block_scratch *s, float *dx,
                        const float *dy, const float *x);
 
+/* ---- the incremental (cached) schedule of the same layer, for decoding ----
+ * x [n, C] is updated in place: n new tokens, token i of sequence seq[i] at position pos[i]. Its
+ * k, v are normed and rotated as in the full forward and appended to the layer's cache, then it
+ * attends over that cache's keys 0 .. pos[i] (sd_attention_cached_forward). cos, sin [n, hd/2]:
+ * the tokens' rotary tables (sd_rope_tables; unused without rope). Causal blocks only (a token
+ * sees no later one); no masks or dropout. Same parameters, norms, linears, RoPE and MLP as
+ * sd_block_forward, so the two agree up to float summation order. */
+typedef struct sd_block_step_ws {
+    float *xn, *q, *k, *v, *att, *tmp, *gate, *up; /* [n, C], [n, H*hd], [n, KV*hd] x 2, [n, H*hd], [n, C], [n, F] x 2 */
+    float *scores;                                 /* [omp_get_max_threads() * cache cap] */
+} sd_block_step_ws;
+void sd_block_step(const sd_block *blk, sd_params *p, sd_block_step_ws *w, float *x, int n, const int32_t *seq,
+                   const int32_t *pos, const float *cos_t, const float *sin_t, const sd_attn_cache *cache);
+
 /* Wall-clock seconds spent per op kind, accumulated while sd_block_profile is true
  * (for benchmarks). */
 enum { SD_PROF_NORM, SD_PROF_QKV, SD_PROF_ATTN, SD_PROF_OPROJ, SD_PROF_MLP_MM, SD_PROF_ACT, SD_PROF_RESID,
