@@ -408,6 +408,7 @@ const float *sd_seqenc_backward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *
         float *t = dcur; dcur = dnext; dnext = t;
     }
     drop_bwd(e, ws, ws->din, dcur, NC, -1, 0);
-    sd_embedding_backward(G(p, e->pos_emb), ws->din, ws->pos, N, C, 0);
+    float *gpos = G(p, e->pos_emb);
+    if (gpos) sd_embedding_backward(gpos, ws->din, ws->pos, N, C, 0);
     return ws->din;
 }
