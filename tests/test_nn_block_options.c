@@ -28,12 +28,11 @@ Test(nn_block_options, pmixer_dropout_backward_is_the_derivative) {
     const int B = 2, T = 5, C = 8;
     sd_block_cfg cfg = {.C = C, .H = 2, .KV = 2, .hd = 4, .F = C, .norm_eps = 1e-5f, .bias = true, .causal = true,
                         .ffn_residual_normed = true, .mlp_dropout = 0.3f};
+    sd_block blk;
     sd_params p;
     sd_params_init(&p);
-    sd_block blk;
     sd_block_declare(&blk, &p, "", &cfg);
-    sd_params_alloc(&p);
-    sd_params_alloc_train(&p);
+    sd_params_alloc(&p), sd_params_alloc_train(&p);
     fill_normal(p.data, p.n, 0.4f, 1);
     const size_t NC = (size_t)B * T * C;
     float *x = malloc(NC * sizeof(float)), *y = malloc(NC * sizeof(float)), *r = malloc(NC * sizeof(float));

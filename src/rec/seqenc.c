@@ -278,6 +278,46 @@ static sd_attn_state *group_state(sd_seqenc_ws *ws, int l, int g) {
 static float *W(sd_params *p, int v) { return sd_params_ptr(p, v); }
 static float *G(sd_params *p, int v) { return sd_block_grad(p, v); }
 
+/* Group g (sequences s0 .. s0 + *Bg of the length order) of q, k, v into the right-padded group
+ * buffers, the padding sink's k, v of layer l in front with pmixer; returns the group's attention
+ * config. */
+static sd_attn_cfg group_in(sd_seqenc_ws *ws, const float *q, const float *k, const float *v, int l, int g, int s0,
+                            int *Bg, int *Tg) {
+    const sd_packed *pk = ws->pk;
+    size_t C = (size_t)ws->C;
+    *Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
+    *Tg = pk->len[ws->order[s0]] + ws->sink;
+    if (ws->sink) sink_bias(ws, pk, s0, *Bg, *Tg);
+    group_copy(ws->Qg, (float *)q, ws, pk, s0, *Bg, *Tg, true, NULL);
+    group_copy(ws->Kg, (float *)k, ws, pk, s0, *Bg, *Tg, true, ws->sink ? ws->sk + l * C : NULL);
+    group_copy(ws->Vg, (float *)v, ws, pk, s0, *Bg, *Tg, true, ws->sink ? ws->sv + l * C : NULL);
+    sd_attn_cfg ac = group_cfg(ws, *Bg, *Tg);
+    ac.drop_stream = stream_id(ws, l, 0) * 4096 + (uint64_t)g;
+    return ac;
+}
+
+/* A padding row is 0 and LN1(0) = the ln1 bias, so the sink's k, v are projections of that bias. */
+static void sink_forward(sd_seqenc_ws *ws) {
+    int l = ws->layer, C = ws->C;
+    sd_params *p = ws->p;
+    const sd_block *b = &ws->e->blk[l];
+    sd_linear_forward(ws->sk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), W(p, b->k_b), 1, C, C);
+    sd_linear_forward(ws->sv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), W(p, b->v_b), 1, C, C);
+}
+
+/* The sink's k, v gradients into the k/v projections and, through them, the ln1 bias. */
+static void sink_backward(sd_seqenc_ws *ws) {
+    int l = ws->layer, C = ws->C;
+    sd_params *p = ws->p;
+    const sd_block *b = &ws->e->blk[l];
+    float *dc = ws->tmp;
+    zero(dc, C);
+    sd_linear_backward(dc, G(p, b->k_w), G(p, b->k_b), ws->dsk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), 1, C, C);
+    sd_linear_backward(dc, G(p, b->v_w), G(p, b->v_b), ws->dsv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), 1, C, C);
+    float *gb = G(p, b->ln1_b);
+    if (gb) for (int c = 0; c < C; c++) gb[c] += dc[c];
+}
+
 /* The blocks' attention over packed rows: each group of length-sorted sequences is copied into
  * right-padded [Bg, Tg] buffers (behind the sink row with pmixer), attended by the engine's op and
  * copied back. The attention op only reads B, T from its cfg: a state sized for [GROUP, maxlen]
@@ -285,27 +325,13 @@ static float *G(sd_params *p, int v) { return sd_block_grad(p, v); }
 static void hook_forward(void *ctx, float *att, const float *q, const float *k, const float *v, int N) {
     (void)N;
     sd_seqenc_ws *ws = ctx;
-    const sd_packed *pk = ws->pk;
-    int l = ws->layer, C = ws->C;
-    sd_params *p = ws->p;
-    const sd_block *b = &ws->e->blk[l];
-    if (ws->sink) { /* a padding row is 0, LN1(0) = ln1 bias, so its k, v are projections of that bias */
-        sd_linear_forward(ws->sk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), W(p, b->k_b), 1, C, C);
-        sd_linear_forward(ws->sv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), W(p, b->v_b), 1, C, C);
-    }
+    if (ws->sink) sink_forward(ws);
     double t0 = sd_now();
-    for (int g = 0, s0 = 0; s0 < pk->B; g++, s0 += SD_SEQENC_GROUP) {
-        int Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
-        int Tg = pk->len[ws->order[s0]] + ws->sink;
-        const float *sk = ws->sink ? ws->sk + (size_t)l * C : NULL, *sv = ws->sink ? ws->sv + (size_t)l * C : NULL;
-        if (ws->sink) sink_bias(ws, pk, s0, Bg, Tg);
-        group_copy(ws->Qg, (float *)q, ws, pk, s0, Bg, Tg, true, NULL);
-        group_copy(ws->Kg, (float *)k, ws, pk, s0, Bg, Tg, true, sk);
-        group_copy(ws->Vg, (float *)v, ws, pk, s0, Bg, Tg, true, sv);
-        sd_attn_cfg ac = group_cfg(ws, Bg, Tg);
-        ac.drop_stream = stream_id(ws, l, 0) * 4096 + (uint64_t)g;
-        sd_attention_forward(ws->Og, group_state(ws, l, g), ws->Qg, ws->Kg, ws->Vg, &ac);
-        group_copy(ws->Og, att, ws, pk, s0, Bg, Tg, false, NULL);
+    for (int g = 0, s0 = 0; s0 < ws->pk->B; g++, s0 += SD_SEQENC_GROUP) {
+        int Bg, Tg;
+        sd_attn_cfg ac = group_in(ws, q, k, v, ws->layer, g, s0, &Bg, &Tg);
+        sd_attention_forward(ws->Og, group_state(ws, ws->layer, g), ws->Qg, ws->Kg, ws->Vg, &ac);
+        group_copy(ws->Og, att, ws, ws->pk, s0, Bg, Tg, false, NULL);
     }
     sd_seqenc_attn_seconds[0] += sd_now() - t0;
 }
@@ -316,24 +342,15 @@ static void hook_backward(void *ctx, float *dq, float *dk, float *dv, const floa
     sd_seqenc_ws *ws = ctx;
     const sd_packed *pk = ws->pk;
     int l = ws->layer, C = ws->C;
-    sd_params *p = ws->p;
-    const sd_block *b = &ws->e->blk[l];
     float *dsk = ws->dsk + (size_t)l * C, *dsv = ws->dsv + (size_t)l * C;
     if (ws->sink) { zero(dsk, C); zero(dsv, C); }
     double t0 = sd_now();
     for (int g = 0, s0 = 0; s0 < pk->B; g++, s0 += SD_SEQENC_GROUP) {
-        int Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
-        int Tg = pk->len[ws->order[s0]] + ws->sink;
+        int Bg, Tg;
+        sd_attn_cfg ac = group_in(ws, q, k, v, l, g, s0, &Bg, &Tg);
         size_t n = (size_t)Bg * Tg * C;
-        const float *sk = ws->sink ? ws->sk + (size_t)l * C : NULL, *sv = ws->sink ? ws->sv + (size_t)l * C : NULL;
-        if (ws->sink) sink_bias(ws, pk, s0, Bg, Tg);
-        group_copy(ws->Qg, (float *)q, ws, pk, s0, Bg, Tg, true, NULL);
-        group_copy(ws->Kg, (float *)k, ws, pk, s0, Bg, Tg, true, sk);
-        group_copy(ws->Vg, (float *)v, ws, pk, s0, Bg, Tg, true, sv);
         group_copy(ws->dOg, (float *)datt, ws, pk, s0, Bg, Tg, true, NULL);
         zero(ws->dQg, n); zero(ws->dKg, n); zero(ws->dVg, n);
-        sd_attn_cfg ac = group_cfg(ws, Bg, Tg);
-        ac.drop_stream = stream_id(ws, l, 0) * 4096 + (uint64_t)g;
         sd_attention_backward(ws->dQg, ws->dKg, ws->dVg, NULL, NULL, ws->dOg, group_state(ws, l, g), ws->Qg,
                               ws->Kg, ws->Vg, &ac);
         group_copy(ws->dQg, dq, ws, pk, s0, Bg, Tg, false, NULL);
@@ -347,14 +364,7 @@ static void hook_backward(void *ctx, float *dq, float *dk, float *dv, const floa
                 }
     }
     sd_seqenc_attn_seconds[1] += sd_now() - t0;
-    if (ws->sink) {
-        float *dc = ws->tmp; /* d LN1 bias through the sink's k and v */
-        zero(dc, C);
-        sd_linear_backward(dc, G(p, b->k_w), G(p, b->k_b), dsk, W(p, b->ln1_b), W(p, b->k_w), 1, C, C);
-        sd_linear_backward(dc, G(p, b->v_w), G(p, b->v_b), dsv, W(p, b->ln1_b), W(p, b->v_w), 1, C, C);
-        float *gb = G(p, b->ln1_b);
-        if (gb) for (int c = 0; c < C; c++) gb[c] += dc[c];
-    }
+    if (ws->sink) sink_backward(ws);
 }
 
 /* Points the blocks' hook at this call and sets block l's dropout. */
