@@ -152,6 +152,58 @@ Test(lm_generate, cached_logits_match_full_forward) {
     tref_free(r);
 }
 
+/* The cached schedule against the training forward LAYER BY LAYER: the residual stream of every
+ * token after every layer of sd_qwen3_step (prefill of prompts of different lengths in one step,
+ * then decode steps of one token per sequence) equals that of the full forward over the whole
+ * prefix (sd_block_forward, the train state keeping every layer's input), at the token's position.
+ * A wrong position, rotation, norm or cache slot shows up at the layer that does it. */
+Test(lm_generate, cached_layers_match_full_forward) {
+    tref *r = tref_load("gen_ref_untied.bin");
+    sd_qwen3 m;
+    ref_model(&m, r);
+    prompts P = ref_prompts(r);
+    const int C = m.cfg.hidden_size, L = m.cfg.num_hidden_layers, V = m.cfg.vocab_size, steps = 5;
+    sd_kv_cache kv;
+    sd_err err;
+    cr_assert_eq(sd_kv_cache_init(&kv, &m.cfg, P.n, 32, &err), 0);
+    int32_t tokens[8][64], len[8] = {0}, ids[256], seq[256], at[256];
+    for (int s = 0; s <= steps; s++) {
+        int n = 0;
+        for (int b = 0; b < P.n; b++) { /* step 0: the prompts; then one made-up token each */
+            int k = s == 0 ? P.len[b] : 1;
+            for (int i = 0; i < k; i++) {
+                int32_t t = s == 0 ? P.p[b][i] : (int32_t)((s * 7 + b * 3) % V);
+                tokens[b][len[b]] = t;
+                ids[n] = t, seq[n] = b, at[n++] = len[b]++;
+            }
+        }
+        float *layers = malloc(sizeof(float) * (size_t)(L + 1) * n * C);
+        cr_assert_eq(sd_qwen3_step_layers(&m, &kv, n, ids, seq, layers, &err), 0, "%s", err.msg);
+        for (int b = 0; b < P.n; b++) {
+            sd_qwen3_state st;
+            sd_qwen3_state_init(&st, &m, 1, len[b], true, false);
+            sd_qwen3_batch bt = {.B = 1, .T = len[b], .ids = tokens[b]};
+            float *xf = malloc(sizeof(float) * (size_t)len[b] * C);
+            cr_assert_eq(sd_qwen3_hidden(&m, &st, &bt, xf, &err), 0, "%s", err.msg);
+            for (int i = 0; i < n; i++) {
+                if (seq[i] != b) continue;
+                for (int l = 0; l <= L; l++) {
+                    char what[80];
+                    snprintf(what, sizeof what, "step %d seq %d pos %d after layer %d", s, b, at[i], l - 1);
+                    check_close(what, layers + ((size_t)l * n + i) * C, st.x[l] + (size_t)at[i] * C, C, 1e-5, 1e-4);
+                }
+            }
+            free(xf);
+            sd_qwen3_state_free(&st);
+        }
+        free(layers);
+    }
+    for (int b = 0; b < P.n; b++) cr_assert_eq(kv.len[b], len[b]);
+    sd_kv_cache_free(&kv);
+    sd_qwen3_free(&m);
+    tref_free(r);
+}
+
 static sd_qwen3 *random_model(void) {
     sd_qwen3_config c = sd_qwen3_config_default();
     c.hidden_size = 16, c.num_hidden_layers = 1, c.num_attention_heads = 2, c.num_key_value_heads = 1;

@@ -10,9 +10,11 @@
  * padding); decode passes one token per live sequence. The weight matmuls run once per step over
  * all n tokens (sgemm with M = n), so every weight is read once per step for the whole batch.
  *
- * The math is the model's own (lm/qwen3.h, nn/block.h): the same parameter views, RMSNorm,
- * rotate-half RoPE with float angles as Hugging Face computes them, SwiGLU. Layout of the cache:
- * [L, B, KV, cap, hd] so one head's keys are contiguous over positions. */
+ * Each layer runs sd_block_step, the incremental schedule of the block the full forward runs
+ * (nn/block.h): the same parameter views, norms, linears, rotate-half RoPE (sd_rope_tables, float
+ * angles as Hugging Face computes them) and SwiGLU, with sd_attention_cached_forward over the
+ * cache in place of the full attention. Layout of the cache: [L, B, KV, cap, hd] so one head's
+ * keys are contiguous over positions. */
 #ifndef SD_KV_CACHE_H
 #define SD_KV_CACHE_H
 #include <stddef.h>
@@ -44,5 +46,9 @@ void sd_kv_cache_clear(sd_kv_cache *kv);
  * receive them. Errors: ids out of range, a sequence outside [0, B), cache capacity exceeded. */
 int sd_qwen3_step(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const int32_t *seq,
                   int n_out, const int32_t *out_rows, float *logits, float *hidden, sd_err *err);
+/* The same step, returning the residual stream of every token before the first layer and after
+ * each layer: layers [L + 1, n, C] (row block 0: the embeddings), to compare with the full forward. */
+int sd_qwen3_step_layers(sd_qwen3 *m, sd_kv_cache *kv, int n, const int32_t *ids, const int32_t *seq, float *layers,
+                         sd_err *err);
 
 #endif

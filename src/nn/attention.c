@@ -43,31 +43,28 @@ void sd_attn_state_free(sd_attn_state *st) {
 }
 
 /* Angles as Hugging Face computes them, in float: inv_freq = 1 / theta^(2i/hd), angle = pos * inv_freq. */
-static void rope_tables(sd_attn_state *st, const sd_attn_cfg *c) {
-    int half = c->hd / 2;
+void sd_rope_tables(float *cos_t, float *sin_t, const int32_t *pos, long n, int T, int hd, double theta) {
+    int half = hd / 2;
     float inv_freq[half > 0 ? half : 1];
-    for (int i = 0; i < half; i++) inv_freq[i] = (float)(1.0 / pow(c->rope_theta, (2.0 * i) / c->hd));
-    long BT = (long)c->B * c->T;
-#pragma omp parallel for schedule(static) if (BT * half > 16384)
-    for (long n = 0; n < BT; n++) {
-        float p = (float)(c->pos ? c->pos[n] : (int32_t)(n % c->T));
+    for (int i = 0; i < half; i++) inv_freq[i] = (float)(1.0 / pow(theta, (2.0 * i) / hd));
+#pragma omp parallel for schedule(static) if (n * half > 16384)
+    for (long r = 0; r < n; r++) {
+        float p = (float)(pos ? pos[r] : (int32_t)(r % T));
         for (int i = 0; i < half; i++) {
             float a = p * inv_freq[i];
-            st->cos[n * half + i] = (float)cos((double)a);
-            st->sin[n * half + i] = (float)sin((double)a);
+            cos_t[r * half + i] = (float)cos((double)a);
+            sin_t[r * half + i] = (float)sin((double)a);
         }
     }
 }
 
-/* Rotates every head vector of x [B*T, nh*hd] in place; sign = -1 applies the inverse rotation
- * (the transpose), which is what the backward pass needs. */
-static void rope_apply(float *x, const sd_attn_state *st, long BT, int nh, int hd, float sign) {
+void sd_rope_apply(float *x, const float *cos_t, const float *sin_t, long n, int nh, int hd, float sign) {
     int half = hd / 2;
-#pragma omp parallel for schedule(static) if (BT * nh * hd > 32768)
-    for (long n = 0; n < BT; n++) {
-        const float *cs = st->cos + n * half, *sn = st->sin + n * half;
+#pragma omp parallel for schedule(static) if (n * nh * hd > 32768)
+    for (long r = 0; r < n; r++) {
+        const float *cs = cos_t + r * half, *sn = sin_t + r * half;
         for (int h = 0; h < nh; h++) {
-            float *v = x + (n * nh + h) * hd;
+            float *v = x + (r * nh + h) * hd;
             for (int i = 0; i < half; i++) {
                 float a = v[i], b = v[i + half], s = sign * sn[i];
                 v[i] = a * cs[i] - b * s;
@@ -103,9 +100,9 @@ void sd_attention_forward(float *out, sd_attn_state *st, const float *q, const f
         if (c->k_norm_w) sd_rmsnorm_forward(st->kr, st->k_rstd, k, c->k_norm_w, (int)(BT * KV), hd, c->qk_norm_eps);
         else memcpy(st->kr, k, BT * KV * hd * sizeof(float));
         if (uses_rope(c)) {
-            rope_tables(st, c);
-            rope_apply(st->qr, st, BT, H, hd, 1.0f);
-            rope_apply(st->kr, st, BT, KV, hd, 1.0f);
+            sd_rope_tables(st->cos, st->sin, c->pos, BT, T, hd, c->rope_theta);
+            sd_rope_apply(st->qr, st->cos, st->sin, BT, H, hd, 1.0f);
+            sd_rope_apply(st->kr, st->cos, st->sin, BT, KV, hd, 1.0f);
         }
         Q = st->qr; K = st->kr;
     }
@@ -184,8 +181,8 @@ void sd_attention_backward(float *dq, float *dk, float *dv, float *dq_norm_w, fl
     }
     if (!st->qr) return;
     if (uses_rope(c)) {
-        if (dq) rope_apply(st->dqr, st, BT, H, hd, -1.0f);
-        if (dk) rope_apply(st->dkr, st, BT, KV, hd, -1.0f);
+        if (dq) sd_rope_apply(st->dqr, st->cos, st->sin, BT, H, hd, -1.0f);
+        if (dk) sd_rope_apply(st->dkr, st->cos, st->sin, BT, KV, hd, -1.0f);
     }
     if (dq) {
         if (c->q_norm_w) sd_rmsnorm_backward(dq, dq_norm_w, st->dqr, q, c->q_norm_w, st->q_rstd, (int)(BT * H), hd);
@@ -194,5 +191,43 @@ void sd_attention_backward(float *dq, float *dk, float *dv, float *dq_norm_w, fl
     if (dk) {
         if (c->k_norm_w) sd_rmsnorm_backward(dk, dk_norm_w, st->dkr, k, c->k_norm_w, st->k_rstd, (int)(BT * KV), hd);
         else sd_add_backward(dk, NULL, st->dkr, BT * ldk);
+    }
+}
+
+/* ---- the incremental schedule: queries over cached keys ---- */
+
+void sd_attn_cache_append(const sd_attn_cache *kc, const float *k, const float *v, int n, const int32_t *seq,
+                          const int32_t *pos, int KV, int hd) {
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < KV; g++) {
+            size_t off = (size_t)seq[i] * kc->seq_stride + (size_t)g * kc->head_stride + (size_t)pos[i] * hd;
+            memcpy(kc->k + off, k + ((size_t)i * KV + g) * hd, sizeof(float) * (size_t)hd);
+            memcpy(kc->v + off, v + ((size_t)i * KV + g) * hd, sizeof(float) * (size_t)hd);
+        }
+}
+
+/* One task per (token, query head): its scores over keys 0..pos, the same softmax row as the
+ * full op, then the probability-weighted sum of the cached values. */
+void sd_attention_cached_forward(float *out, const float *q, int n, const int32_t *seq, const int32_t *pos, int H,
+                                 int KV, int hd, const sd_attn_cache *kc, float *scratch) {
+    const int group = H / KV;
+    const float scale = 1.0f / sqrtf((float)hd);
+    long work = 0; /* multiply-adds, to skip the parallel region for tiny steps */
+    for (int i = 0; i < n; i++) work += (long)(pos[i] + 1) * H * hd;
+#pragma omp parallel for schedule(dynamic, 1) if (work > 65536)
+    for (long ih = 0; ih < (long)n * H; ih++) {
+        int i = (int)(ih / H), h = (int)(ih % H), g = h / group, T = pos[i] + 1;
+        float *s = scratch + (size_t)omp_get_thread_num() * kc->cap;
+        const float *qi = q + ((size_t)i * H + h) * hd;
+        size_t off = (size_t)seq[i] * kc->seq_stride + (size_t)g * kc->head_stride;
+        const float *K = kc->k + off, *V = kc->v + off;
+        for (int j = 0; j < T; j++) s[j] = sd_v8_dot(qi, K + (size_t)j * hd, hd) * scale;
+        softmax_row(s, NULL, T, T);
+        float *o = out + ((size_t)i * H + h) * hd;
+        memset(o, 0, sizeof(float) * (size_t)hd);
+        for (int j = 0; j < T; j++) {
+            const float *vj = V + (size_t)j * hd;
+            for (int d = 0; d < hd; d++) o[d] += s[j] * vj[d];
+        }
     }
 }

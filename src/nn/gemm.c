@@ -1,11 +1,112 @@
 #include "nn/gemm.h"
 #include <cblas.h>
 #include <omp.h>
+#include <string.h>
+#include "nn/vmath.h"
 
 static void gemm1(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- few-row products: C [M, N] = A [M, K] B^T (+ C), B stored [N, K] ----
+ * OpenBLAS sgemm packs B for every call and runs at a fraction of the memory bandwidth when M is
+ * a handful of rows (decoding: one row per live sequence). Here each group of 4 rows of B is
+ * streamed from memory once and reused from L1 for all M rows of A, with 8 independent
+ * accumulators to hide the FMA latency. Results are stored as C = acc (beta 0) or C = C + acc
+ * (beta 1), so a bias pre-filled into C adds after the dot product, as sgemm's beta does. */
+static inline void store(float *c, const float *r, int n, bool acc) {
+    if (acc) for (int i = 0; i < n; i++) c[i] += r[i];
+    else memcpy(c, r, (size_t)n * sizeof(float));
+}
+
+/* Two rows of A against 4 rows of B. */
+static void k4x2(float *c0, float *c1, const float *x0, const float *x1, const float *B, size_t ldb, int K,
+                 bool acc) {
+    const float *w0 = B, *w1 = B + ldb, *w2 = B + 2 * ldb, *w3 = B + 3 * ldb;
+    sd_v8f a00 = {0}, a01 = {0}, a02 = {0}, a03 = {0}, a10 = {0}, a11 = {0}, a12 = {0}, a13 = {0};
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        sd_v8f v0 = sd_v8_load(w0 + k), v1 = sd_v8_load(w1 + k), v2 = sd_v8_load(w2 + k), v3 = sd_v8_load(w3 + k);
+        sd_v8f p = sd_v8_load(x0 + k), q = sd_v8_load(x1 + k);
+        a00 += p * v0, a01 += p * v1, a02 += p * v2, a03 += p * v3;
+        a10 += q * v0, a11 += q * v1, a12 += q * v2, a13 += q * v3;
+    }
+    float r[8] = {sd_v8_hsum(a00), sd_v8_hsum(a01), sd_v8_hsum(a02), sd_v8_hsum(a03),
+                  sd_v8_hsum(a10), sd_v8_hsum(a11), sd_v8_hsum(a12), sd_v8_hsum(a13)};
+    for (; k < K; k++) {
+        r[0] += x0[k] * w0[k], r[1] += x0[k] * w1[k], r[2] += x0[k] * w2[k], r[3] += x0[k] * w3[k];
+        r[4] += x1[k] * w0[k], r[5] += x1[k] * w1[k], r[6] += x1[k] * w2[k], r[7] += x1[k] * w3[k];
+    }
+    store(c0, r, 4, acc);
+    store(c1, r + 4, 4, acc);
+}
+
+/* One row of A, 4 rows of B, two k-steps per iteration (8 accumulators). */
+static void k4x1(float *c, const float *x, const float *B, size_t ldb, int K, bool acc) {
+    const float *w0 = B, *w1 = B + ldb, *w2 = B + 2 * ldb, *w3 = B + 3 * ldb;
+    sd_v8f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        sd_v8f p = sd_v8_load(x + k), q = sd_v8_load(x + k + 8);
+        a0 += p * sd_v8_load(w0 + k), a1 += p * sd_v8_load(w1 + k), a2 += p * sd_v8_load(w2 + k), a3 += p * sd_v8_load(w3 + k);
+        b0 += q * sd_v8_load(w0 + k + 8), b1 += q * sd_v8_load(w1 + k + 8), b2 += q * sd_v8_load(w2 + k + 8),
+            b3 += q * sd_v8_load(w3 + k + 8);
+    }
+    float r[4] = {sd_v8_hsum(a0 + b0), sd_v8_hsum(a1 + b1), sd_v8_hsum(a2 + b2), sd_v8_hsum(a3 + b3)};
+    for (; k < K; k++) r[0] += x[k] * w0[k], r[1] += x[k] * w1[k], r[2] += x[k] * w2[k], r[3] += x[k] * w3[k];
+    store(c, r, 4, acc);
+}
+
+/* Columns [j0, j0 + 4) of C (fewer at the right edge). */
+static void thin_block(const sd_sgemm_nt *o, const float *A, int lda, int M, int K, int j0) {
+    const float *Bj = o->B + (size_t)j0 * o->ldb;
+    bool acc = o->beta != 0;
+    if (o->N - j0 < 4) {
+        for (int m = 0; m < M; m++)
+            for (int r = 0; r < o->N - j0; r++) {
+                float d = sd_v8_dot(A + (size_t)m * lda, Bj + (size_t)r * o->ldb, K);
+                float *c = o->C + (size_t)m * o->ldc + j0 + r;
+                *c = acc ? *c + d : d;
+            }
+        return;
+    }
+    int m = 0;
+    for (; m + 2 <= M; m += 2)
+        k4x2(o->C + (size_t)m * o->ldc + j0, o->C + (size_t)(m + 1) * o->ldc + j0, A + (size_t)m * lda,
+             A + (size_t)(m + 1) * lda, Bj, (size_t)o->ldb, K, acc);
+    if (m < M) k4x1(o->C + (size_t)m * o->ldc + j0, A + (size_t)m * lda, Bj, (size_t)o->ldb, K, acc);
+}
+
+bool sd_sgemm_thin_shape(int M, int N, int K) {
+    return M >= 1 && M <= SD_SGEMM_THIN_M && K >= SD_SGEMM_THIN_K && (long)N * K >= SD_SGEMM_THIN_B;
+}
+
+static bool thin_ok(const sd_sgemm_nt *o, int M, int K) {
+    return sd_sgemm_thin_shape(M, o->N, K) && (o->beta == 0 || o->beta == 1);
+}
+
+void sd_sgemm_nt_multi(int M, int K, const float *A, int lda, const sd_sgemm_nt *outs, int n) {
+    bool thin = n <= SD_SGEMM_MULTI_MAX && !omp_in_parallel();
+    for (int i = 0; i < n && thin; i++) thin = thin_ok(&outs[i], M, K);
+    if (!thin) {
+        for (int i = 0; i < n; i++)
+            sd_sgemm(false, true, M, outs[i].N, K, 1.0f, A, lda, outs[i].B, outs[i].ldb, outs[i].beta, outs[i].C,
+                     outs[i].ldc);
+        return;
+    }
+    /* One parallel loop over the 4-column blocks of all outputs: one fork/join instead of one per
+     * matrix, which matters when the cores are shared and a barrier can wait for a descheduled
+     * thread. */
+    long blocks = 0, start[SD_SGEMM_MULTI_MAX];
+    for (int i = 0; i < n; i++) { start[i] = blocks; blocks += (outs[i].N + 3) / 4; }
+#pragma omp parallel for schedule(static) if (blocks * 4 * K > 65536)
+    for (long q = 0; q < blocks; q++) {
+        int i = n - 1;
+        while (start[i] > q) i--;
+        thin_block(&outs[i], A, lda, M, K, (int)(q - start[i]) * 4);
+    }
 }
 
 void sd_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -14,6 +115,10 @@ void sd_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A
     if (K <= 0) { /* BLAS treats K = 0 as C = beta * C; spelled out so it does not depend on that */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) C[(long)i * ldc + j] = beta == 0 ? 0 : beta * C[(long)i * ldc + j];
+        return;
+    }
+    if (!ta && tb && alpha == 1 && (beta == 0 || beta == 1) && sd_sgemm_thin_shape(M, N, K) && !omp_in_parallel()) {
+        sd_sgemm_nt_multi(M, K, A, lda, &(sd_sgemm_nt){.C = C, .ldc = ldc, .B = B, .ldb = ldb, .N = N, .beta = beta}, 1);
         return;
     }
     if (omp_in_parallel()) { gemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return; }

@@ -11,8 +11,35 @@
  * Threading: OpenBLAS runs single-threaded and a large product is split into row blocks of C
  * across the OpenMP team instead. Two thread pools (OpenBLAS's pthreads, which spin after each
  * call, and OpenMP's) would otherwise fight over the cores between matmuls and elementwise loops.
- * Called inside an OpenMP parallel region (attention's per-head loop) it runs serially. */
+ * Called inside an OpenMP parallel region (attention's per-head loop) it runs serially.
+ *
+ * Few rows (decoding): C = A B^T with M <= SD_SGEMM_THIN_M, alpha 1, beta 0 or 1, rows of at least
+ * SD_SGEMM_THIN_K and a B of at least SD_SGEMM_THIN_B floats runs a small-row kernel that streams B
+ * once for all M rows instead of OpenBLAS, which packs B on every call and reaches a fraction of
+ * the memory bandwidth at these shapes (bench_generate). The limits on K and B keep the shapes of
+ * SASRec (rows of its dim < 512, its scoring of a last batch of a few users), RQ-VAE's layers
+ * and small test models on sgemm, so their results stay those of OpenBLAS; the weights of a
+ * Qwen3 decoder (rows of >= 1024, matrices of >= 1024 x 1024) take the kernel. */
 void sd_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+
+#define SD_SGEMM_THIN_M 8           /* up to this many rows the kernel beats sgemm (bench_generate) */
+#define SD_SGEMM_THIN_K 512
+#define SD_SGEMM_THIN_B (1L << 20)  /* floats of B: 4 MB, past the caches, where bandwidth rules */
+#define SD_SGEMM_MULTI_MAX 4
+/* Whether C [M, N] = A [M, K] B^T takes the small-row kernel (given alpha 1, beta 0 or 1). */
+bool sd_sgemm_thin_shape(int M, int N, int K);
+
+/* One output of sd_sgemm_nt_multi: C [M, N] (ldc) = A B^T + beta C, B stored [N, K] (ldb). */
+typedef struct sd_sgemm_nt {
+    float *C;
+    int ldc;
+    const float *B;
+    int ldb, N;
+    float beta;
+} sd_sgemm_nt;
+/* Up to SD_SGEMM_MULTI_MAX products sharing A [M, K] (q/k/v, gate/up); on the small-row kernel
+ * they run in one parallel loop, otherwise as one sd_sgemm each. Same results as separate calls. */
+void sd_sgemm_nt_multi(int M, int K, const float *A, int lda, const sd_sgemm_nt *outs, int n);
 
 #endif

@@ -28,6 +28,15 @@ void sd_linear_backward(float *dx, float *dW, float *db, const float *dy, const 
 void sd_linear_backward_set_dx(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
                                int N, int in, int out);
 
+/* Several linears sharing x [N, in] (q/k/v, gate/up), up to SD_SGEMM_MULTI_MAX: the same results
+ * as one sd_linear_forward each; with few rows (decoding) they run in one parallel loop. */
+typedef struct sd_linear_out {
+    float *y;
+    const float *W, *b;
+    int out;
+} sd_linear_out;
+void sd_linear_forward_multi(const sd_linear_out *outs, int n, const float *x, int N, int in);
+
 /* ---- embedding (nn/embedding.c) ----
  * ids [N] in [0, V), table [V, C] -> y [N, C] (rows copied). Backward scatter-adds dy rows into
  * dtable; rows whose id equals padding_idx get no gradient (padding_idx < 0: none). Ids out of
@@ -118,6 +127,29 @@ void sd_attention_forward(float *out, sd_attn_state *st, const float *q, const f
 void sd_attention_backward(float *dq, float *dk, float *dv, float *dq_norm_w, float *dk_norm_w,
                            const float *dout, sd_attn_state *st, const float *q, const float *k,
                            const float *v, const sd_attn_cfg *cfg);
+
+/* Rotary tables and rotation, shared by the full op and the cached schedule: cos, sin [n, hd/2]
+ * for rows at positions pos [n] (NULL: row r at r % T); rotate-half of the nh head vectors of
+ * each row of x [n, nh*hd] in place, sign = -1 applying the inverse (the backward). */
+void sd_rope_tables(float *cos_t, float *sin_t, const int32_t *pos, long n, int T, int hd, double theta);
+void sd_rope_apply(float *x, const float *cos_t, const float *sin_t, long n, int nh, int hd, float sign);
+
+/* ---- cached attention (nn/attention.c): the incremental schedule of the op above ----
+ * For decoding: n query tokens q [n, H*hd] (already normed and rotated), token i of sequence
+ * seq[i] at position pos[i] attending causally over keys 0 .. pos[i] of its sequence in a cache.
+ * Cache layout: key j of kv head g of sequence b at k + b*seq_stride + g*head_stride + j*hd
+ * (values alike in v), cap positions per (sequence, head). No key mask, bias or dropout: the
+ * cache holds real tokens only. out [n, H*hd]; scratch [omp_get_max_threads() * cap] floats.
+ * sd_attn_cache_append stores the new tokens' k, v [n, KV*hd] at their positions first. */
+typedef struct sd_attn_cache {
+    float *k, *v;
+    size_t seq_stride, head_stride;
+    int cap;
+} sd_attn_cache;
+void sd_attn_cache_append(const sd_attn_cache *kc, const float *k, const float *v, int n, const int32_t *seq,
+                          const int32_t *pos, int KV, int hd);
+void sd_attention_cached_forward(float *out, const float *q, int n, const int32_t *seq, const int32_t *pos, int H,
+                                 int KV, int hd, const sd_attn_cache *kc, float *scratch);
 
 /* ---- losses (nn/loss.c) ----
  * Softmax cross-entropy with ignore index, mean over the labelled positions.

@@ -23,6 +23,21 @@ static inline float sd_v8_hsum(sd_v8f v) {
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
+/* Dot product of a and b [n], two 8-lane accumulators (the cached attention's scores and the
+ * small-row matmul's tails). */
+static inline float sd_v8_dot(const float *a, const float *b, int n) {
+    sd_v8f acc0 = sd_v8_splat(0), acc1 = sd_v8_splat(0);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 += sd_v8_load(a + i) * sd_v8_load(b + i);
+        acc1 += sd_v8_load(a + i + 8) * sd_v8_load(b + i + 8);
+    }
+    for (; i + 8 <= n; i += 8) acc0 += sd_v8_load(a + i) * sd_v8_load(b + i);
+    float s = sd_v8_hsum(acc0 + acc1);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 /* exp(x) within ~1e-7 relative (Cephes polynomial after reduction by ln 2). Inputs are clamped
  * to [-104, 88.7]: below, the two-step scaling underflows to 0 through the denormals; above, the
  * result stays finite (3.3e38). exp(-inf) = 0, which masked softmax relies on. */

@@ -30,16 +30,13 @@ sd_seqenc_block sd_seqenc_block_of_json(const struct cJSON *cfg) {
 
 double sd_seqenc_attn_seconds[2];
 
-typedef struct blk_acts {
-    float *ln1, *m1, *r1, *q, *k, *v, *att, *h, *ln2, *m2, *r2, *up, *act;
-} blk_acts;
-
 struct sd_seqenc_ws {
     int C, L, H, maxlen, max_seqs, n_groups;
     size_t max_tok;
     bool train;
     float *in, *tmp, **xs, *out, *mf, *rf;
-    blk_acts *b;
+    sd_block_acts *acts;      /* [L] when training, [1] reused by every block otherwise */
+    sd_block_scratch scr;     /* backward scratch of the blocks */
     int32_t *pos, *order;
     sd_attn_state *st;        /* [L * n_groups] when training, [n_groups] reused otherwise */
     float *Qg, *Kg, *Vg, *Og; /* one group, right-padded: [G, maxlen + 1, C] (row 0: the sink) */
@@ -48,10 +45,19 @@ struct sd_seqenc_ws {
     float *kb;                /* [G, maxlen + 1] key bias: log(number of padding keys) of the sink */
     float *sk, *sv, *dsk, *dsv; /* [L, C] the padding keys' k, v per block; their gradients */
     /* backward */
-    float *dout, *dx, *dy, *dh, *d_o, *d_att, *dq, *dk, *dv, *d_ln, *d_up, *d_act, *din;
+    float *dout, *dx, *dy, *din;
     float *dQg, *dKg, *dVg, *dOg;
     uint64_t seed, step;
+    /* what the blocks' attention hook works on in the current call */
+    const sd_seqenc *e;
+    sd_params *p;
+    const sd_packed *pk;
+    int layer;
 };
+
+static void hook_forward(void *ctx, float *att, const float *q, const float *k, const float *v, int N);
+static void hook_backward(void *ctx, float *dq, float *dk, float *dv, const float *datt, const float *q,
+                          const float *k, const float *v, int N);
 
 static int add_view(sd_params *p, const char *name, int64_t rows, int64_t cols, bool decay) {
     int64_t shape[2] = {rows, cols};
@@ -64,7 +70,8 @@ void sd_seqenc_declare(sd_seqenc *e, sd_params *p, const sd_seqenc_cfg *cfg) {
     int C = cfg->dim;
     e->pos_emb = add_view(p, "pos_emb.weight", cfg->maxlen + 1, C, true);
     sd_block_cfg bc = {.C = C, .H = cfg->heads, .KV = cfg->heads, .hd = C / cfg->heads, .F = C,
-                       .rmsnorm = false, .norm_eps = LN_EPS, .bias = true, .causal = true};
+                       .rmsnorm = false, .norm_eps = LN_EPS, .bias = true, .causal = true,
+                       .ffn_residual_normed = cfg->block == SD_BLOCK_PMIXER, .mlp_dropout = cfg->dropout};
     for (int l = 0; l < cfg->blocks; l++) {
         char pre[32];
         snprintf(pre, sizeof pre, "layers.%d.", l);
@@ -129,16 +136,11 @@ sd_seqenc_ws *sd_seqenc_ws_new(const sd_seqenc *e, int max_seqs, bool train) {
     ws->mf = sd_afloats(N); ws->rf = sd_afloats(N);
     ws->xs = sd_xcalloc((size_t)L + 1, sizeof *ws->xs);
     for (int l = 0; l <= L; l++) ws->xs[l] = sd_afloats(NC);
-    ws->b = sd_xcalloc((size_t)L, sizeof *ws->b);
     /* Inference keeps one set of block activations, reused by every block. */
-    for (int l = 0; l < (train ? L : 1); l++) {
-        blk_acts *a = &ws->b[l];
-        a->ln1 = sd_afloats(NC); a->m1 = sd_afloats(N); a->r1 = sd_afloats(N);
-        a->q = sd_afloats(NC); a->k = sd_afloats(NC); a->v = sd_afloats(NC); a->att = sd_afloats(NC);
-        a->h = sd_afloats(NC); a->ln2 = sd_afloats(NC); a->m2 = sd_afloats(N); a->r2 = sd_afloats(N);
-        a->up = sd_afloats(NC); a->act = sd_afloats(NC);
-    }
-    for (int l = 1; l < L && !train; l++) ws->b[l] = ws->b[0];
+    ws->acts = sd_xcalloc(train ? (size_t)L : 1, sizeof *ws->acts);
+    sd_block_attn_hook hook = {.forward = hook_forward, .backward = hook_backward, .ctx = ws};
+    for (int l = 0; l < (train ? L : 1); l++) sd_block_acts_init_hooked(&ws->acts[l], &e->blk[l].cfg, (int)N, &hook);
+    if (train) sd_block_scratch_init(&ws->scr, &e->blk[0].cfg, 1, (int)N);
     ws->pos = sd_xmalloc(N * sizeof(int32_t));
     ws->order = sd_xmalloc((size_t)max_seqs * sizeof(int32_t));
     ws->n_groups = (max_seqs + SD_SEQENC_GROUP - 1) / SD_SEQENC_GROUP;
@@ -153,8 +155,7 @@ sd_seqenc_ws *sd_seqenc_ws_new(const sd_seqenc *e, int max_seqs, bool train) {
     size_t GC = (size_t)SD_SEQENC_GROUP * (T + 1) * C;
     ws->Qg = sd_afloats(GC); ws->Kg = sd_afloats(GC); ws->Vg = sd_afloats(GC); ws->Og = sd_afloats(GC);
     if (train) {
-        float **bufs[] = {&ws->dout, &ws->dx, &ws->dy, &ws->dh, &ws->d_o, &ws->d_att, &ws->dq, &ws->dk,
-                          &ws->dv, &ws->d_ln, &ws->d_up, &ws->d_act, &ws->din};
+        float **bufs[] = {&ws->dout, &ws->dx, &ws->dy, &ws->din};
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) *bufs[i] = sd_afloats(NC);
         ws->dQg = sd_afloats(GC); ws->dKg = sd_afloats(GC); ws->dVg = sd_afloats(GC); ws->dOg = sd_afloats(GC);
     }
@@ -166,19 +167,15 @@ void sd_seqenc_ws_free(sd_seqenc_ws *ws) {
     sd_afree(ws->in); sd_afree(ws->tmp); sd_afree(ws->out); sd_afree(ws->mf); sd_afree(ws->rf);
     for (int l = 0; l <= ws->L; l++) sd_afree(ws->xs[l]);
     free(ws->xs);
-    for (int l = 0; l < (ws->train ? ws->L : 1); l++) {
-        blk_acts *a = &ws->b[l];
-        float *bufs[] = {a->ln1, a->m1, a->r1, a->q, a->k, a->v, a->att, a->h, a->ln2, a->m2, a->r2, a->up, a->act};
-        for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sd_afree(bufs[i]);
-    }
-    free(ws->b);
+    for (int l = 0; l < (ws->train ? ws->L : 1); l++) sd_block_acts_free(&ws->acts[l]);
+    free(ws->acts);
+    if (ws->train) sd_block_scratch_free(&ws->scr);
     free(ws->pos); free(ws->order);
     sd_afree(ws->kb); sd_afree(ws->sk); sd_afree(ws->sv); sd_afree(ws->dsk); sd_afree(ws->dsv);
     int n_st = ws->n_groups * (ws->train ? ws->L : 1);
     for (int i = 0; i < n_st; i++) sd_attn_state_free(&ws->st[i]);
     free(ws->st);
-    float *bufs[] = {ws->Qg, ws->Kg, ws->Vg, ws->Og, ws->dout, ws->dx, ws->dy, ws->dh, ws->d_o, ws->d_att,
-                     ws->dq, ws->dk, ws->dv, ws->d_ln, ws->d_up, ws->d_act, ws->din, ws->dQg, ws->dKg,
+    float *bufs[] = {ws->Qg, ws->Kg, ws->Vg, ws->Og, ws->dout, ws->dx, ws->dy, ws->din, ws->dQg, ws->dKg,
                      ws->dVg, ws->dOg};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sd_afree(bufs[i]);
     free(ws);
@@ -278,84 +275,108 @@ static sd_attn_state *group_state(sd_seqenc_ws *ws, int l, int g) {
 
 /* The attention op only reads B, T from its cfg: a state sized for [GROUP, maxlen] serves any
  * smaller group. */
-static void attn_forward(sd_seqenc_ws *ws, const sd_packed *pk, blk_acts *a, int l) {
+static float *W(sd_params *p, int v) { return sd_params_ptr(p, v); }
+static float *G(sd_params *p, int v) { return sd_block_grad(p, v); }
+
+/* Group g (sequences s0 .. s0 + *Bg of the length order) of q, k, v into the right-padded group
+ * buffers, the padding sink's k, v of layer l in front with pmixer; returns the group's attention
+ * config. */
+static sd_attn_cfg group_in(sd_seqenc_ws *ws, const float *q, const float *k, const float *v, int l, int g, int s0,
+                            int *Bg, int *Tg) {
+    const sd_packed *pk = ws->pk;
+    size_t C = (size_t)ws->C;
+    *Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
+    *Tg = pk->len[ws->order[s0]] + ws->sink;
+    if (ws->sink) sink_bias(ws, pk, s0, *Bg, *Tg);
+    group_copy(ws->Qg, (float *)q, ws, pk, s0, *Bg, *Tg, true, NULL);
+    group_copy(ws->Kg, (float *)k, ws, pk, s0, *Bg, *Tg, true, ws->sink ? ws->sk + l * C : NULL);
+    group_copy(ws->Vg, (float *)v, ws, pk, s0, *Bg, *Tg, true, ws->sink ? ws->sv + l * C : NULL);
+    sd_attn_cfg ac = group_cfg(ws, *Bg, *Tg);
+    ac.drop_stream = stream_id(ws, l, 0) * 4096 + (uint64_t)g;
+    return ac;
+}
+
+/* A padding row is 0 and LN1(0) = the ln1 bias, so the sink's k, v are projections of that bias. */
+static void sink_forward(sd_seqenc_ws *ws) {
+    int l = ws->layer, C = ws->C;
+    sd_params *p = ws->p;
+    const sd_block *b = &ws->e->blk[l];
+    sd_linear_forward(ws->sk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), W(p, b->k_b), 1, C, C);
+    sd_linear_forward(ws->sv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), W(p, b->v_b), 1, C, C);
+}
+
+/* The sink's k, v gradients into the k/v projections and, through them, the ln1 bias. */
+static void sink_backward(sd_seqenc_ws *ws) {
+    int l = ws->layer, C = ws->C;
+    sd_params *p = ws->p;
+    const sd_block *b = &ws->e->blk[l];
+    float *dc = ws->tmp;
+    zero(dc, C);
+    sd_linear_backward(dc, G(p, b->k_w), G(p, b->k_b), ws->dsk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), 1, C, C);
+    sd_linear_backward(dc, G(p, b->v_w), G(p, b->v_b), ws->dsv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), 1, C, C);
+    float *gb = G(p, b->ln1_b);
+    if (gb) for (int c = 0; c < C; c++) gb[c] += dc[c];
+}
+
+/* The blocks' attention over packed rows: each group of length-sorted sequences is copied into
+ * right-padded [Bg, Tg] buffers (behind the sink row with pmixer), attended by the engine's op and
+ * copied back. The attention op only reads B, T from its cfg: a state sized for [GROUP, maxlen]
+ * serves any smaller group. */
+static void hook_forward(void *ctx, float *att, const float *q, const float *k, const float *v, int N) {
+    (void)N;
+    sd_seqenc_ws *ws = ctx;
+    if (ws->sink) sink_forward(ws);
     double t0 = sd_now();
-    for (int g = 0, s0 = 0; s0 < pk->B; g++, s0 += SD_SEQENC_GROUP) {
-        int Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
-        int Tg = pk->len[ws->order[s0]] + ws->sink;
-        const float *sk = ws->sink ? ws->sk + (size_t)l * ws->C : NULL, *sv = ws->sink ? ws->sv + (size_t)l * ws->C : NULL;
-        if (ws->sink) sink_bias(ws, pk, s0, Bg, Tg);
-        group_copy(ws->Qg, a->q, ws, pk, s0, Bg, Tg, true, NULL);
-        group_copy(ws->Kg, a->k, ws, pk, s0, Bg, Tg, true, sk);
-        group_copy(ws->Vg, a->v, ws, pk, s0, Bg, Tg, true, sv);
-        sd_attn_cfg ac = group_cfg(ws, Bg, Tg);
-        ac.drop_stream = stream_id(ws, l, 0) * 4096 + (uint64_t)g;
-        sd_attention_forward(ws->Og, group_state(ws, l, g), ws->Qg, ws->Kg, ws->Vg, &ac);
-        group_copy(ws->Og, a->att, ws, pk, s0, Bg, Tg, false, NULL);
+    for (int g = 0, s0 = 0; s0 < ws->pk->B; g++, s0 += SD_SEQENC_GROUP) {
+        int Bg, Tg;
+        sd_attn_cfg ac = group_in(ws, q, k, v, ws->layer, g, s0, &Bg, &Tg);
+        sd_attention_forward(ws->Og, group_state(ws, ws->layer, g), ws->Qg, ws->Kg, ws->Vg, &ac);
+        group_copy(ws->Og, att, ws, ws->pk, s0, Bg, Tg, false, NULL);
     }
     sd_seqenc_attn_seconds[0] += sd_now() - t0;
 }
 
-static void attn_backward(sd_seqenc_ws *ws, const sd_packed *pk, blk_acts *a, int l) {
-    int C = ws->C;
+static void hook_backward(void *ctx, float *dq, float *dk, float *dv, const float *datt, const float *q,
+                          const float *k, const float *v, int N) {
+    (void)N;
+    sd_seqenc_ws *ws = ctx;
+    const sd_packed *pk = ws->pk;
+    int l = ws->layer, C = ws->C;
+    float *dsk = ws->dsk + (size_t)l * C, *dsv = ws->dsv + (size_t)l * C;
+    if (ws->sink) { zero(dsk, C); zero(dsv, C); }
     double t0 = sd_now();
     for (int g = 0, s0 = 0; s0 < pk->B; g++, s0 += SD_SEQENC_GROUP) {
-        int Bg = pk->B - s0 < SD_SEQENC_GROUP ? pk->B - s0 : SD_SEQENC_GROUP;
-        int Tg = pk->len[ws->order[s0]] + ws->sink;
+        int Bg, Tg;
+        sd_attn_cfg ac = group_in(ws, q, k, v, l, g, s0, &Bg, &Tg);
         size_t n = (size_t)Bg * Tg * C;
-        const float *sk = ws->sink ? ws->sk + (size_t)l * C : NULL, *sv = ws->sink ? ws->sv + (size_t)l * C : NULL;
-        if (ws->sink) sink_bias(ws, pk, s0, Bg, Tg);
-        group_copy(ws->Qg, a->q, ws, pk, s0, Bg, Tg, true, NULL);
-        group_copy(ws->Kg, a->k, ws, pk, s0, Bg, Tg, true, sk);
-        group_copy(ws->Vg, a->v, ws, pk, s0, Bg, Tg, true, sv);
-        group_copy(ws->dOg, ws->d_att, ws, pk, s0, Bg, Tg, true, NULL);
+        group_copy(ws->dOg, (float *)datt, ws, pk, s0, Bg, Tg, true, NULL);
         zero(ws->dQg, n); zero(ws->dKg, n); zero(ws->dVg, n);
-        sd_attn_cfg ac = group_cfg(ws, Bg, Tg);
-        ac.drop_stream = stream_id(ws, l, 0) * 4096 + (uint64_t)g;
         sd_attention_backward(ws->dQg, ws->dKg, ws->dVg, NULL, NULL, ws->dOg, group_state(ws, l, g), ws->Qg,
                               ws->Kg, ws->Vg, &ac);
-        group_copy(ws->dQg, ws->dq, ws, pk, s0, Bg, Tg, false, NULL);
-        group_copy(ws->dKg, ws->dk, ws, pk, s0, Bg, Tg, false, NULL);
-        group_copy(ws->dVg, ws->dv, ws, pk, s0, Bg, Tg, false, NULL);
+        group_copy(ws->dQg, dq, ws, pk, s0, Bg, Tg, false, NULL);
+        group_copy(ws->dKg, dk, ws, pk, s0, Bg, Tg, false, NULL);
+        group_copy(ws->dVg, dv, ws, pk, s0, Bg, Tg, false, NULL);
         if (ws->sink) /* the sink rows' gradients, summed over the group's sequences */
             for (int i = 0; i < Bg; i++)
                 for (int c = 0; c < C; c++) {
-                    ws->dsk[(size_t)l * C + c] += ws->dKg[(size_t)i * Tg * C + c];
-                    ws->dsv[(size_t)l * C + c] += ws->dVg[(size_t)i * Tg * C + c];
+                    dsk[c] += ws->dKg[(size_t)i * Tg * C + c];
+                    dsv[c] += ws->dVg[(size_t)i * Tg * C + c];
                 }
     }
     sd_seqenc_attn_seconds[1] += sd_now() - t0;
+    if (ws->sink) sink_backward(ws);
 }
 
-static float *W(sd_params *p, int v) { return sd_params_ptr(p, v); }
-static float *G(sd_params *p, int v) { return sd_params_grad(p, v); }
-
-static void block_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, const sd_packed *pk, int l,
-                          bool train) {
-    const sd_block *b = &e->blk[l];
-    blk_acts *a = &ws->b[l];
-    int N = pk->N, C = ws->C;
-    size_t NC = (size_t)N * C;
-    const float *x = ws->xs[l];
-    float *y = ws->xs[l + 1];
-    sd_layernorm_forward(a->ln1, a->m1, a->r1, x, W(p, b->ln1_w), W(p, b->ln1_b), N, C, LN_EPS);
-    sd_linear_forward(a->q, a->ln1, W(p, b->q_w), W(p, b->q_b), N, C, C);
-    sd_linear_forward(a->k, a->ln1, W(p, b->k_w), W(p, b->k_b), N, C, C);
-    sd_linear_forward(a->v, a->ln1, W(p, b->v_w), W(p, b->v_b), N, C, C);
-    if (ws->sink) { /* a padding row is 0, LN1(0) = ln1 bias, so its k, v are projections of that bias */
-        sd_linear_forward(ws->sk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), W(p, b->k_b), 1, C, C);
-        sd_linear_forward(ws->sv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), W(p, b->v_b), 1, C, C);
-    }
-    attn_forward(ws, pk, a, l);
-    sd_linear_forward(a->h, a->att, W(p, b->o_w), W(p, b->o_b), N, C, C);
-    sd_add_forward(a->h, a->h, x, NC);
-    sd_layernorm_forward(a->ln2, a->m2, a->r2, a->h, W(p, b->ln2_w), W(p, b->ln2_b), N, C, LN_EPS);
-    sd_linear_forward(a->up, a->ln2, W(p, b->up_w), W(p, b->up_b), N, C, C);
-    drop_fwd(e, ws, train, a->up, NC, l, 1);
-    sd_relu_forward(a->act, a->up, NC);
-    sd_linear_forward(y, a->act, W(p, b->down_w), W(p, b->down_b), N, C, C);
-    drop_fwd(e, ws, train, y, NC, l, 2);
-    sd_add_forward(y, y, e->cfg.block == SD_BLOCK_PMIXER ? a->ln2 : a->h, NC);
+/* Points the blocks' hook at this call and sets block l's dropout. */
+static sd_block_acts *layer_acts(sd_seqenc_ws *ws, int l, bool train) {
+    sd_block_acts *a = &ws->acts[ws->train ? l : 0];
+    sd_block_acts_rows(a, ws->pk->N);
+    a->train = train;
+    a->drop_seed = ws->seed;
+    a->drop_stream[0] = stream_id(ws, l, 1);
+    a->drop_stream[1] = stream_id(ws, l, 2);
+    ws->layer = l;
+    return a;
 }
 
 const float *sd_seqenc_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, const sd_packed *pk,
@@ -368,6 +389,7 @@ const float *sd_seqenc_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *w
     }
     ws->seed = seed;
     ws->step = step;
+    ws->e = e; ws->p = p; ws->pk = pk;
     ws->attn_drop = train && e->cfg.block == SD_BLOCK_PMIXER ? e->cfg.dropout : 0.0f;
     for (int b = 0; b < pk->B; b++)
         for (int t = 0; t < pk->len[b]; t++) ws->pos[pk->off[b] + t] = T - pk->len[b] + 1 + t;
@@ -375,52 +397,10 @@ const float *sd_seqenc_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *w
     sd_add_forward(ws->xs[0], ws->in, ws->tmp, NC);
     drop_fwd(e, ws, train, ws->xs[0], NC, -1, 0);
     sort_groups(ws, pk);
-    for (int l = 0; l < ws->L; l++) block_forward(e, p, ws, pk, l, train);
+    for (int l = 0; l < ws->L; l++)
+        sd_block_forward(&e->blk[l], p, layer_acts(ws, l, train), ws->xs[l + 1], ws->xs[l], NULL, NULL);
     sd_layernorm_forward(ws->out, ws->mf, ws->rf, ws->xs[ws->L], W(p, e->last_w), W(p, e->last_b), N, C, LN_EPS);
     return ws->out;
-}
-
-/* dy: gradient w.r.t. the block's output; dx (overwritten): w.r.t. its input. */
-static void block_backward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, const sd_packed *pk, int l,
-                           float *dx, const float *dy) {
-    const sd_block *b = &e->blk[l];
-    blk_acts *a = &ws->b[l];
-    int N = pk->N, C = ws->C;
-    size_t NC = (size_t)N * C;
-    const float *x = ws->xs[l];
-    bool pm = e->cfg.block == SD_BLOCK_PMIXER;
-    /* the FFN's residual: from h (standard) or from LN2(h) (pmixer) */
-    if (pm) zero(ws->dh, NC);
-    else memcpy(ws->dh, dy, NC * sizeof(float));
-    drop_bwd(e, ws, ws->d_o, dy, NC, l, 2);
-    zero(ws->d_act, NC);
-    sd_linear_backward(ws->d_act, G(p, b->down_w), G(p, b->down_b), ws->d_o, a->act, W(p, b->down_w), N, C, C);
-    zero(ws->d_up, NC);
-    sd_relu_backward(ws->d_up, ws->d_act, a->up, NC);
-    drop_bwd(e, ws, ws->d_act, ws->d_up, NC, l, 1);
-    if (pm) memcpy(ws->d_ln, dy, NC * sizeof(float));
-    else zero(ws->d_ln, NC);
-    sd_linear_backward(ws->d_ln, G(p, b->up_w), G(p, b->up_b), ws->d_act, a->ln2, W(p, b->up_w), N, C, C);
-    sd_layernorm_backward(ws->dh, G(p, b->ln2_w), G(p, b->ln2_b), ws->d_ln, a->h, W(p, b->ln2_w), a->m2, a->r2, N, C);
-    zero(ws->d_att, NC);
-    sd_linear_backward(ws->d_att, G(p, b->o_w), G(p, b->o_b), ws->dh, a->att, W(p, b->o_w), N, C, C);
-    zero(ws->dq, NC); zero(ws->dk, NC); zero(ws->dv, NC);
-    if (ws->sink) { zero(ws->dsk + (size_t)l * C, C); zero(ws->dsv + (size_t)l * C, C); }
-    attn_backward(ws, pk, a, l);
-    if (ws->sink) {
-        float *dc = ws->tmp; /* d LN1 bias through the sink's k and v */
-        zero(dc, C);
-        sd_linear_backward(dc, G(p, b->k_w), G(p, b->k_b), ws->dsk + (size_t)l * C, W(p, b->ln1_b), W(p, b->k_w), 1, C, C);
-        sd_linear_backward(dc, G(p, b->v_w), G(p, b->v_b), ws->dsv + (size_t)l * C, W(p, b->ln1_b), W(p, b->v_w), 1, C, C);
-        float *g = G(p, b->ln1_b);
-        for (int c = 0; c < C; c++) g[c] += dc[c];
-    }
-    zero(ws->d_ln, NC);
-    sd_linear_backward(ws->d_ln, G(p, b->q_w), G(p, b->q_b), ws->dq, a->ln1, W(p, b->q_w), N, C, C);
-    sd_linear_backward(ws->d_ln, G(p, b->k_w), G(p, b->k_b), ws->dk, a->ln1, W(p, b->k_w), N, C, C);
-    sd_linear_backward(ws->d_ln, G(p, b->v_w), G(p, b->v_b), ws->dv, a->ln1, W(p, b->v_w), N, C, C);
-    memcpy(dx, ws->dh, NC * sizeof(float));
-    sd_layernorm_backward(dx, G(p, b->ln1_w), G(p, b->ln1_b), ws->d_ln, x, W(p, b->ln1_w), a->m1, a->r1, N, C);
 }
 
 const float *sd_seqenc_backward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, const sd_packed *pk,
@@ -428,14 +408,17 @@ const float *sd_seqenc_backward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *
     int N = pk->N, C = ws->C;
     size_t NC = (size_t)N * C;
     float *dcur = ws->dx, *dnext = ws->dy;
+    ws->e = e; ws->p = p; ws->pk = pk;
     zero(dcur, NC);
     sd_layernorm_backward(dcur, G(p, e->last_w), G(p, e->last_b), dout, ws->xs[ws->L], W(p, e->last_w), ws->mf,
                           ws->rf, N, C);
     for (int l = ws->L - 1; l >= 0; l--) {
-        block_backward(e, p, ws, pk, l, dnext, dcur);
+        zero(dnext, NC); /* the block's backward adds into dx */
+        sd_block_backward(&e->blk[l], p, layer_acts(ws, l, true), &ws->scr, dnext, dcur, ws->xs[l]);
         float *t = dcur; dcur = dnext; dnext = t;
     }
     drop_bwd(e, ws, ws->din, dcur, NC, -1, 0);
-    sd_embedding_backward(G(p, e->pos_emb), ws->din, ws->pos, N, C, 0);
+    float *gpos = G(p, e->pos_emb);
+    if (gpos) sd_embedding_backward(gpos, ws->din, ws->pos, N, C, 0);
     return ws->din;
 }

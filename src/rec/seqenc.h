@@ -6,10 +6,14 @@
  *               x = h + dropout(W2 relu(dropout(W1 LN2(h) + b1)) + b2)
  *   out = LN_last(x)                               LayerNorm eps 1e-8 everywhere
  *
- * Dropout: embedding and both FFN dropouts as pmixer / the paper's code. Their attention also
- * drops attention probabilities, which the engine's attention op does not do; we leave attention
- * undropped (dropping the attention sub-layer's output instead learnt markedly slower: loss
- * 1.318 vs 1.273 after 3 epochs of bench_sasrec).
+ * Each block is nn/block's (sd_block_forward / sd_block_backward) with SASRec's options of the
+ * block config: LayerNorm and biases, ReLU MLP of width dim, MLP dropout, and with the pmixer
+ * layout the MLP's residual taken from its normalised input; the attention over the packed rows
+ * is this file's hook (below).
+ *
+ * Dropout: embedding and both FFN dropouts as pmixer / the paper's code; with the pmixer layout
+ * the attention probabilities are dropped too, as their nn.MultiheadAttention does (standard:
+ * attention undropped).
  *
  * Sequences are PACKED: only real tokens are stored, sequence b's tokens are rows
  * off[b] .. off[b+1) (oldest first) of every [N, C] activation. Positions follow left padding to
