@@ -86,7 +86,7 @@ typedef struct sd_fit_report {
                                 last epoch's, not the best, and training is not finished */
 } sd_fit_report;
 
-/* Checkpointing of the training loop (rec/train_ckpt.h). With a path, a checkpoint is written
+/* Checkpointing of the training loop (nn/train.h, nn/train_ckpt.h). With a path, a checkpoint is written
  * after every `every`-th epoch (after its validation), after the last epoch and when patience
  * stops the run. resume: continue from the checkpoint (an error if it is missing, unreadable or
  * was made with another configuration or data); the result is bit-identical to an uninterrupted
