@@ -178,8 +178,8 @@ static int step(loop *L, int *got, sd_err *err) {
     sd_adamw_step(P, &o->adam, (long)L->s.step + 1, L->s.lr);
     L->s.opt_seconds += sd_now() - t0;
     L->s.step++;
-    progress_update(L);
     if (t->after_step) t->after_step(t->ctx, &L->s);
+    progress_update(L);
     if (t->validate && o->eval_every_steps > 0 &&
         (L->s.step % o->eval_every_steps == 0 || L->s.step == L->s.total_steps))
         rc = validate(L, err);

@@ -14,7 +14,7 @@
  *   zero gradients; next() up to `accum` times (fewer at the end of an epoch); if more than one
  *   micro-batch ran, gradients *= 1 / count (the mean of their means, as one bigger batch of
  *   equal-sized parts); clip; AdamW at step t = step + 1 with the scheduled lr; step++;
- *   after_step(); validation if eval_every_steps divides step (or step is the last).
+ *   after_step(); progress note; validation if eval_every_steps divides step (or it is the last).
  * After an epoch: the mean micro-batch loss must be finite; validation every eval_every_epochs
  * (and after the last); a checkpoint every ckpt_every epochs (and after the last, at a stop).
  * Same options, data and threads: same bytes, with or without a stop and resume in between. */
@@ -90,7 +90,7 @@ typedef struct sd_trainer {
     int (*next)(void *ctx, const sd_train_state *s, float *loss, sd_err *err);
     /* optional: before the first batch of epoch s->epoch (1-based) */
     int (*epoch_begin)(void *ctx, const sd_train_state *s, sd_err *err);
-    /* optional: after each optimizer step (s->step already counts it) */
+    /* optional: after each optimizer step (s->step already counts it), before the progress note */
     void (*after_step)(void *ctx, const sd_train_state *s);
     /* optional: measure the current parameters. *better is -1 on entry: leave it to let the loop
      * compare *metric with s->best_metric, or set 0 / 1 to decide. */
