@@ -35,9 +35,12 @@ double sd_train_lr(const sd_train_opts *o, int64_t step, int64_t total) {
 
 /* ---- checkpoints ---- */
 
-static cJSON *state_json(const sd_trainer *t, const sd_train_opts *o, const sd_train_state *s) {
+/* mid: written inside an epoch (a step checkpoint): "epoch" counts the completed ones, and the
+ * position in the one in progress is added (epoch-end checkpoints keep SASRec's first layout). */
+static cJSON *state_json(const sd_trainer *t, const sd_train_opts *o, const sd_train_state *s, bool mid,
+                         int64_t last_eval) {
     cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "epoch", s->epoch);
+    cJSON_AddNumberToObject(j, "epoch", mid ? s->epoch - 1 : s->epoch);
     cJSON_AddNumberToObject(j, "step", (double)s->step);
     cJSON_AddBoolToObject(j, "done", s->done);
     cJSON_AddNumberToObject(j, "best_epoch", s->best_epoch);
@@ -45,20 +48,29 @@ static cJSON *state_json(const sd_trainer *t, const sd_train_opts *o, const sd_t
     cJSON_AddNumberToObject(j, "threads", sd_threads());
     sd_ckpt_put_bits(j, o->metric_key ? o->metric_key : "best_metric", s->best_metric);
     sd_ckpt_put_bits(j, "last_loss", (double)s->last_loss);
+    if (mid) {
+        cJSON_AddNumberToObject(j, "in_epoch", s->epoch);
+        cJSON_AddNumberToObject(j, "epoch_batch", (double)s->batch);
+        cJSON_AddNumberToObject(j, "epoch_batches", (double)s->epoch_batches);
+        sd_ckpt_put_bits(j, "epoch_loss_sum", s->epoch_loss_sum);
+        cJSON_AddNumberToObject(j, "last_eval", (double)last_eval);
+    }
     if (t->state_write) t->state_write(t->ctx, j);
     return j;
 }
 
 static int save_ckpt(const sd_trainer *t, const sd_train_opts *o, const sd_train_state *s, const float *best,
-                     sd_err *err) {
-    cJSON *state = state_json(t, o, s);
+                     bool mid, int64_t last_eval, sd_err *err) {
+    cJSON *state = state_json(t, o, s, mid, last_eval);
     int rc = sd_train_ckpt_save(o->ckpt_path, t->p, best, s->step, o->ckpt_config, state, err);
     cJSON_Delete(state);
     return rc;
 }
 
-/* Loop counters from a checkpoint's state (best_step is not stored: it is only reported). */
-static int state_parse(const cJSON *j, const sd_train_opts *o, sd_train_state *s) {
+/* Loop counters from a checkpoint's state (best_step is not stored: it is only reported). A step
+ * checkpoint's position inside an epoch goes to *in_epoch (0: at an epoch's end), s->batch,
+ * s->epoch_batches, s->epoch_loss_sum and *last_eval. */
+static int state_parse(const cJSON *j, const sd_train_opts *o, sd_train_state *s, int *in_epoch, int64_t *last_eval) {
     int64_t ep, step, be, sb;
     double ll;
     const cJSON *done = cJSON_GetObjectItemCaseSensitive(j, "done");
@@ -68,6 +80,18 @@ static int state_parse(const cJSON *j, const sd_train_opts *o, sd_train_state *s
         sd_ckpt_get_bits(j, "last_loss", &ll))
         return -1;
     if (ep < 0 || step < 0 || be < 0 || sb < 0) return -1;
+    *in_epoch = 0;
+    if (cJSON_GetObjectItemCaseSensitive(j, "in_epoch")) {
+        int64_t ie, eb, ebs, le;
+        if (sd_ckpt_get_int(j, "in_epoch", &ie) || sd_ckpt_get_int(j, "epoch_batch", &eb) ||
+            sd_ckpt_get_int(j, "epoch_batches", &ebs) || sd_ckpt_get_bits(j, "epoch_loss_sum", &s->epoch_loss_sum) ||
+            sd_ckpt_get_int(j, "last_eval", &le) || ie != ep + 1 || eb < 0 || ebs < 0)
+            return -1;
+        *in_epoch = (int)ie;
+        s->batch = eb;
+        s->epoch_batches = ebs;
+        *last_eval = le;
+    }
     s->epoch = (int)ep;
     s->step = step;
     s->done = cJSON_IsTrue(done);
@@ -77,20 +101,25 @@ static int state_parse(const cJSON *j, const sd_train_opts *o, sd_train_state *s
     return 0;
 }
 
-static int resume(const sd_trainer *t, const sd_train_opts *o, sd_train_state *s, float *best, sd_err *err) {
+static int resume(const sd_trainer *t, const sd_train_opts *o, sd_train_state *s, float *best, int *in_epoch,
+                  int64_t *last_eval, sd_err *err) {
     cJSON *j = NULL;
     int rc = sd_train_ckpt_read_state(o->ckpt_path, o->ckpt_kind, o->ckpt_config, &j, err);
     if (rc) return rc;
     int64_t threads = 0;
     if (sd_ckpt_get_int(j, "threads", &threads)) threads = sd_threads();
     sd_train_state st = *s;
-    if (state_parse(j, o, &st) || (t->state_read && t->state_read(t->ctx, j)))
+    int ie = 0;
+    int64_t le = *last_eval;
+    if (state_parse(j, o, &st, &ie, &le) || (t->state_read && t->state_read(t->ctx, j)))
         rc = sd_errf(err, SD_EFORMAT, "%s: training state in metadata \"config\" missing or malformed", o->ckpt_path);
     cJSON_Delete(j);
     if (!rc) rc = sd_train_ckpt_load_params(o->ckpt_path, t->p, best, st.step, err);
     if (rc) return rc;
     *s = st;
     s->resumed_from = st.epoch;
+    *in_epoch = ie;
+    *last_eval = le;
     if (threads != sd_threads())
         sd_warn("%s: made with %d threads, resuming with %d: results will differ slightly from an uninterrupted "
                 "run (use --threads %d for bit-identical ones)", o->ckpt_path, (int)threads, sd_threads(), (int)threads);
@@ -105,6 +134,8 @@ typedef struct loop {
     sd_train_state s;
     float *best;          /* in-memory best parameters (NULL when the client keeps them) */
     int64_t last_eval;    /* step of the last validation (-1: none) */
+    int resume_epoch;     /* > 0: resuming inside this epoch (a step checkpoint) */
+    bool stop;            /* stop_after_steps reached */
     sd_progress pr;
     bool bar;
 } loop;
@@ -183,6 +214,9 @@ static int step(loop *L, int *got, sd_err *err) {
     if (t->validate && o->eval_every_steps > 0 &&
         (L->s.step % o->eval_every_steps == 0 || L->s.step == L->s.total_steps))
         rc = validate(L, err);
+    L->stop = o->stop_after_steps > 0 && L->s.step >= o->stop_after_steps && L->s.step < L->s.total_steps;
+    if (!rc && o->ckpt_path && ((o->ckpt_every_steps > 0 && L->s.step % o->ckpt_every_steps == 0) || L->stop))
+        rc = save_ckpt(t, o, &L->s, L->best, true, L->last_eval, err);
     return rc;
 }
 
@@ -191,20 +225,24 @@ static int epoch(loop *L, int ep, sd_err *err) {
     const sd_train_opts *o = L->o;
     double t0 = sd_now();
     L->s.epoch = ep;
-    L->s.batch = 0;
-    L->s.epoch_loss_sum = 0;
-    L->s.epoch_batches = 0;
+    if (ep == L->resume_epoch) {
+        L->resume_epoch = 0; /* s.batch, epoch_batches and epoch_loss_sum come from the checkpoint */
+    } else {
+        L->s.batch = 0;
+        L->s.epoch_loss_sum = 0;
+        L->s.epoch_batches = 0;
+    }
     if (L->bar && o->progress_per_epoch) {
         char label[48];
         snprintf(label, sizeof label, "epoch %d/%d", ep, o->epochs);
         sd_progress_start(&L->pr, label, o->batches_per_epoch, "steps");
     }
     int rc = t->epoch_begin ? t->epoch_begin(t->ctx, &L->s, err) : 0;
-    for (int got = 1; !rc && got && !L->s.done;) rc = step(L, &got, err);
+    for (int got = 1; !rc && got && !L->s.done && !L->stop;) rc = step(L, &got, err);
     if (L->bar && o->progress_per_epoch) sd_progress_finish(&L->pr);
     L->s.epoch_seconds = sd_now() - t0;
     L->s.train_seconds += L->s.epoch_seconds;
-    if (rc) return rc;
+    if (rc || L->stop) return rc;
     L->s.last_loss = (float)(L->s.epoch_loss_sum / (double)(L->s.epoch_batches ? L->s.epoch_batches : 1));
     if (!isfinite(L->s.last_loss))
         return sd_errf(err, SD_ERANGE, "%s: loss is not finite at epoch %d (lower --lr?)", o->name, ep);
@@ -227,7 +265,7 @@ int sd_train(const sd_trainer *t, const sd_train_opts *o, sd_train_state *out, s
         memcpy(L.best, P->data, P->n * sizeof(float));
     }
     if (o->resume) {
-        rc = resume(t, o, &L.s, L.best, err);
+        rc = resume(t, o, &L.s, L.best, &L.resume_epoch, &L.last_eval, err);
         if (!rc && o->progress) sd_info("resuming from %s after epoch %d", o->ckpt_path, L.s.epoch);
     }
     L.bar = o->progress != NULL;
@@ -236,9 +274,10 @@ int sd_train(const sd_trainer *t, const sd_train_opts *o, sd_train_state *out, s
     for (int ep = L.s.epoch + 1; ep <= o->epochs && !rc && !L.s.done; ep++) {
         rc = epoch(&L, ep, err);
         if (rc) break;
+        if (L.stop) { L.s.interrupted = true; break; }
         bool stop = o->stop_after > 0 && ep >= o->stop_after && ep < o->epochs && !L.s.done;
         if (o->ckpt_path && (ep % every == 0 || ep == o->epochs || L.s.done || stop) &&
-            (rc = save_ckpt(t, o, &L.s, L.best, err)))
+            (rc = save_ckpt(t, o, &L.s, L.best, false, 0, err)))
             break;
         if (stop) { L.s.interrupted = true; break; }
     }

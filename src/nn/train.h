@@ -51,6 +51,10 @@ typedef struct sd_train_opts {
     const char *ckpt_path;
     int ckpt_every;            /* epochs between checkpoints, <= 0: 1 */
     int stop_after;            /* > 0: stop after this epoch as if interrupted (checkpoint written) */
+    int64_t ckpt_every_steps;  /* > 0: also a checkpoint every this many optimizer steps, inside epochs
+                                  (for long epochs: the client must then resume its data position
+                                  from s->batch in epoch_begin) */
+    int64_t stop_after_steps;  /* > 0: stop after this optimizer step as if interrupted (checkpoint written) */
     bool resume;               /* continue from ckpt_path (an error when missing or not matching) */
     const cJSON *ckpt_config;  /* flat object that a resumed run must match key by key */
     const char *ckpt_kind;     /* "sasrec": "not a semid sasrec training checkpoint" */
@@ -88,7 +92,8 @@ typedef struct sd_trainer {
     /* Forward + backward of the next micro-batch of the epoch in progress, gradients += into p.
      * Returns 1 (and *loss), 0 when the epoch has no more, or an error code (< 0). */
     int (*next)(void *ctx, const sd_train_state *s, float *loss, sd_err *err);
-    /* optional: before the first batch of epoch s->epoch (1-based) */
+    /* optional: before the first batch of epoch s->epoch (1-based); s->batch > 0 when resuming
+     * from a step checkpoint inside it: that many micro-batches of the epoch are done */
     int (*epoch_begin)(void *ctx, const sd_train_state *s, sd_err *err);
     /* optional: after each optimizer step (s->step already counts it), before the progress note */
     void (*after_step)(void *ctx, const sd_train_state *s);
