@@ -9,6 +9,7 @@
 #include "ids/kmeans.h"
 #include "ids/rqvae.h"
 #include "nn/optim.h"
+#include "nn/train.h"
 
 /* rng streams of one training run, all keyed by the seed */
 enum { STREAM_SPLIT = 1, STREAM_KMEANS = 2, STREAM_RESET = 3, STREAM_EPOCH = 1000 };
@@ -211,6 +212,108 @@ static int levels_used(const int64_t *usage, int K, int l) {
     return c;
 }
 
+/* sd_rqvae_train as a client of the shared loop (nn/train.h). */
+typedef struct rq_fit {
+    sd_rqvae *m;
+    sd_rqvae_ws ws;
+    const sd_rqvae_train_opts *o;
+    const float *x;
+    int64_t n, n_train, n_val, spe, bi, reset_every;
+    const int64_t *val_rows;
+    int64_t *order, warmup;
+    float *xb;
+    int64_t *usage;
+    int32_t *all_codes;
+    uint64_t *keys;
+    double *pull_sum;
+    int64_t *pull_cnt;
+    sd_rng reset_rng;
+    sd_rqvae_loss lo;      /* parts of the last step's loss (for the log) */
+    int used[3];           /* codes chosen since the last check, before a reset (for the log) */
+    char note[128];
+    sd_rqvae_train_stats s;
+} rq_fit;
+
+static void shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream) {
+    sd_rng rng;
+    sd_rng_stream(&rng, seed, stream);
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)sd_rng_below(&rng, (uint64_t)i + 1), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+}
+
+static int rq_epoch_begin(void *ctx, const sd_train_state *s, sd_err *err) {
+    (void)err;
+    rq_fit *f = ctx;
+    /* epoch 0's order was drawn before the k-means initialisation (it picks its rows) */
+    if (s->epoch > 1) shuffle(f->order, f->n_train, f->o->seed, STREAM_EPOCH + (uint64_t)(s->epoch - 1));
+    f->bi = 0;
+    return 0;
+}
+
+static int rq_next(void *ctx, const sd_train_state *s, float *loss, sd_err *err) {
+    rq_fit *f = ctx;
+    if (f->bi == f->spe) return 0;
+    /* spe batches of near-equal size, so no short last batch skews a step or a reset */
+    int64_t i0 = f->bi * f->n_train / f->spe;
+    int b = (int)((f->bi + 1) * f->n_train / f->spe - i0);
+    gather(f->xb, f->x, f->order + i0, b, f->m->cfg.dim);
+    f->s.last_train = sd_rqvae_forward(f->m, &f->ws, f->xb, b, &f->lo);
+    if (!isfinite(f->s.last_train))
+        return sd_errf(err, SD_ERANGE, "rqvae: loss is not finite at step %lld (lower --lr?)", (long long)s->step);
+    sd_rqvae_backward(f->m, &f->ws);
+    f->bi++;
+    *loss = (float)f->s.last_train;
+    return 1;
+}
+
+static void rq_after_step(void *ctx, const sd_train_state *s) {
+    rq_fit *f = ctx;
+    sd_rqvae *m = f->m;
+    int K = m->cfg.codes, L = m->cfg.levels, b = f->ws.rows;
+    if (f->o->code_pull > 0) pull_codes(m, &f->ws, f->o->code_pull, f->pull_sum, f->pull_cnt);
+    for (int i = 0; i < b; i++)
+        for (int l = 0; l < L; l++) f->usage[(size_t)l * K + f->ws.codes[(size_t)i * L + l]]++;
+    if (f->o->progress) {
+        char txt[64] = "";
+        for (int l = 0; l < L && l < 4; l++)
+            snprintf(txt + strlen(txt), sizeof txt - strlen(txt), "%s%d", l ? "/" : "", levels_used(f->usage, K, l));
+        snprintf(f->note, sizeof f->note, "loss %.4g val %.4g used %s", f->s.last_train, f->s.best_val, txt);
+    }
+    for (int l = 0; l < 3; l++) f->used[l] = l < L ? levels_used(f->usage, K, l) : 0;
+    if (f->o->reset_every >= 0 && s->step % f->reset_every == 0 && s->step >= f->warmup)
+        f->s.codes_reset += reset_unused(m, &f->ws, f->usage, &f->reset_rng);
+}
+
+static void rq_note(void *ctx, const sd_train_state *s, char *buf, size_t cap) {
+    (void)s;
+    snprintf(buf, cap, "%s", ((rq_fit *)ctx)->note);
+}
+
+/* after the reset: validation reuses ws */
+static int rq_validate(void *ctx, const sd_train_state *s, double *metric, int *better, sd_err *err) {
+    (void)err;
+    rq_fit *f = ctx;
+    sd_rqvae *m = f->m;
+    int L = m->cfg.levels;
+    double v = f->n_val ? validate(m, &f->ws, f->xb, f->x, f->val_rows, f->n_val) : f->s.last_train;
+    double dist = f->all_codes ? distinct_share(m, f->x, f->n, f->all_codes, f->keys) : -1;
+    sd_debug("rq-vae step %lld: train %.5g (recon %.5g, codebook %.4g/%.4g/%.4g) val %.5g, used %d/%d/%d, "
+             "distinct %.4f",
+             (long long)s->step, f->lo.total, f->lo.recon, f->lo.quant[0], L > 1 ? f->lo.quant[1] : 0,
+             L > 2 ? f->lo.quant[2] : 0, v, f->used[0], f->used[1], f->used[2], dist);
+    *better = f->o->keep == SD_RQVAE_KEEP_DISTINCT ? dist > f->s.best_distinct || (dist == f->s.best_distinct && v < f->s.best_val)
+                                                   : v < f->s.best_val;
+    if (*better) {
+        f->s.best_val = v;
+        f->s.best_distinct = dist;
+        f->s.best_step = s->step;
+    }
+    *metric = v;
+    return 0;
+}
+
 int sd_rqvae_train(sd_rqvae *m, const float *x, int64_t n, const sd_rqvae_train_opts *o, sd_rqvae_train_stats *st,
                    sd_err *err) {
     double t0 = sd_now();
@@ -225,135 +328,64 @@ int sd_rqvae_train(sd_rqvae *m, const float *x, int64_t n, const sd_rqvae_train_
                        (long long)n_train);
 
     /* split: a seeded permutation, validation first */
-    sd_rng rng;
     int64_t *perm = sd_xmalloc(sizeof(int64_t) * (size_t)n);
     for (int64_t i = 0; i < n; i++) perm[i] = i;
-    sd_rng_stream(&rng, o->seed, STREAM_SPLIT);
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)sd_rng_below(&rng, (uint64_t)i + 1), t = perm[i];
-        perm[i] = perm[j], perm[j] = t;
-    }
-    const int64_t *val_rows = perm;
-    int64_t *order = sd_xmalloc(sizeof(int64_t) * (size_t)n_train);
-    memcpy(order, perm + n_val, sizeof(int64_t) * (size_t)n_train);
+    shuffle(perm, n, o->seed, STREAM_SPLIT);
+    rq_fit f = {.m = m, .o = o, .x = x, .n = n, .n_train = n_train, .n_val = n_val, .val_rows = perm};
+    f.order = sd_xmalloc(sizeof(int64_t) * (size_t)n_train);
+    memcpy(f.order, perm + n_val, sizeof(int64_t) * (size_t)n_train);
 
     sd_params *p = &m->params;
     float *mu = sd_params_ptr(p, m->in_mean), *sdv = sd_params_ptr(p, m->in_std);
-    if (o->standardize) input_stats(m, x, order, n_train);
+    if (o->standardize) input_stats(m, x, f.order, n_train);
     else for (int j = 0; j < D; j++) mu[j] = 0, sdv[j] = 1;
 
     int B = (int)(o->batch < n_train ? o->batch : n_train);
     int64_t spe = (n_train + B - 1) / B, total = spe * o->epochs;
-    int64_t warmup = o->warmup < total / 10 ? o->warmup : total / 10;
-    int64_t reset_every = o->reset_every == 0 ? spe : o->reset_every;
-    int64_t eval_every = o->eval_every > 0 ? o->eval_every : spe;
-    sd_rqvae_ws ws;
-    sd_rqvae_ws_init(&ws, m, B);
-    float *xb = sd_xmalloc(sizeof(float) * (size_t)B * D);
-    int64_t *usage = sd_xcalloc((size_t)L * K, sizeof(int64_t));
-    float *best = sd_xmalloc(sizeof(float) * p->n);
-    int32_t *all_codes = o->keep == SD_RQVAE_KEEP_DISTINCT ? sd_xmalloc(sizeof(int32_t) * (size_t)n * L) : NULL;
-    uint64_t *keys = all_codes ? sd_xmalloc(sizeof(uint64_t) * (size_t)n) : NULL;
-    double *pull_sum = o->code_pull > 0 ? sd_xmalloc(sizeof(double) * (size_t)K * m->cfg.latent) : NULL;
-    int64_t *pull_cnt = o->code_pull > 0 ? sd_xmalloc(sizeof(int64_t) * (size_t)K) : NULL;
-    sd_params_alloc_train(p);
-    sd_adamw opt = sd_adamw_default();
-    opt.lr = o->lr;
-    opt.weight_decay = o->weight_decay;
-    sd_rqvae_train_stats s = {.n_train = n_train, .n_val = n_val, .batch = B, .warmup = (int)warmup, .best_val = INFINITY,
-                              .best_distinct = -1};
+    f.spe = spe;
+    f.warmup = o->warmup < total / 10 ? o->warmup : total / 10;
+    f.reset_every = o->reset_every == 0 ? spe : o->reset_every;
+    sd_rqvae_ws_init(&f.ws, m, B);
+    f.xb = sd_xmalloc(sizeof(float) * (size_t)B * D);
+    f.usage = sd_xcalloc((size_t)L * K, sizeof(int64_t));
+    f.all_codes = o->keep == SD_RQVAE_KEEP_DISTINCT ? sd_xmalloc(sizeof(int32_t) * (size_t)n * L) : NULL;
+    f.keys = f.all_codes ? sd_xmalloc(sizeof(uint64_t) * (size_t)n) : NULL;
+    f.pull_sum = o->code_pull > 0 ? sd_xmalloc(sizeof(double) * (size_t)K * m->cfg.latent) : NULL;
+    f.pull_cnt = o->code_pull > 0 ? sd_xmalloc(sizeof(int64_t) * (size_t)K) : NULL;
+    f.s = (sd_rqvae_train_stats){.n_train = n_train, .n_val = n_val, .batch = B, .warmup = (int)f.warmup,
+                                 .best_val = INFINITY, .best_distinct = -1};
 
     /* epoch 0's order also picks the k-means rows */
-    sd_rng_stream(&rng, o->seed, STREAM_EPOCH);
-    for (int64_t i = n_train - 1; i > 0; i--) {
-        int64_t j = (int64_t)sd_rng_below(&rng, (uint64_t)i + 1), t = order[i];
-        order[i] = order[j], order[j] = t;
-    }
+    shuffle(f.order, n_train, o->seed, STREAM_EPOCH);
     int64_t init_rows = o->init_rows ? o->init_rows : (B > 64 * K ? B : 64 * K);
     if (init_rows > n_train) init_rows = n_train;
     if (init_rows < K) init_rows = K;
-    rc = kmeans_init(m, &ws, x, order, (int)init_rows, o->kmeans_iters > 0 ? o->kmeans_iters : 25,
+    rc = kmeans_init(m, &f.ws, x, f.order, (int)init_rows, o->kmeans_iters > 0 ? o->kmeans_iters : 25,
                      sd_mix64(o->seed + STREAM_KMEANS), err);
 
-    sd_progress pg;
-    sd_progress_start(&pg, o->progress ? o->progress : "rq-vae", o->progress ? total : 0, "step");
-    if (!o->progress) pg.active = false;
-    sd_rng reset_rng;
-    sd_rng_stream(&reset_rng, o->seed, STREAM_RESET);
-    int64_t step = 0;
-    for (int epoch = 0; epoch < o->epochs && !rc; epoch++) {
-        if (epoch) {
-            sd_rng_stream(&rng, o->seed, STREAM_EPOCH + (uint64_t)epoch);
-            for (int64_t i = n_train - 1; i > 0; i--) {
-                int64_t j = (int64_t)sd_rng_below(&rng, (uint64_t)i + 1), t = order[i];
-                order[i] = order[j], order[j] = t;
-            }
-        }
-        for (int64_t bi = 0; bi < spe; bi++) {
-            /* spe batches of near-equal size, so no short last batch skews a step or a reset */
-            int64_t i0 = bi * n_train / spe;
-            int b = (int)((bi + 1) * n_train / spe - i0);
-            gather(xb, x, order + i0, b, D);
-            sd_params_zero_grad(p);
-            sd_rqvae_loss lo;
-            s.last_train = sd_rqvae_forward(m, &ws, xb, b, &lo);
-            if (!isfinite(s.last_train)) {
-                rc = sd_errf(err, SD_ERANGE, "rqvae: loss is not finite at step %lld (lower --lr?)", (long long)step);
-                break;
-            }
-            sd_rqvae_backward(m, &ws);
-            if (o->clip > 0) sd_clip_grad_norm(p, (float)o->clip);
-            sd_adamw_step(p, &opt, step + 1, sd_lr_cosine(step, warmup, total, o->lr, o->lr_min));
-            if (o->code_pull > 0) pull_codes(m, &ws, o->code_pull, pull_sum, pull_cnt);
-            for (int i = 0; i < b; i++)
-                for (int l = 0; l < L; l++) usage[(size_t)l * K + ws.codes[(size_t)i * L + l]]++;
-            step++;
-            if (o->progress) {
-                char txt[64] = "";
-                for (int l = 0; l < L && l < 4; l++)
-                    snprintf(txt + strlen(txt), sizeof txt - strlen(txt), "%s%d", l ? "/" : "", levels_used(usage, K, l));
-                sd_progress_note(&pg, "loss %.4g val %.4g used %s", s.last_train, s.best_val, txt);
-                sd_progress_set(&pg, step);
-            }
-            /* codes chosen since the last check, before a reset clears the counts (for the log) */
-            int used[3] = {0, 0, 0};
-            for (int l = 0; l < L && l < 3; l++) used[l] = levels_used(usage, K, l);
-            if (o->reset_every >= 0 && step % reset_every == 0 && step >= warmup)
-                s.codes_reset += reset_unused(m, &ws, usage, &reset_rng);
-            /* after the reset: validation reuses ws */
-            if (step % eval_every == 0 || step == total) {
-                double v = n_val ? validate(m, &ws, xb, x, val_rows, n_val) : s.last_train;
-                double dist = all_codes ? distinct_share(m, x, n, all_codes, keys) : -1;
-                sd_debug("rq-vae step %lld: train %.5g (recon %.5g, codebook %.4g/%.4g/%.4g) val %.5g, used %d/%d/%d, "
-                         "distinct %.4f",
-                         (long long)step, lo.total, lo.recon, lo.quant[0], L > 1 ? lo.quant[1] : 0, L > 2 ? lo.quant[2] : 0, v,
-                         used[0], used[1], used[2], dist);
-                bool better = o->keep == SD_RQVAE_KEEP_DISTINCT
-                                  ? dist > s.best_distinct || (dist == s.best_distinct && v < s.best_val)
-                                  : v < s.best_val;
-                if (better) {
-                    s.best_val = v;
-                    s.best_distinct = dist;
-                    s.best_step = step;
-                    memcpy(best, p->data, sizeof(float) * p->n);
-                }
-            }
-        }
-    }
-    sd_progress_finish(&pg);
-    if (!rc && s.best_step) memcpy(p->data, best, sizeof(float) * p->n);
-    s.steps = step;
-    s.seconds = sd_now() - t0;
-    if (st) *st = s;
-    free(best);
-    free(all_codes);
-    free(pull_sum);
-    free(pull_cnt);
-    free(keys);
-    free(usage);
-    free(xb);
-    sd_rqvae_ws_free(&ws);
-    free(order);
+    sd_rng_stream(&f.reset_rng, o->seed, STREAM_RESET);
+    sd_adamw adam = sd_adamw_default();
+    adam.lr = o->lr;
+    adam.weight_decay = o->weight_decay;
+    sd_train_opts to = {.epochs = o->epochs, .batches_per_epoch = spe, .accum = 1, .adam = adam,
+                        .schedule = SD_LR_COSINE, .warmup = f.warmup, .lr_min = o->lr_min, .clip = (float)o->clip,
+                        .eval_every_steps = o->eval_every > 0 ? o->eval_every : spe, .lower_is_better = true,
+                        .best_init = INFINITY, .name = "rqvae", .progress = o->progress};
+    sd_trainer t = {.p = p, .ctx = &f, .next = rq_next, .epoch_begin = rq_epoch_begin, .after_step = rq_after_step,
+                    .validate = rq_validate, .note = rq_note};
+    sd_train_state ts = {0};
+    if (!rc) rc = sd_train(&t, &to, &ts, err);
+    f.s.steps = ts.step;
+    f.s.seconds = sd_now() - t0;
+    if (st) *st = f.s;
+    free(f.all_codes);
+    free(f.pull_sum);
+    free(f.pull_cnt);
+    free(f.keys);
+    free(f.usage);
+    free(f.xb);
+    sd_rqvae_ws_free(&f.ws);
+    free(f.order);
     free(perm);
     return rc;
 }

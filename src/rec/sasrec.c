@@ -16,7 +16,8 @@
 #include "eval/evaluate.h"
 #include "rec/params_io.h"
 #include "rec/seqbatch.h"
-#include "rec/train_ckpt.h"
+#include "nn/train.h"
+#include "nn/train_ckpt.h"
 
 const char *sd_rec_loss_name(sd_rec_loss l) { return l == SD_LOSS_SOFTMAX ? "softmax" : "bce"; }
 
@@ -317,10 +318,100 @@ static cJSON *data_config(const sd_rec_trainer *tr, const sd_sequences *seq, con
     return j;
 }
 
+/* sd_rec_fit as a client of the shared loop (nn/train.h). */
+typedef struct rec_fit {
+    const sd_rec_trainer *tr;
+    const sd_sequences *seq;
+    const sd_split *sp;
+    sd_seqbatcher *bt;
+    sd_eval_opts eo;
+    sd_fit_report *rep;
+} rec_fit;
+
+static int rec_epoch_begin(void *ctx, const sd_train_state *s, sd_err *err) {
+    (void)err;
+    sd_seqbatcher_epoch(((rec_fit *)ctx)->bt, s->epoch);
+    return 0;
+}
+
+static int rec_next(void *ctx, const sd_train_state *s, float *loss, sd_err *err) {
+    (void)err;
+    rec_fit *f = ctx;
+    const sd_rec_trainer *tr = f->tr;
+    sd_sasrec_batch b;
+    if (!sd_seqbatcher_next(f->bt, &b)) return 0;
+    double ta = sd_now();
+    *loss = tr->forward(tr->model, tr->ws, &b, true, (uint64_t)s->step);
+    double tb = sd_now();
+    tr->backward(tr->model, tr->ws, &b);
+    f->rep->phase_seconds[0] += tb - ta;
+    f->rep->phase_seconds[1] += sd_now() - tb;
+    return 1;
+}
+
+static int rec_validate(void *ctx, const sd_train_state *s, double *metric, int *better, sd_err *err) {
+    rec_fit *f = ctx;
+    double t1 = sd_now();
+    sd_metrics mv;
+    int rc = sd_evaluate(f->tr->scorer, f->seq, f->sp, &f->eo, &mv, NULL, err);
+    if (rc) return rc;
+    *metric = mv.ndcg[1];
+    *better = mv.ndcg[1] > s->best_metric;
+    if (f->tr->cfg->progress)
+        sd_info("epoch %d: loss %.4f  valid NDCG@10 %.4f  HR@10 %.4f%s  (train %.1f s, eval %.1f s)", s->epoch,
+                s->last_loss, mv.ndcg[1], mv.hit[1], *better ? "  *" : "", s->epoch_seconds, sd_now() - t1);
+    if (*better) f->rep->best_valid = mv;
+    return 0;
+}
+
+/* The best validation metrics beside the loop's state (keys as sd_rec_fit has always written). */
+static void rec_state_write(void *ctx, cJSON *o) {
+    const sd_metrics *m = &((rec_fit *)ctx)->rep->best_valid;
+    cJSON_AddNumberToObject(o, "valid_users", (double)m->n_users);
+    char key[32];
+    for (int i = 0; i < SD_METRIC_NK; i++) {
+        snprintf(key, sizeof key, "valid_hit%d", i);
+        sd_ckpt_put_bits(o, key, m->hit[i]);
+        snprintf(key, sizeof key, "valid_ndcg%d", i);
+        sd_ckpt_put_bits(o, key, m->ndcg[i]);
+    }
+    sd_ckpt_put_bits(o, "valid_mrr", m->mrr);
+    sd_ckpt_put_bits(o, "valid_mean_rank", m->mean_rank);
+    sd_ckpt_put_bits(o, "valid_median_rank", m->median_rank);
+}
+
+static int rec_state_read(void *ctx, const cJSON *o) {
+    sd_metrics m = {0};
+    int64_t nu;
+    if (sd_ckpt_get_int(o, "valid_users", &nu) || sd_ckpt_get_bits(o, "valid_mrr", &m.mrr) ||
+        sd_ckpt_get_bits(o, "valid_mean_rank", &m.mean_rank) || sd_ckpt_get_bits(o, "valid_median_rank", &m.median_rank))
+        return -1;
+    char key[32];
+    for (int i = 0; i < SD_METRIC_NK; i++) {
+        snprintf(key, sizeof key, "valid_hit%d", i);
+        if (sd_ckpt_get_bits(o, key, &m.hit[i])) return -1;
+        snprintf(key, sizeof key, "valid_ndcg%d", i);
+        if (sd_ckpt_get_bits(o, key, &m.ndcg[i])) return -1;
+    }
+    m.n_users = nu;
+    ((rec_fit *)ctx)->rep->best_valid = m;
+    return 0;
+}
+
+/* The training options of a SASRec-family configuration. */
+static sd_train_opts rec_train_opts(const sd_sasrec_cfg *c, int64_t batches_per_epoch) {
+    return (sd_train_opts){
+        .epochs = c->epochs, .batches_per_epoch = batches_per_epoch, .accum = 1,
+        .adam = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8, .weight_decay = c->weight_decay},
+        .schedule = c->cosine ? SD_LR_COSINE : SD_LR_CONSTANT, .warmup = c->warmup, .lr_min = 0.0, .clip = c->clip,
+        .eval_every_epochs = c->eval_every, .patience = c->patience, .lower_is_better = false, .best_init = -1,
+        .progress = c->progress ? "sasrec" : NULL, .progress_per_epoch = true, .ckpt_kind = "sasrec",
+        .metric_key = "best_ndcg"};
+}
+
 int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
     const sd_sasrec_cfg *c = tr->cfg;
     const sd_rec_ckpt_opts *ck = tr->ckpt && tr->ckpt->path ? tr->ckpt : NULL;
-    sd_params *P = tr->p;
     memset(rep, 0, sizeof *rep);
     sd_seqbatcher *bt = sd_seqbatcher_new(seq, sp, c->maxlen, c->batch, c->loss == SD_LOSS_BCE, c->seed);
     int32_t n_train = sd_seqbatcher_users(bt);
@@ -328,101 +419,33 @@ int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split
         sd_seqbatcher_free(bt);
         return sd_errf(err, SD_ESTATE, "%s: no user has two training items to learn from", tr->scorer->name);
     }
-    sd_params_alloc_train(P);
-    float *best = sd_afloats(P->n);
-    memcpy(best, P->data, P->n * sizeof(float));
-    sd_rec_state st = {.best_ndcg = -1};
+    rec_fit f = {.tr = tr, .seq = seq, .sp = sp, .bt = bt, .eo = sd_eval_defaults(), .rep = rep};
+    f.eo.part = SD_PART_VALID;
+    f.eo.progress = false;
+    f.eo.seed = c->seed;
+    sd_train_opts o = rec_train_opts(c, (n_train + c->batch - 1) / c->batch);
+    o.name = tr->scorer->name;
     cJSON *config = ck ? data_config(tr, seq, sp) : NULL;
-    int rc = 0;
-    if (ck && ck->resume) {
-        rc = sd_rec_ckpt_load(ck->path, P, best, &st, config, err);
-        if (!rc) {
-            rep->resumed_from = rep->epochs_run = st.epoch;
-            rep->best_epoch = st.best_epoch;
-            rep->best_valid = st.best_valid;
-            rep->last_loss = st.last_loss;
-            if (c->progress) sd_info("resuming from %s after epoch %d", ck->path, st.epoch);
-        }
+    if (ck) {
+        o.ckpt_path = ck->path;
+        o.ckpt_every = ck->every;
+        o.stop_after = ck->stop_after;
+        o.resume = ck->resume;
+        o.ckpt_config = config;
     }
-    int every = ck && ck->every > 0 ? ck->every : 1;
-    long steps_per_epoch = (n_train + c->batch - 1) / c->batch, total = steps_per_epoch * c->epochs;
-    long step = (long)st.step;
-    sd_adamw opt = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8, .weight_decay = c->weight_decay};
-    const sd_scorer *sc = tr->scorer;
-    sd_eval_opts eo = sd_eval_defaults();
-    eo.part = SD_PART_VALID;
-    eo.progress = false;
-    eo.seed = c->seed;
-    for (int ep = st.epoch + 1; ep <= c->epochs && !rc && !st.done; ep++) {
-        double t0 = sd_now();
-        sd_progress pr;
-        char label[48];
-        snprintf(label, sizeof label, "epoch %d/%d", ep, c->epochs);
-        if (c->progress) sd_progress_start(&pr, label, steps_per_epoch, "steps");
-        sd_seqbatcher_epoch(bt, ep);
-        double loss_sum = 0;
-        long n_steps = 0;
-        sd_sasrec_batch b;
-        while (sd_seqbatcher_next(bt, &b)) {
-            double lr = c->cosine ? sd_lr_cosine(step, c->warmup, total, c->lr, 0.0)
-                        : step < c->warmup ? c->lr * (double)(step + 1) / c->warmup : c->lr;
-            double ta = sd_now();
-            sd_params_zero_grad(P);
-            float loss = tr->forward(tr->model, tr->ws, &b, true, (uint64_t)step);
-            double tb = sd_now();
-            tr->backward(tr->model, tr->ws, &b);
-            double tc = sd_now();
-            if (c->clip > 0) sd_clip_grad_norm(P, c->clip);
-            sd_adamw_step(P, &opt, step + 1, lr);
-            rep->phase_seconds[0] += tb - ta;
-            rep->phase_seconds[1] += tc - tb;
-            rep->phase_seconds[2] += sd_now() - tc;
-            step++;
-            loss_sum += loss;
-            n_steps++;
-            if (c->progress) {
-                sd_progress_note(&pr, "loss %.4f", loss_sum / n_steps);
-                sd_progress_set(&pr, n_steps);
-            }
-        }
-        if (c->progress) sd_progress_finish(&pr);
-        rep->train_seconds += sd_now() - t0;
-        rep->last_loss = (float)(loss_sum / (n_steps ? n_steps : 1));
-        rep->epochs_run = ep;
-        if (!isfinite(rep->last_loss)) { rc = sd_errf(err, SD_ERANGE, "%s: loss is not finite at epoch %d (lower --lr?)", sc->name, ep); break; }
-        if (ep % c->eval_every == 0 || ep == c->epochs) {
-            double t1 = sd_now();
-            sd_metrics mv;
-            rc = sd_evaluate(sc, seq, sp, &eo, &mv, NULL, err);
-            if (rc) break;
-            rep->eval_seconds += sd_now() - t1;
-            bool better = mv.ndcg[1] > st.best_ndcg;
-            if (c->progress)
-                sd_info("epoch %d: loss %.4f  valid NDCG@10 %.4f  HR@10 %.4f%s  (train %.1f s, eval %.1f s)", ep,
-                        rep->last_loss, mv.ndcg[1], mv.hit[1], better ? "  *" : "", sd_now() - t0 - (sd_now() - t1),
-                        sd_now() - t1);
-            if (better) {
-                st.best_ndcg = mv.ndcg[1];
-                st.best_epoch = rep->best_epoch = ep;
-                st.best_valid = rep->best_valid = mv;
-                memcpy(best, P->data, P->n * sizeof(float));
-                st.since_best = 0;
-            } else if (c->patience && ++st.since_best >= c->patience) {
-                st.done = true;
-            }
-        }
-        bool stop = ck && ck->stop_after > 0 && ep >= ck->stop_after && ep < c->epochs && !st.done;
-        if (ck && (ep % every == 0 || ep == c->epochs || st.done || stop)) {
-            st.epoch = ep;
-            st.step = step;
-            st.last_loss = rep->last_loss;
-            if ((rc = sd_rec_ckpt_save(ck->path, P, best, &st, config, err))) break;
-        }
-        if (stop) { rep->interrupted = true; break; }
-    }
-    if (!rc && !rep->interrupted) memcpy(P->data, best, P->n * sizeof(float));
+    sd_trainer t = {.p = tr->p, .ctx = &f, .next = rec_next, .epoch_begin = rec_epoch_begin,
+                    .validate = rec_validate, .state_write = rec_state_write, .state_read = rec_state_read};
+    sd_train_state s;
+    int rc = sd_train(&t, &o, &s, err);
+    rep->epochs_run = s.epoch;
+    rep->best_epoch = s.best_epoch;
+    rep->last_loss = s.last_loss;
+    rep->train_seconds = s.train_seconds;
+    rep->eval_seconds = s.eval_seconds;
+    rep->phase_seconds[2] = s.opt_seconds;
+    rep->resumed_from = s.resumed_from;
+    rep->interrupted = s.interrupted;
     cJSON_Delete(config);
-    sd_afree(best);
     sd_seqbatcher_free(bt);
     return rc;
 }
@@ -443,7 +466,8 @@ int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp
         cJSON_AddStringToObject(config, "model_type", "sasrec");
         cJSON_AddNumberToObject(config, "n_items", m->n_items);
     }
-    sd_rec_trainer tr = {&m->cfg, &m->p, m, ws, fwd_sasrec, bwd_sasrec, &sc, ck, config};
+    sd_rec_trainer tr = {.cfg = &m->cfg, .p = &m->p, .model = m, .ws = ws, .forward = fwd_sasrec, .backward = bwd_sasrec,
+                         .scorer = &sc, .ckpt = ck, .ckpt_config = config};
     int rc = sd_rec_fit(&tr, seq, sp, rep, err);
     cJSON_Delete(config);
     sd_sasrec_ws_free(ws);

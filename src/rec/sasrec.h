@@ -86,8 +86,8 @@ typedef struct sd_fit_report {
                                 last epoch's, not the best, and training is not finished */
 } sd_fit_report;
 
-/* Checkpointing of the training loop (rec/train_ckpt.h). With a path, a checkpoint is written
- * after every `every`-th epoch (after its validation), after the last epoch and when patience
+/* Checkpointing of the training loop (nn/train.h; files: nn/train_ckpt.h). With a path, a
+ * checkpoint is written after every `every`-th epoch (after its validation), after the last epoch and when patience
  * stops the run. resume: continue from the checkpoint (an error if it is missing, unreadable or
  * was made with another configuration or data); the result is bit-identical to an uninterrupted
  * run with the same options and --threads. */
@@ -98,8 +98,10 @@ typedef struct sd_rec_ckpt_opts {
     bool resume;
 } sd_rec_ckpt_opts;
 
-/* The training loop shared by SASRec and SID-SASRec: AdamW over p, batches from rec/seqbatch.h,
- * validation with scorer (full ranking, NDCG@10) every cfg->eval_every epochs, best kept. */
+/* SASRec and SID-SASRec on the shared loop (nn/train.h): AdamW over p, batches from
+ * rec/seqbatch.h, validation with scorer (full ranking, NDCG@10) every cfg->eval_every epochs,
+ * best kept. The training options of cfg become an sd_train_opts; forward/backward are the
+ * model's loss on one batch (dropout masks keyed by seed and step). */
 typedef struct sd_rec_trainer {
     const sd_sasrec_cfg *cfg;
     sd_params *p;

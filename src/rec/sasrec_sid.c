@@ -484,7 +484,8 @@ int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_sequences *seq, const sd_s
     sd_sasrec_cfg c = m->cfg;
     if (m->mode == SD_SID_TOKENS) c.loss = SD_LOSS_SOFTMAX; /* the tree loss needs no negatives */
     cJSON *config = ck ? ckpt_config(m) : NULL;
-    sd_rec_trainer tr = {&c, &m->p, m, ws, fwd, bwd, &sc, ck, config};
+    sd_rec_trainer tr = {.cfg = &c, .p = &m->p, .model = m, .ws = ws, .forward = fwd, .backward = bwd, .scorer = &sc,
+                         .ckpt = ck, .ckpt_config = config};
     int rc = sd_rec_fit(&tr, seq, sp, rep, err);
     cJSON_Delete(config);
     sd_sasrec_sid_ws_free(ws);
