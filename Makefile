@@ -41,8 +41,10 @@ $(LIB): $(LIB_OBJ)
 $(BIN): $(CMD_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(CMD_OBJ) $(LIB) $(LDLIBS)
 
-$(TEST_BIN): $(TEST_OBJ) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS) $(TEST_LIBS)
+# The CLI parser lives with the commands (src/cmd), outside the library; its tests link it in.
+CLI_OBJ  := $(BUILD)/src/cmd/cli.o
+$(TEST_BIN): $(TEST_OBJ) $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(CLI_OBJ) $(LIB) $(LDLIBS) $(TEST_LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)

@@ -1,5 +1,5 @@
 /* semid: one binary, one subcommand per file in src/cmd (each registers itself). */
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/startup.h"
 #include "base/version.h"
 #include <stdio.h>

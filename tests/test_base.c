@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/file.h"
 #include "base/mem.h"
 #include "base/rng.h"

@@ -10,7 +10,7 @@
 #include "base/rng.h"
 #include "data/csv.h"
 #include "data/loaders.h"
-#include "text/clean.h"
+#include "base/clean.h"
 #include "test_util.h"
 
 static char *fx(const char *rel) {

@@ -1,7 +1,7 @@
 /* The decoding schedule's kernels against the training ones they stand in for:
  *  - sd_sgemm's small-row kernel (few rows of A against a large B^T, as in decoding) against a
  *    float64 product, over the edges it has (odd K, a last block of fewer than 4 columns, strides,
- *    beta 0 and 1), and sd_sgemm_nt_multi against one sd_sgemm per output, bit for bit;
+ *    beta 0 and 1), and sd_sgemm_multi against one sd_sgemm per output, bit for bit;
  *  - sd_attention_cached_forward over a cache against sd_attention_forward (causal, grouped
  *    query heads) on the same q, k, v. */
 #include <criterion/criterion.h>
@@ -52,15 +52,15 @@ Test(nn_schedules, small_row_sgemm_matches_float64) {
 static void multi_case(int M, int K, const int *Ns, int n) {
     float *A = randn((size_t)M * K, 3);
     float *Bs[4], *Cm[4], *Cs[4];
-    sd_sgemm_nt outs[4];
+    sd_sgemm_out outs[4];
     for (int i = 0; i < n; i++) {
         Bs[i] = randn((size_t)Ns[i] * K, 10 + i);
         Cm[i] = randn((size_t)M * Ns[i], 20 + i);
         Cs[i] = malloc(sizeof(float) * M * Ns[i]);
         memcpy(Cs[i], Cm[i], sizeof(float) * M * Ns[i]);
-        outs[i] = (sd_sgemm_nt){.C = Cm[i], .ldc = Ns[i], .B = Bs[i], .ldb = K, .N = Ns[i], .beta = (float)(i & 1)};
+        outs[i] = (sd_sgemm_out){.C = Cm[i], .ldc = Ns[i], .B = Bs[i], .ldb = K, .N = Ns[i], .beta = (float)(i & 1)};
     }
-    sd_sgemm_nt_multi(M, K, A, K, outs, n);
+    sd_sgemm_multi(M, K, A, K, outs, n);
     for (int i = 0; i < n; i++) {
         sd_sgemm(false, true, M, Ns[i], K, 1.0f, A, K, Bs[i], K, (float)(i & 1), Cs[i], Ns[i]);
         cr_assert(!memcmp(Cm[i], Cs[i], sizeof(float) * M * Ns[i]), "M %d K %d output %d differs", M, K, i);

@@ -68,7 +68,7 @@ sd_simd_level sd_cpu_level(const sd_cpu_info *ci) {
 }
 
 const char *sd_simd_level_name(sd_simd_level l) {
-    static const char *names[] = {"SSE", "AVX", "AVX2+FMA", "AVX-512"};
+    static const char *const names[] = {"SSE", "AVX", "AVX2+FMA", "AVX-512"};
     return names[l];
 }
 

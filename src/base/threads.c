@@ -1,21 +1,16 @@
 #include "base/threads.h"
-#include <cblas.h>
 #include <omp.h>
 #include <unistd.h>
 
-static int g_threads = 0;
-
+/* The count lives in OpenMP's per-thread setting, not in a variable of ours: a thread that calls
+ * sd_set_threads changes its own parallel regions (and sd_sgemm's split) only. OpenBLAS's own
+ * thread count is not touched here; it stays 1 (nn/gemm.h). */
 void sd_set_threads(int n) {
     if (n <= 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (int)c : 1;
     }
-    g_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
 }
 
-int sd_threads(void) {
-    if (!g_threads) sd_set_threads(0);
-    return g_threads;
-}
+int sd_threads(void) { return omp_get_max_threads(); }

@@ -1,7 +1,7 @@
 /* `semid demo`: every pipeline stage that this build has, in order, on a fresh synthetic store.
  * Stages are the ordinary subcommands, called in-process with the arguments a user would type,
  * so the demo exercises exactly what users run. */
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/log.h"
 #include <stdio.h>
 #include <stdlib.h>

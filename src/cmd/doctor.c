@@ -2,7 +2,7 @@
  * why, threads, and a measured sgemm rate — so a slow run can be told from a slow machine. */
 #include "cmd/doctor.h"
 #include "base/blas_core.h"
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/cpu.h"
 #include "base/log.h"
 #include "base/mem.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"

@@ -1,5 +1,5 @@
 /* semid prep: reads a dataset in one of the known formats and writes a work directory. */
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"

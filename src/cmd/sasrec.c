@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"

@@ -1,6 +1,6 @@
 /* semid stats: a summary of a work directory (sizes, sequence lengths, popularity, attribute
  * coverage, split), as text or JSON. */
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/strmap.h"

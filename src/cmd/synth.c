@@ -1,4 +1,4 @@
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"

@@ -1,4 +1,4 @@
-#include "base/cli.h"
+#include "cmd/cli.h"
 #include "base/log.h"
 #include "base/version.h"
 #include "cmd/doctor.h"

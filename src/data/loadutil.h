@@ -6,7 +6,7 @@
 #include "base/file.h"
 #include "base/progress.h"
 #include "data/loaders.h"
-#include "text/clean.h"
+#include "base/clean.h"
 
 typedef struct sd_src {
     sd_lines *r;

@@ -1,5 +1,4 @@
 #include "ids/kmeans.h"
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -7,6 +6,7 @@
 #include "base/mem.h"
 #include "base/progress.h"
 #include "base/rng.h"
+#include "nn/gemm.h"
 
 #define CHUNK 4096   /* points per distance block: [CHUNK, k] floats stay small */
 #define MAX_CAND 32  /* nearest centroids remembered per point for the balanced assignment */
@@ -91,8 +91,8 @@ void sd_kmeanspp(const float *x, int64_t n, int64_t d, int k, int64_t init_sampl
 static void assign_block(const float *x, const float *x2, int64_t i0, int64_t rows, int64_t d, const float *c,
                          const float *c2, int k, float *g, int32_t *near, float *near_d, int32_t *cand, float *cand_d,
                          int ncand) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, k, (int)d, -2.0f, x + i0 * d, (int)d, c, (int)d,
-                0.0f, g, k);
+    sd_sgemm_nt(omp_get_max_threads(), false, true, (int)rows, k, (int)d, -2.0f, x + i0 * d, (int)d, c, (int)d, 0.0f,
+                g, k);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         int64_t i = i0 + r;
@@ -174,7 +174,7 @@ static void balanced_assign(const float *x, const float *x2, int64_t n, int64_t 
             cd = bd;
         }
         if (chosen < 0) {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, k, (int)d, 1.0f, c, (int)d, x + i * d, 1, 0.0f, row, 1);
+            sd_sgemv(k, (int)d, 1.0f, c, (int)d, x + i * d, 0.0f, row);
             float bd = INFINITY;
             for (int j = 0; j < k; j++) {
                 if (count[j] >= cap) continue;

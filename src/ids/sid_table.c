@@ -5,6 +5,7 @@
 #include <string.h>
 #include "base/file.h"
 #include "base/mem.h"
+#include "base/sort.h"
 #include "ids/sid_set.h"
 
 #define SID_MAGIC "SDSIDTB"
@@ -23,17 +24,20 @@ void sd_sid_table_free(sd_sid_table *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* qsort has no context argument: the comparison reads these. */
-static const int32_t *g_codes;
-static int g_width;
-static const int64_t *g_pop;
+/* Items by code prefix (the first width codes), then by popularity (most first, when given). */
+typedef struct prefix_key {
+    const int32_t *codes;
+    int width;
+    const int64_t *pop;
+} prefix_key;
 
-static int cmp_prefix_pop(const void *a, const void *b) {
+static int cmp_prefix_pop(const void *a, const void *b, void *ctx) {
+    const prefix_key *k = ctx;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    const int32_t *p = g_codes + (int64_t)x * g_width, *q = g_codes + (int64_t)y * g_width;
-    for (int l = 0; l < g_width; l++)
+    const int32_t *p = k->codes + (int64_t)x * k->width, *q = k->codes + (int64_t)y * k->width;
+    for (int l = 0; l < k->width; l++)
         if (p[l] != q[l]) return p[l] < q[l] ? -1 : 1;
-    if (g_pop && g_pop[x] != g_pop[y]) return g_pop[x] > g_pop[y] ? -1 : 1;
+    if (k->pop && k->pop[x] != k->pop[y]) return k->pop[x] > k->pop[y] ? -1 : 1;
     return x < y ? -1 : x > y;
 }
 
@@ -54,10 +58,7 @@ int sd_sid_table_make(const int32_t *sem, int32_t n, int levels, int32_t K, cons
                            (int)(i % levels), sem[i], K - 1);
     int32_t *ord = sd_xmalloc(sizeof(int32_t) * (size_t)n);
     for (int32_t i = 0; i < n; i++) ord[i] = i;
-    g_codes = sem;
-    g_width = levels;
-    g_pop = popularity;
-    qsort(ord, (size_t)n, sizeof *ord, cmp_prefix_pop);
+    sd_sort(ord, (size_t)n, sizeof *ord, cmp_prefix_pop, &(prefix_key){.codes = sem, .width = levels, .pop = popularity});
     int32_t *rank = sd_xmalloc(sizeof(int32_t) * (size_t)n);
     sd_sid_collisions s = {0};
     int64_t max_at = 0;
@@ -136,10 +137,7 @@ int sd_sid_table_validate(const sd_sid_table *t, const char *path, sd_err *err) 
                            (int)(i % m), t->codes[i], t->K - 1);
     int32_t *ord = sd_xmalloc(sizeof(int32_t) * (size_t)t->n_items);
     for (int32_t i = 0; i < t->n_items; i++) ord[i] = i;
-    g_codes = t->codes;
-    g_width = m;
-    g_pop = NULL;
-    qsort(ord, (size_t)t->n_items, sizeof *ord, cmp_prefix_pop);
+    sd_sort(ord, (size_t)t->n_items, sizeof *ord, cmp_prefix_pop, &(prefix_key){.codes = t->codes, .width = m});
     int rc = 0;
     for (int32_t i = 1; i < t->n_items && !rc; i++)
         if (!memcmp(t->codes + (int64_t)ord[i - 1] * m, t->codes + (int64_t)ord[i] * m, sizeof(int32_t) * m)) {

@@ -2,13 +2,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/mem.h"
+#include "base/sort.h"
 
-static const int32_t *g_codes;
-static int g_m;
-static int cmp_seq(const void *a, const void *b) {
+static int cmp_seq(const void *a, const void *b, void *ctx) {
+    const sd_sid_table *tab = ctx;
+    int m = tab->n_codes;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    const int32_t *p = g_codes + (int64_t)x * g_m, *q = g_codes + (int64_t)y * g_m;
-    for (int l = 0; l < g_m; l++)
+    const int32_t *p = tab->codes + (int64_t)x * m, *q = tab->codes + (int64_t)y * m;
+    for (int l = 0; l < m; l++)
         if (p[l] != q[l]) return p[l] < q[l] ? -1 : 1;
     return x < y ? -1 : x > y;
 }
@@ -26,9 +27,7 @@ int sd_sid_trie_build(sd_sid_trie *t, const sd_sid_table *tab, sd_err *err) {
     int64_t n = tab->n_items;
     int32_t *ord = sd_xmalloc(sizeof(int32_t) * (size_t)n);
     for (int64_t i = 0; i < n; i++) ord[i] = (int32_t)i;
-    g_codes = tab->codes;
-    g_m = m;
-    qsort(ord, (size_t)n, sizeof *ord, cmp_seq);
+    sd_sort(ord, (size_t)n, sizeof *ord, cmp_seq, (void *)tab);
     /* Nodes of one depth are runs of equal prefixes in the sorted order; walking depth by depth
      * and splitting each run by its next code gives breadth-first numbering. lo[v] is the first
      * sorted position under node v (its end is the next node's lo at the same depth). */

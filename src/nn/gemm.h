@@ -1,4 +1,7 @@
-/* The one matrix multiply every op uses: a row-major wrapper over cblas_sgemm (OpenBLAS). */
+/* The one matrix multiply every op uses: a row-major wrapper over cblas_sgemm (OpenBLAS), and the
+ * few other BLAS calls semid makes (k-means, the randomized SVD) beside it. Nothing else in src
+ * calls cblas_ directly (but base/blas_core.c, the start-up self-test of OpenBLAS itself), so
+ * OpenBLAS's own thread count stays 1 (see sd_blas_single). */
 #ifndef SD_GEMM_H
 #define SD_GEMM_H
 #include <stdbool.h>
@@ -9,9 +12,12 @@
  * Leading dimensions let callers address one head's columns inside [T, H*hd] without copies.
  *
  * Threading: OpenBLAS runs single-threaded and a large product is split into row blocks of C
- * across the OpenMP team instead. Two thread pools (OpenBLAS's pthreads, which spin after each
- * call, and OpenMP's) would otherwise fight over the cores between matmuls and elementwise loops.
- * Called inside an OpenMP parallel region (attention's per-head loop) it runs serially.
+ * (or column blocks, when N > M) across an OpenMP team instead. Two thread pools (OpenBLAS's
+ * pthreads, which spin after each call, and OpenMP's) would otherwise fight over the cores between
+ * matmuls and elementwise loops. sd_sgemm uses the calling thread's OpenMP thread count
+ * (omp_get_max_threads: per thread, so a server's worker sets its own); sd_sgemm_nt takes it
+ * explicitly. Called inside an OpenMP parallel region (attention's per-head loop) both run
+ * serially. Results are deterministic for a thread count.
  *
  * Few rows (decoding): C = A B^T with M <= SD_SGEMM_THIN_M, alpha 1, beta 0 or 1, rows of at least
  * SD_SGEMM_THIN_K and a B of at least SD_SGEMM_THIN_B floats runs a small-row kernel that streams B
@@ -22,6 +28,19 @@
  * Qwen3 decoder (rows of >= 1024, matrices of >= 1024 x 1024) take the kernel. */
 void sd_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc);
+void sd_sgemm_nt(int nt, bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+
+/* y[M] = alpha * A[M,N] x + beta * y, serial (one vector: too little work to split). */
+void sd_sgemv(int M, int N, float alpha, const float *A, int lda, const float *x, float beta, float *y);
+/* B[M,N] <- B R^-1 with R [N,N] upper triangular (non-unit), on nt threads over row blocks. */
+void sd_strsm_right_upper_nt(int nt, int M, int N, const float *R, int ldr, float *B, int ldb);
+/* Upper triangle of C[N,N] = A^T A, A [K,N] row-major (double), on nt threads over column blocks. */
+void sd_dsyrk_upper_tn_nt(int nt, int N, int K, const double *A, int lda, double *C, int ldc);
+
+/* Sets OpenBLAS's own thread count to 1, once per process; every wrapper above calls it, and so
+ * must code that calls LAPACK (which runs on OpenBLAS's threads), before it does. */
+void sd_blas_single(void);
 
 #define SD_SGEMM_THIN_M 8           /* up to this many rows the kernel beats sgemm (bench_generate) */
 #define SD_SGEMM_THIN_K 512
@@ -30,16 +49,17 @@ void sd_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A
 /* Whether C [M, N] = A [M, K] B^T takes the small-row kernel (given alpha 1, beta 0 or 1). */
 bool sd_sgemm_thin_shape(int M, int N, int K);
 
-/* One output of sd_sgemm_nt_multi: C [M, N] (ldc) = A B^T + beta C, B stored [N, K] (ldb). */
-typedef struct sd_sgemm_nt {
+/* One output of sd_sgemm_multi: C [M, N] (ldc) = A B^T + beta C, B stored [N, K] (ldb). */
+typedef struct sd_sgemm_out {
     float *C;
     int ldc;
     const float *B;
     int ldb, N;
     float beta;
-} sd_sgemm_nt;
+} sd_sgemm_out;
 /* Up to SD_SGEMM_MULTI_MAX products sharing A [M, K] (q/k/v, gate/up); on the small-row kernel
- * they run in one parallel loop, otherwise as one sd_sgemm each. Same results as separate calls. */
-void sd_sgemm_nt_multi(int M, int K, const float *A, int lda, const sd_sgemm_nt *outs, int n);
+ * they run in one parallel loop, otherwise as one sd_sgemm each. Same results as separate calls,
+ * and (each column block being one thread's) the same for any thread count. */
+void sd_sgemm_multi(int M, int K, const float *A, int lda, const sd_sgemm_out *outs, int n);
 
 #endif

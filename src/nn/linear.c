@@ -14,16 +14,16 @@ void sd_linear_forward(float *y, const float *x, const float *W, const float *b,
 
 void sd_linear_forward_multi(const sd_linear_out *o, int n, const float *x, int N, int in) {
     for (int i0 = 0; i0 < n; i0 += SD_SGEMM_MULTI_MAX) {
-        sd_sgemm_nt outs[SD_SGEMM_MULTI_MAX];
+        sd_sgemm_out outs[SD_SGEMM_MULTI_MAX];
         int k = n - i0 < SD_SGEMM_MULTI_MAX ? n - i0 : SD_SGEMM_MULTI_MAX;
         for (int i = 0; i < k; i++) {
             const sd_linear_out *s = &o[i0 + i];
             if (s->b)
 #pragma omp parallel for schedule(static) if ((long)N * s->out > 32768)
                 for (int r = 0; r < N; r++) memcpy(s->y + (size_t)r * s->out, s->b, (size_t)s->out * sizeof(float));
-            outs[i] = (sd_sgemm_nt){.C = s->y, .ldc = s->out, .B = s->W, .ldb = in, .N = s->out, .beta = s->b ? 1.0f : 0.0f};
+            outs[i] = (sd_sgemm_out){.C = s->y, .ldc = s->out, .B = s->W, .ldb = in, .N = s->out, .beta = s->b ? 1.0f : 0.0f};
         }
-        sd_sgemm_nt_multi(N, in, x, in, outs, k);
+        sd_sgemm_multi(N, in, x, in, outs, k);
     }
 }
 

@@ -8,6 +8,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/sort.h"
 #include "nn/gemm.h"
 #include "ids/sid_table.h"
 #include "nn/ops.h"
@@ -32,8 +33,8 @@ void sd_sid_codes_free(sd_sid_codes *c) {
     memset(c, 0, sizeof *c);
 }
 
-static const sd_sid_codes *sort_codes;
-static int by_codes(const void *a, const void *b) {
+static int by_codes(const void *a, const void *b, void *ctx) {
+    const sd_sid_codes *sort_codes = ctx;
     int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
     const int32_t *x = sort_codes->codes + (size_t)i * sort_codes->m, *y = sort_codes->codes + (size_t)j * sort_codes->m;
     for (int l = 0; l < sort_codes->m; l++)
@@ -52,8 +53,7 @@ int sd_sid_codes_build(sd_sid_codes *c, sd_err *err) {
     }
     int32_t *ord = sd_xmalloc(sizeof(int32_t) * (size_t)n);
     for (int32_t i = 0; i < n; i++) ord[i] = i;
-    sort_codes = c;
-    qsort(ord, (size_t)n, sizeof(int32_t), by_codes);
+    sd_sort(ord, (size_t)n, sizeof(int32_t), by_codes, c);
     for (int32_t k = 1; k < n; k++)
         if (!memcmp(c->codes + (size_t)ord[k] * m, c->codes + (size_t)ord[k - 1] * m, sizeof(int32_t) * m)) {
             int rc = sd_errf(err, SD_EFORMAT, "items %d and %d have the same semantic ID", ord[k - 1], ord[k]);

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include "base/sort.h"
 #include <cjson/cJSON.h>
 #include "base/err.h"
 #include "nn/ops.h"
@@ -209,8 +210,8 @@ static void drop_bwd(const sd_seqenc *e, sd_seqenc_ws *ws, float *dx, const floa
 }
 
 /* Sequences by decreasing length (ties by index), so each group's padding is small. */
-static const int32_t *sort_len;
-static int by_len_desc(const void *a, const void *b) {
+static int by_len_desc(const void *a, const void *b, void *ctx) {
+    const int32_t *sort_len = ctx;
     int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
     if (sort_len[i] != sort_len[j]) return sort_len[j] - sort_len[i];
     return i - j;
@@ -218,8 +219,7 @@ static int by_len_desc(const void *a, const void *b) {
 
 static void sort_groups(sd_seqenc_ws *ws, const sd_packed *pk) {
     for (int b = 0; b < pk->B; b++) ws->order[b] = b;
-    sort_len = pk->len;
-    qsort(ws->order, (size_t)pk->B, sizeof(int32_t), by_len_desc);
+    sd_sort(ws->order, (size_t)pk->B, sizeof(int32_t), by_len_desc, (void *)pk->len);
 }
 
 /* Copies packed rows of the group's sequences into right-padded [Bg, Tg, C] (pads zeroed), or

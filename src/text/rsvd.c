@@ -1,6 +1,6 @@
 /* Dense linear algebra used here (LAPACKE):
  *   - orthonormalisation after each product of the power iteration: CholeskyQR2 (Fukaya et al.
- *     2014): Gram matrix Y^T Y in double (cblas_dsyrk), LAPACKE_dpotrf, Y <- Y R^-1 (cblas_strsm),
+ *     2014): Gram matrix Y^T Y in double (dsyrk), LAPACKE_dpotrf, Y <- Y R^-1 (strsm),
  *     twice, the second pass restoring orthogonality to float precision. It is all level-3 BLAS,
  *     several times faster than Householder here. One application of A between
  *     orthonormalisations keeps cond(Y) near s_max / s_min of the sketch, well inside what
@@ -12,27 +12,32 @@
  *   - the small core: the same LQ trick on B^T = A^T Q gives B = L Qb^T with L [l, l] lower
  *     triangular; LAPACKE_sgesdd on L (divide and conquer SVD) gives L = Ur S Vr^T, hence
  *     B = Ur S (Qb Vr)^T and A ~ (Q Ur) S (Qb Vr)^T. Factoring B^T first keeps the dense SVD at
- *     l x l instead of l x n_cols, and avoids squaring the condition number as B B^T would. */
+ *     l x l instead of l x n_cols, and avoids squaring the condition number as B B^T would.
+ * BLAS goes through nn/gemm.h, split across this thread's OpenMP count (the Gram matrix and the
+ * triangular solve come out the same bytes for any count); the LAPACK calls run on one thread
+ * (OpenBLAS's count stays 1): they work on l x l matrices, or once on [l, n_cols] (the final LQ). */
 #include "text/rsvd.h"
-#include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/mem.h"
 #include "base/progress.h"
 #include "base/rng.h"
+#include "nn/gemm.h"
 
 /* One CholeskyQR pass; returns nonzero if the Gram matrix is not numerically positive definite. */
 static int cholqr_pass(float *y, int64_t n, int64_t l, double *yd, double *g, float *r) {
     for (int64_t i = 0; i < n * l; i++) yd[i] = y[i];
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)l, (int)n, 1.0, yd, (int)l, 0.0, g, (int)l);
+    int nt = omp_get_max_threads();
+    sd_dsyrk_upper_tn_nt(nt, (int)l, (int)n, yd, (int)l, g, (int)l);
     if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', (lapack_int)l, g, (lapack_int)l)) return 1;
     for (int64_t i = 0; i < l; i++) {
         if (!(g[i * l + i] > 1e-6 * g[0])) return 1; /* near-singular: R^-1 would blow up */
         for (int64_t j = 0; j < l; j++) r[i * l + j] = j >= i ? (float)g[i * l + j] : 0.0f;
     }
-    cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (int)n, (int)l, 1.0f, r, (int)l, y, (int)l);
+    sd_strsm_right_upper_nt(nt, (int)n, (int)l, r, (int)l, y, (int)l);
     return 0;
 }
 
@@ -46,6 +51,7 @@ static int householder(float *y, int64_t n, int64_t l, sd_err *err) {
 }
 
 int sd_orthonormalize(float *y, int64_t n, int64_t l, sd_err *err) {
+    sd_blas_single(); /* LAPACK below runs on OpenBLAS's own threads: one (nn/gemm.h) */
     double *yd = sd_xmalloc(sd_mul_size(sd_mul_size((size_t)n, (size_t)l), sizeof(double)));
     double *g = sd_xmalloc(sizeof(double) * (size_t)(l * l));
     float *r = sd_xmalloc(sizeof(float) * (size_t)(l * l));
@@ -86,6 +92,7 @@ int sd_rsvd(const sd_csr *a, const sd_rsvd_opts *o, float *u, float *s, float *v
     sd_progress pg;
     if (o->show_progress) sd_progress_start(&pg, "svd", 2 * q + 3, "steps");
 #define STEP() do { if (o->show_progress) sd_progress_add(&pg, 1); } while (0)
+    sd_blas_single(); /* as in sd_orthonormalize */
     gaussian(z, n, l, o->seed);
     sd_csr_mm(a, z, l, y);
     if ((rc = sd_orthonormalize(y, m, l, err))) goto done;
@@ -119,13 +126,15 @@ int sd_rsvd(const sd_csr *a, const sd_rsvd_opts *o, float *u, float *s, float *v
         goto done2;
     }
     int k = o->rank;
-    /* U = Q Ur[:, :k]; ur is column-major, i.e. row-major Ur^T, whose first k rows are Ur's first k columns */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, k, (int)l, 1.0f, y, (int)l, ur, (int)l, 0.0f, u, k);
+    /* U = Q Ur[:, :k]; ur is column-major, i.e. row-major Ur^T, whose first k rows are Ur's first k columns.
+     * These two products run on one thread: OpenBLAS's sgemm rounds differently for each split of
+     * the rows, and serial they make U and Vt (and so emb.npy) the same bytes for every --threads,
+     * for a few percent of the SVD's time (the power iterations dominate). */
+    sd_sgemm_nt(1, false, true, (int)m, k, (int)l, 1.0f, y, (int)l, ur, (int)l, 0.0f, u, k);
     if (vt) {
         /* V = Qb Vr: z now holds Qb row-major [n, l]; vrt column-major is row-major Vr, so
          * Vt[:k] = (Qb Vr)^T[:k] = Vr^T[:k] Qb^T, with Vr^T[:k] the first k columns of vrt-as-row-major */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, k, (int)n, (int)l, 1.0f, vrt, (int)l, z, (int)l, 0.0f, vt,
-                    (int)n);
+        sd_sgemm_nt(1, true, true, k, (int)n, (int)l, 1.0f, vrt, (int)l, z, (int)l, 0.0f, vt, (int)n);
     }
     for (int j = 0; j < k; j++) {
         s[j] = sv[j];

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <utf8proc.h>
 #include "base/progress.h"
+#include "base/sort.h"
 #include "base/strmap.h"
 
 /* ---- tokenizer ---- */
@@ -220,12 +221,13 @@ void sd_tfidf_vocab_free(sd_tfidf_vocab *v) {
     memset(v, 0, sizeof *v);
 }
 
-static const int32_t *g_df;
-static const char *const *g_terms;
-static int cmp_by_df(const void *a, const void *b) {
+/* Terms by document frequency (most first), then by spelling. */
+typedef struct df_key { const int32_t *df; const char *const *terms; } df_key;
+static int cmp_by_df(const void *a, const void *b, void *ctx) {
+    const df_key *k = ctx;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    if (g_df[x] != g_df[y]) return g_df[x] > g_df[y] ? -1 : 1;
-    return strcmp(g_terms[x], g_terms[y]);
+    if (k->df[x] != k->df[y]) return k->df[x] > k->df[y] ? -1 : 1;
+    return strcmp(k->terms[x], k->terms[y]);
 }
 
 typedef struct colval { int32_t col; float val; } colval;
@@ -268,9 +270,7 @@ int sd_tfidf_build(const sd_catalog *cat, const sd_tfidf_opts *o, sd_csr *out, s
     double max_df = o->max_df > 0 ? o->max_df * n : n;
     for (size_t t = 0; t < nt; t++)
         if (df[t] >= o->min_df && df[t] <= max_df) cand[nc++] = (int32_t)t;
-    g_df = df;
-    g_terms = b.term_str;
-    qsort(cand, nc, sizeof *cand, cmp_by_df);
+    sd_sort(cand, nc, sizeof *cand, cmp_by_df, &(df_key){.df = df, .terms = (const char *const *)b.term_str});
     if (o->max_vocab > 0 && nc > (size_t)o->max_vocab) nc = (size_t)o->max_vocab;
     int rc = 0;
     if (nc == 0) {

@@ -1,4 +1,4 @@
-#include "text/clean.h"
+#include "base/clean.h"
 #include "base/mem.h"
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,9 @@
 /* Cleaning of product text (titles, descriptions, features) as it comes from shop data:
  * HTML character references decoded, tags stripped, whitespace collapsed, invalid UTF-8
  * replaced by U+FFFD. Linear passes over the bytes, no regular expressions: a catalogue of a
- * million items goes through here several times per item. */
+ * million items goes through here several times per item.
+ * It lives in base, below both data (the loaders clean every field) and text (tf-idf reads the
+ * catalogue), so neither has to include the other's headers both ways. */
 #ifndef SD_CLEAN_H
 #define SD_CLEAN_H
 #include <stdbool.h>
