@@ -54,7 +54,7 @@ int sd_sid_trie_build(sd_sid_trie *t, const sd_sid_table *tab, sd_err *err) {
                 t->item[nn] = -1;
                 if (dpt == m - 1) {
                     if (j - i > 1) {
-                        int rc = sd_errf(err, SD_EFORMAT, "items %d and %d share the same %d-code sequence", ord[i], ord[i + 1], m);
+                        int rc = sd_errf(err, SD_EFORMAT, "items %d and %d have the same semantic ID (all %d codes)", ord[i], ord[i + 1], m);
                         free(lo); free(ord); sd_sid_trie_free(t);
                         return rc;
                     }
