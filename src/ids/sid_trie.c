@@ -103,7 +103,7 @@ int sd_sid_trie_next(const sd_sid_trie *t, const int32_t *prefix, int len, const
 int sd_sid_trie_next_tokens(const sd_sid_trie *t, const int32_t *prefix, int len, int32_t *tokens) {
     const int32_t *c;
     int k = sd_sid_trie_next(t, prefix, len, &c);
-    for (int i = 0; i < k; i++) tokens[i] = (int32_t)len * t->K + c[i];
+    for (int i = 0; i < k; i++) tokens[i] = sd_sid_token_id(len, c[i], t->K);
     return k;
 }
 

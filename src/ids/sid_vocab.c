@@ -66,21 +66,22 @@ int sd_sid_vocab_from_table(sd_sid_vocab *v, const sd_sid_table *t, sd_err *err)
     return rc;
 }
 
-int sd_sid_vocab_attach(sd_sid_vocab *v, const sd_sid_table *t, const char *where, sd_err *err) {
+int sd_sid_vocab_attach(sd_sid_vocab *v, const sd_sid_table *t, const char *where, const char *vocab_path,
+                        sd_err *err) {
+    const char *vn = vocab_path ? vocab_path : "the SID vocabulary";
     if (t->n_codes != v->n_levels)
-        return sd_errf(err, SD_EFORMAT, "%s: %d codes per item, the SID vocabulary has %d levels (\"codes_per_item\")",
-                       where, t->n_codes, v->n_levels);
+        return sd_errf(err, SD_EFORMAT, "%s: %d codes per item, but %s has \"codes_per_item\": %d", where, t->n_codes,
+                       vn, v->n_levels);
     if (t->levels != v->levels)
-        return sd_errf(err, SD_EFORMAT, "%s: %d semantic levels, the SID vocabulary %d (\"levels\")", where, t->levels,
+        return sd_errf(err, SD_EFORMAT, "%s: %d semantic levels, but %s has \"levels\": %d", where, t->levels, vn,
                        v->levels);
     /* sids.tsv / sids.bin hold one K: every level of the vocabulary must have it */
     for (int l = 0; l < v->n_levels; l++)
         if (v->K[l] != t->K)
-            return sd_errf(err, SD_EFORMAT, "%s: %d codes per level, the SID vocabulary has %d at level %d (\"codes\")",
-                           where, t->K, v->K[l], l);
+            return sd_errf(err, SD_EFORMAT, "%s: %d codes per level, but %s has %d at level %d (\"codes\"[%d])", where,
+                           t->K, vn, v->K[l], l, l);
     if (v->n_items && v->n_items != t->n_items)
-        return sd_errf(err, SD_EFORMAT, "%s: %d items, the SID vocabulary was made for %d (\"items\")", where,
-                       t->n_items, v->n_items);
+        return sd_errf(err, SD_EFORMAT, "%s: %d items, but %s has \"items\": %d", where, t->n_items, vn, v->n_items);
     free(v->codes);
     v->codes = NULL;
     sd_sid_trie_free(&v->trie);
@@ -202,11 +203,13 @@ int sd_sid_vocab_open(sd_sid_vocab *v, const char *sids_path, const sd_catalog *
     bool tsv = n >= 4 && !strcmp(sids_path + n - 4, ".tsv");
     sd_sid_table t = {0};
     if (!rc) {
-        /* with a vocabulary, K and the semantic levels come from it, not from the token strings */
-        rc = tsv ? sd_sid_table_read_tsv(&t, sids_path, cat, have ? v->K[0] : 0, have ? v->levels : 0, err)
+        /* the semantic levels come from the vocabulary (a .tsv does not record them); K is read from
+         * the token strings and must then agree with it, so a disagreement is named as one rather
+         * than as token strings that do not match their codes */
+        rc = tsv ? sd_sid_table_read_tsv(&t, sids_path, cat, 0, have ? v->levels : 0, err)
                  : sd_sid_table_load(&t, sids_path, err);
     }
-    if (!rc) rc = have ? sd_sid_vocab_attach(v, &t, sids_path, err) : sd_sid_vocab_from_table(v, &t, err);
+    if (!rc) rc = have ? sd_sid_vocab_attach(v, &t, sids_path, vp, err) : sd_sid_vocab_from_table(v, &t, err);
     if (rc && have) sd_sid_vocab_free(v);
     sd_sid_table_free(&t);
     free(vp);

@@ -59,8 +59,10 @@ int sd_sid_vocab_init(sd_sid_vocab *v, int levels, int n_levels, const int32_t *
 /* The vocabulary of a table (one K for all levels, as sids.tsv holds), with its trie. */
 int sd_sid_vocab_from_table(sd_sid_vocab *v, const sd_sid_table *t, sd_err *err);
 /* Attaches a table to a vocabulary read from a file: sizes, levels and codes must agree (the
- * message names where), then builds the trie. where names the table in messages. */
-int sd_sid_vocab_attach(sd_sid_vocab *v, const sd_sid_table *t, const char *where, sd_err *err);
+ * message names the table as where, the vocabulary as vocab_path, and the field), then builds
+ * the trie. */
+int sd_sid_vocab_attach(sd_sid_vocab *v, const sd_sid_table *t, const char *where, const char *vocab_path,
+                        sd_err *err);
 void sd_sid_vocab_free(sd_sid_vocab *v);
 
 int sd_sid_vocab_write(const sd_sid_vocab *v, const char *path, sd_err *err);
