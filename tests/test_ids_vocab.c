@@ -229,7 +229,6 @@ Test(sid_vocab, extend_work_agrees_with_sids_tsv, .timeout = 120) {
     char *tj = sd_path_join(model, "tokenizer.json");
     cr_assert_eq(sd_tok_load(&tok0, tj, &err), 0, "%s", err.msg);
     int32_t before = sd_tok_vocab_size(tok0);
-    sd_tok_free(tok0);
     free(tj);
     /* --codes that disagree with WORK's, and --levels counting only the semantic level: refused */
     int rc = semid(&out, "extend --model %s --work %s --codes 8 -o %s", model, w, ext);
@@ -260,8 +259,24 @@ Test(sid_vocab, extend_work_agrees_with_sids_tsv, .timeout = 120) {
     cr_assert_lt(sd_tok_token_to_id(tok, name), 0, "%s added beyond the vocabulary", name);
     /* every code token in sids.tsv is one token of the extended model, first + N; the tokenizer
      * splits each item's string into start, one token per level, end */
-    sd_sid_vocab_bind(&v, first, sd_tok_token_to_id(tok, "<|sid_start|>"), sd_tok_token_to_id(tok, "<|sid_end|>"),
-                      sd_tok_token_to_id(tok, "<|rec|>"));
+    cr_assert_eq(sd_qwen3_bind_sid_vocab(tok, &v, ext, &err), 0, "%s", err.msg);
+    cr_assert_eq(v.first_id, first);
+    cr_assert_eq(v.start_id, sd_tok_token_to_id(tok, "<|sid_start|>"));
+    cr_assert_eq(v.end_id, sd_tok_token_to_id(tok, "<|sid_end|>"));
+    cr_assert_eq(v.rec_id, sd_tok_token_to_id(tok, "<|rec|>"));
+    /* a vocabulary of more tokens than the folder has is refused, naming the folder */
+    sd_sid_vocab big;
+    int32_t K8[SD_SID_MAX_LEVELS];
+    for (int l = 0; l < v.n_levels; l++) K8[l] = 8;
+    cr_assert_eq(sd_sid_vocab_init(&big, v.levels, v.n_levels, K8, &err), 0, "%s", err.msg);
+    cr_assert_neq(sd_qwen3_bind_sid_vocab(tok, &big, ext, &err), 0);
+    cr_assert(strstr(err.msg, ext) && strstr(err.msg, "missing"), "%s", err.msg);
+    sd_sid_vocab_free(&big);
+    /* the folder before extension has none of the tokens */
+    sd_sid_vocab plain = v;
+    cr_assert_neq(sd_qwen3_bind_sid_vocab(tok0, &plain, model, &err), 0);
+    cr_assert(strstr(err.msg, model) && strstr(err.msg, "<|sid_start|>"), "%s", err.msg);
+    sd_tok_free(tok0);
     int32_t max_sid = 0;
     for (int32_t i = 0; i < t.n_items; i++) {
         char s[512];

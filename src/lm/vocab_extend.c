@@ -141,3 +141,26 @@ int sd_qwen3_extend_sid_vocab(sd_qwen3 *m, sd_sid_vocab *v, uint64_t seed, float
     if (!rc && out) *out = x;
     return rc;
 }
+
+int sd_qwen3_bind_sid_vocab(const sd_tokenizer *tok, sd_sid_vocab *v, const char *where, sd_err *err) {
+    static const char *const fixed[3] = {SD_SID_TOKEN_START, SD_SID_TOKEN_END, SD_SID_TOKEN_REC};
+    int32_t id[3];
+    for (int i = 0; i < 3; i++)
+        if ((id[i] = sd_tok_token_to_id(tok, fixed[i])) < 0)
+            return sd_errf(err, SD_ESTATE, "%s: the tokenizer has no %s (run `semid extend --work WORK`)", where, fixed[i]);
+    int32_t n_sid = v->offset[v->n_levels], first = sd_tok_token_to_id(tok, "<|sid_0|>");
+    char name[32];
+    for (int32_t k = 0; k <= n_sid; k++) {
+        sd_sid_token_name(name, sizeof name, k);
+        int32_t got = sd_tok_token_to_id(tok, name);
+        if (k < n_sid && (first < 0 || got != first + k))
+            return sd_errf(err, SD_ESTATE, "%s: %s is %s in the tokenizer, expected %s%d (the tokenizer was not "
+                           "extended with this vocabulary's %d SID tokens)", where, name, got < 0 ? "missing" : "elsewhere",
+                           first < 0 ? "an id" : "id ", first < 0 ? 0 : first + k, n_sid);
+        if (k == n_sid && got >= 0)
+            return sd_errf(err, SD_ESTATE, "%s: the tokenizer has %s, beyond this vocabulary's %d SID tokens (extended "
+                           "for other semantic IDs)", where, name, n_sid);
+    }
+    sd_sid_vocab_bind(v, first, id[0], id[1], id[2]);
+    return 0;
+}
