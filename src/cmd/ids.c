@@ -16,6 +16,7 @@
 #include "ids/sid_set.h"
 #include "ids/sid_metrics.h"
 #include "ids/sid_table.h"
+#include "ids/sid_vocab.h"
 #include "nn/ops.h"
 
 static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *p, const sd_sid_output *o,
@@ -100,9 +101,9 @@ static void print_report(const cJSON *r) {
  * another; the record PREFIXids_set.json (ids/sid_set.h), renamed last, lets every reader
  * refuse the mixed set a kill between two renames would leave. model_staged: the rqvae model
  * already written to its staged path (NULL for other methods). */
-enum { N_OUT = 5 };
+enum { N_OUT = 6 };
 static const char *const out_names[N_OUT] = {"sids.tsv", "sids.bin", "ids_report.json", "ids_codebooks.npy",
-                                             "rqvae.safetensors"};
+                                             "rqvae.safetensors", SD_SID_VOCAB_FILE};
 
 static char *staged_path(const char *final) {
     size_t len = strlen(final) + 32;
@@ -114,7 +115,7 @@ static char *staged_path(const char *final) {
 static int stage_all(const sd_work *w, const char *prefix, const sd_sid_table *t, const sd_sid_output *o, int64_t d,
                      const cJSON *rep, const char *model_staged, sd_err *err) {
     char *final[N_OUT], *tmp[N_OUT];
-    bool have[N_OUT] = {true, true, true, o->codebooks != NULL, model_staged != NULL};
+    bool have[N_OUT] = {true, true, true, o->codebooks != NULL, model_staged != NULL, true};
     int rc = 0;
     for (int i = 0; i < N_OUT; i++) {
         char name[512];
@@ -133,6 +134,13 @@ static int stage_all(const sd_work *w, const char *prefix, const sd_sid_table *t
         js[len] = '\n';
         rc = sd_write_file_atomic(tmp[2], js, len + 1, err);
         free(js);
+    }
+    if (!rc) {
+        /* the vocabulary every later reader takes levels, codes and tokens from */
+        sd_sid_vocab v;
+        rc = sd_sid_vocab_from_table(&v, t, err);
+        if (!rc) rc = sd_sid_vocab_write(&v, tmp[5], err);
+        sd_sid_vocab_free(&v);
     }
     if (!rc && o->codebooks)
         rc = sd_embfile_write_npy(tmp[3], o->codebooks, (int64_t)t->levels * t->K, d, err);
@@ -172,7 +180,7 @@ static int run(int argc, char **argv) {
          "items sharing all L codes beyond K: error (default) or extend-level (more uniqueness codes for all)"},
         {"emb", SD_OPT_STR, &emb_path, "FILE", "embeddings (default WORK/emb.npy)"},
         {"out-prefix", SD_OPT_STR, &prefix, "NAME",
-         "write WORK/NAMEsids.tsv, NAMEsids.bin, NAMEids_report.json (default: no prefix; later stages read sids.tsv)"},
+         "write WORK/NAMEsids.tsv, NAMEsids.bin, NAMEsid_vocab.json, NAMEids_report.json (default: no prefix; later stages read sids.tsv)"},
         {"json", SD_OPT_FLAG, &json, NULL, "print the report as JSON"},
         {"epochs", SD_OPT_INT, &rq.train.epochs, "N", "rqvae: passes over the items (100)"},
         {"batch", SD_OPT_INT, &rq.train.batch, "N", "rqvae: items per step (1024)"},
@@ -193,7 +201,9 @@ static int run(int argc, char **argv) {
     };
     sd_usage u = {"semid ids WORK [options]",
                   "Turns item embeddings into semantic IDs: L codes from the method, plus a uniqueness code ranking "
-                  "items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, WORK/ids_report.json "
+                  "items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, WORK/sid_vocab.json "
+                  "(levels, codes per level and SID tokens, read by `semid extend --work` and SID-SASRec), "
+                  "WORK/ids_report.json "
                   "(and WORK/ids_codebooks.npy for rqkmeans; the trained model as WORK/rqvae.safetensors for rqvae), "
                   "then WORK/ids_set.json, the record of that set (sizes, CRC-32) its readers check, so a mixed set "
                   "is refused. "

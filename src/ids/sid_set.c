@@ -58,8 +58,11 @@ char *sd_sid_set_record_path(const char *path) {
     char *dir = split_dir(path, &base);
     size_t bl = strlen(base);
     char *rec = NULL;
-    if (bl >= 8 && (!strcmp(base + bl - 8, "sids.tsv") || !strcmp(base + bl - 8, "sids.bin"))) {
-        char *prefix = sd_xstrndup(base, bl - 8);
+    size_t sl = bl >= 8 && (!strcmp(base + bl - 8, "sids.tsv") || !strcmp(base + bl - 8, "sids.bin")) ? 8
+                : bl >= 14 && !strcmp(base + bl - 14, "sid_vocab.json")                                 ? 14
+                                                                                                         : 0;
+    if (sl) {
+        char *prefix = sd_xstrndup(base, bl - sl);
         rec = record_name(dir, prefix);
         free(prefix);
     }

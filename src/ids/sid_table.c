@@ -7,6 +7,7 @@
 #include "base/mem.h"
 #include "base/sort.h"
 #include "ids/sid_set.h"
+#include "ids/sid_vocab.h"
 
 #define SID_MAGIC "SDSIDTB"
 #define SID_VERSION 1u
@@ -115,12 +116,12 @@ size_t sd_sid_tokens(const sd_sid_table *t, int32_t item, char *buf, size_t cap)
     size_t p = 0;
     char tmp[32];
 #define PUT(str) do { size_t l_ = strlen(str); if (p + l_ < cap) memcpy(buf + p, str, l_); p += l_; } while (0)
-    PUT("<|sid_start|>");
+    PUT(SD_SID_TOKEN_START);
     for (int l = 0; l < t->n_codes; l++) {
-        snprintf(tmp, sizeof tmp, "<|sid_%d|>", sd_sid_token_id(l, t->codes[(int64_t)item * t->n_codes + l], t->K));
+        sd_sid_token_name(tmp, sizeof tmp, sd_sid_token_id(l, t->codes[(int64_t)item * t->n_codes + l], t->K));
         PUT(tmp);
     }
-    PUT("<|sid_end|>");
+    PUT(SD_SID_TOKEN_END);
 #undef PUT
     if (cap) buf[p < cap ? p : cap - 1] = 0;
     return p;
@@ -328,7 +329,7 @@ int sd_sid_table_read_tsv(sd_sid_table *t, const char *path, const sd_catalog *c
         }
         if (rc) break;
         if (K <= 0) {
-            /* level 1's token is K + c1 */
+            /* no K given (a table without its sid_vocab.json): level 1's token is K + c1 */
             long long t1;
             const char *p = strstr(f[m + 2], "|><|sid_");
             if (!p || sscanf(p + 8, "%lld", &t1) != 1) { rc = sd_errf(err, SD_EFORMAT, "%s:%lld: sid \"%s\" is not a token string", path, (long long)ln, f[m + 2]); break; }

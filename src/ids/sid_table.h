@@ -8,7 +8,9 @@
  * uniqueness codes as the largest group needs (its rank written in base K, most significant
  * first). Nothing wraps silently.
  *
- * Tokens: level l, code c -> "<|sid_{l*K + c}|>", wrapped in <|sid_start|> ... <|sid_end|>.
+ * Tokens (ids/sid_vocab.h owns them): level l, code c -> "<|sid_{l*K + c}|>", wrapped in
+ * <|sid_start|> ... <|sid_end|>. The table has one K; `semid ids` writes its vocabulary
+ * (WORK/sid_vocab.json) beside it, and readers that have it pass its K and levels.
  *
  * Files:
  *   sids.tsv  header "id\text_id\tc0\t...\tc{m-1}\tsid", then one row per item in internal-id
@@ -53,6 +55,7 @@ void sd_sid_table_free(sd_sid_table *t);
 /* Interactions per item [n_items] in the training part of the work directory's split. */
 void sd_sid_popularity(const sd_work *w, int64_t *counts);
 
+/* <|sid_N|> number with one K for every level (sd_sid_vocab_sid in general). */
 static inline int32_t sd_sid_token_id(int level, int32_t code, int32_t K) { return (int32_t)level * K + code; }
 /* Writes item's token string into buf (NUL-terminated, truncated to cap); returns its full length. */
 size_t sd_sid_tokens(const sd_sid_table *t, int32_t item, char *buf, size_t cap);
@@ -64,7 +67,8 @@ int sd_sid_table_save(const sd_sid_table *t, const char *path, sd_err *err);
 int sd_sid_table_load(sd_sid_table *t, const char *path, sd_err *err);
 /* Needs cat for the external ids (each must be free of tabs and newlines). */
 int sd_sid_table_write_tsv(const sd_sid_table *t, const sd_catalog *cat, const char *path, sd_err *err);
-/* Reads sids.tsv. K = 0 derives K from the tokens; levels = 0 takes all but the last code as
+/* Reads sids.tsv. K = 0 derives K from the tokens (for a table without its sid_vocab.json;
+ * sd_sid_vocab_open passes the vocabulary's); levels = 0 takes all but the last code as
  * semantic. With cat, row count and external ids must match the catalogue. Every row is checked:
  * field count, id order, codes in range, token string equal to the one the codes give. */
 int sd_sid_table_read_tsv(sd_sid_table *t, const char *path, const sd_catalog *cat, int32_t K, int levels,

@@ -53,7 +53,7 @@ int sd_sid_trie_build(sd_sid_trie *t, const sd_sid_table *tab, sd_err *err) {
                 t->item[nn] = -1;
                 if (dpt == m - 1) {
                     if (j - i > 1) {
-                        int rc = sd_errf(err, SD_EFORMAT, "items %d and %d share the same %d-code sequence", ord[i], ord[i + 1], m);
+                        int rc = sd_errf(err, SD_EFORMAT, "items %d and %d have the same semantic ID (all %d codes)", ord[i], ord[i + 1], m);
                         free(lo); free(ord); sd_sid_trie_free(t);
                         return rc;
                     }
@@ -102,7 +102,7 @@ int sd_sid_trie_next(const sd_sid_trie *t, const int32_t *prefix, int len, const
 int sd_sid_trie_next_tokens(const sd_sid_trie *t, const int32_t *prefix, int len, int32_t *tokens) {
     const int32_t *c;
     int k = sd_sid_trie_next(t, prefix, len, &c);
-    for (int i = 0; i < k; i++) tokens[i] = (int32_t)len * t->K + c[i];
+    for (int i = 0; i < k; i++) tokens[i] = sd_sid_token_id(len, c[i], t->K);
     return k;
 }
 

@@ -29,8 +29,8 @@ int64_t sd_sid_trie_find(const sd_sid_trie *t, const int32_t *prefix, int len);
 /* Codes allowed after prefix: returns their count (0 once the prefix is a full sequence) and
  * points *codes at them (ascending, owned by the trie); -1 if the prefix is not in the trie. */
 int sd_sid_trie_next(const sd_sid_trie *t, const int32_t *prefix, int len, const int32_t **codes);
-/* The same as vocabulary positions: tokens[i] = len * K + code (the <|sid_N|> numbers); tokens
- * must hold K entries. Returns the count, or -1. */
+/* The same as <|sid_N|> numbers of a one-K table: tokens[i] = len * K + code; tokens must hold K
+ * entries. Returns the count, or -1. Tokenizer ids for any vocabulary: sd_sid_vocab_next. */
 int sd_sid_trie_next_tokens(const sd_sid_trie *t, const int32_t *prefix, int len, int32_t *tokens);
 /* Item named by a full code sequence [depth], or -1. */
 int32_t sd_sid_trie_item(const sd_sid_trie *t, const int32_t *codes);

@@ -193,6 +193,15 @@ typedef struct sd_qwen3_vocab_ext {
  * Needs m->tok. Gradients / moments, if allocated, are reallocated zeroed. */
 int sd_qwen3_extend_vocab(sd_qwen3 *m, int levels, int codes, uint64_t seed, float noise, sd_qwen3_vocab_ext *out,
                           sd_err *err);
+/* The same for a semantic-ID vocabulary (ids/sid_vocab.h: its sid_tokens <|sid_N|>, levels of
+ * any size); binds v to the tokenizer ids on success. */
+struct sd_sid_vocab;
+int sd_qwen3_extend_sid_vocab(sd_qwen3 *m, struct sd_sid_vocab *v, uint64_t seed, float noise,
+                              sd_qwen3_vocab_ext *out, sd_err *err);
+/* Binds v to a tokenizer extended with it (for fine-tuning and constrained decoding): start, end,
+ * rec and <|sid_0|> .. <|sid_{n-1}|> must all be there, consecutive, and no <|sid_n|> beyond
+ * them; otherwise an error naming where (the model folder). */
+int sd_qwen3_bind_sid_vocab(const sd_tokenizer *tok, struct sd_sid_vocab *v, const char *where, sd_err *err);
 /* Grows (or keeps) the embedding / lm_head to new_rows; rows >= init_from get mean-of-[0,init_from)
  * plus noise. The building block of sd_qwen3_extend_vocab. */
 int sd_qwen3_resize_vocab(sd_qwen3 *m, int32_t new_rows, int32_t init_from, uint64_t seed, float noise, sd_err *err);

@@ -13,6 +13,7 @@
 #include "base/finite.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include "ids/sid_vocab.h"
 #include "lm/qwen3.h"
 
 /* Rows [init_from, rows) of W [rows, C] = column mean of rows [0, init_from) + noise. */
@@ -86,18 +87,32 @@ int sd_qwen3_resize_vocab(sd_qwen3 *m, int32_t new_rows, int32_t init_from, uint
 
 int sd_qwen3_extend_vocab(sd_qwen3 *m, int levels, int codes, uint64_t seed, float noise, sd_qwen3_vocab_ext *out,
                           sd_err *err) {
-    if (!m->tok) return sd_errf(err, SD_ESTATE, "vocabulary extension: the model has no tokenizer");
-    if (levels < 1 || codes < 1 || (int64_t)levels * codes > (1 << 20))
+    if (levels < 1 || codes < 1 || levels > SD_SID_MAX_LEVELS || (int64_t)levels * codes > (1 << 20))
         return sd_errf(err, SD_EUSAGE, "vocabulary extension: %d levels x %d codes (each >= 1, at most 2^20 in all)",
                        levels, codes);
-    int n = 3 + levels * codes;
+    int32_t K[SD_SID_MAX_LEVELS];
+    for (int l = 0; l < levels; l++) K[l] = codes;
+    sd_sid_vocab v;
+    int rc = sd_sid_vocab_init(&v, levels, levels, K, err);
+    if (!rc) rc = sd_qwen3_extend_sid_vocab(m, &v, seed, noise, out, err);
+    sd_sid_vocab_free(&v);
+    return rc;
+}
+
+int sd_qwen3_extend_sid_vocab(sd_qwen3 *m, sd_sid_vocab *v, uint64_t seed, float noise, sd_qwen3_vocab_ext *out,
+                              sd_err *err) {
+    if (!m->tok) return sd_errf(err, SD_ESTATE, "vocabulary extension: the model has no tokenizer");
+    int32_t n_sid = v->offset[v->n_levels];
+    if (n_sid < 1 || n_sid > (1 << 20))
+        return sd_errf(err, SD_EUSAGE, "vocabulary extension: %d SID tokens (at least 1, at most 2^20)", n_sid);
+    int n = 3 + n_sid;
     sd_added_token *toks = sd_xcalloc((size_t)n, sizeof *toks);
     char **names = sd_xcalloc((size_t)n, sizeof *names);
-    static const char *const fixed[3] = {"<|rec|>", "<|sid_start|>", "<|sid_end|>"};
+    static const char *const fixed[3] = {SD_SID_TOKEN_REC, SD_SID_TOKEN_START, SD_SID_TOKEN_END};
     for (int i = 0; i < n; i++) {
         char buf[32];
         if (i < 3) snprintf(buf, sizeof buf, "%s", fixed[i]);
-        else snprintf(buf, sizeof buf, "<|sid_%d|>", i - 3);
+        else sd_sid_token_name(buf, sizeof buf, i - 3);
         names[i] = sd_xstrdup(buf);
         toks[i] = (sd_added_token){.content = names[i], .special = true};
     }
@@ -108,7 +123,7 @@ int sd_qwen3_extend_vocab(sd_qwen3 *m, int levels, int codes, uint64_t seed, flo
         x.n_new = rc;
         rc = 0;
         x.rec_id = ids[0]; x.sid_start_id = ids[1]; x.sid_end_id = ids[2]; x.sid_base = ids[3];
-        for (int k = 1; k < levels * codes && !rc; k++)
+        for (int k = 1; k < n_sid && !rc; k++)
             if (ids[3 + k] != x.sid_base + k)
                 rc = sd_errf(err, SD_ESTATE, "vocabulary extension: <|sid_%d|> has id %d, expected %d (the tokenizer "
                              "already holds some SID tokens out of order)", k, ids[3 + k], x.sid_base + k);
@@ -122,6 +137,30 @@ int sd_qwen3_extend_vocab(sd_qwen3 *m, int levels, int codes, uint64_t seed, flo
     free(names);
     free(toks);
     free(ids);
+    if (!rc) sd_sid_vocab_bind(v, x.sid_base, x.sid_start_id, x.sid_end_id, x.rec_id);
     if (!rc && out) *out = x;
     return rc;
+}
+
+int sd_qwen3_bind_sid_vocab(const sd_tokenizer *tok, sd_sid_vocab *v, const char *where, sd_err *err) {
+    static const char *const fixed[3] = {SD_SID_TOKEN_START, SD_SID_TOKEN_END, SD_SID_TOKEN_REC};
+    int32_t id[3];
+    for (int i = 0; i < 3; i++)
+        if ((id[i] = sd_tok_token_to_id(tok, fixed[i])) < 0)
+            return sd_errf(err, SD_ESTATE, "%s: the tokenizer has no %s (run `semid extend --work WORK`)", where, fixed[i]);
+    int32_t n_sid = v->offset[v->n_levels], first = sd_tok_token_to_id(tok, "<|sid_0|>");
+    char name[32];
+    for (int32_t k = 0; k <= n_sid; k++) {
+        sd_sid_token_name(name, sizeof name, k);
+        int32_t got = sd_tok_token_to_id(tok, name);
+        if (k < n_sid && (first < 0 || got != first + k))
+            return sd_errf(err, SD_ESTATE, "%s: %s is %s in the tokenizer, expected %s%d (the tokenizer was not "
+                           "extended with this vocabulary's %d SID tokens)", where, name, got < 0 ? "missing" : "elsewhere",
+                           first < 0 ? "an id" : "id ", first < 0 ? 0 : first + k, n_sid);
+        if (k == n_sid && got >= 0)
+            return sd_errf(err, SD_ESTATE, "%s: the tokenizer has %s, beyond this vocabulary's %d SID tokens (extended "
+                           "for other semantic IDs)", where, name, n_sid);
+    }
+    sd_sid_vocab_bind(v, first, id[0], id[1], id[2]);
+    return 0;
 }

@@ -8,9 +8,9 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "base/sort.h"
 #include "nn/gemm.h"
 #include "ids/sid_table.h"
+#include "ids/sid_vocab.h"
 #include "nn/ops.h"
 #include "rec/params_io.h"
 
@@ -30,55 +30,55 @@ int sd_sid_mode_parse(const char *s, sd_sid_mode *m) {
 void sd_sid_codes_free(sd_sid_codes *c) {
     free(c->codes);
     for (int l = 0; l < MAX_LEVELS; l++) { free(c->node[l]); free(c->child_off[l]); free(c->child[l]); }
+    sd_sid_vocab_free(&c->vocab);
     memset(c, 0, sizeof *c);
 }
 
-static int by_codes(const void *a, const void *b, void *ctx) {
-    const sd_sid_codes *sort_codes = ctx;
-    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
-    const int32_t *x = sort_codes->codes + (size_t)i * sort_codes->m, *y = sort_codes->codes + (size_t)j * sort_codes->m;
-    for (int l = 0; l < sort_codes->m; l++)
-        if (x[l] != y[l]) return x[l] < y[l] ? -1 : 1;
-    return i < j ? -1 : i > j;
-}
-
-int sd_sid_codes_build(sd_sid_codes *c, sd_err *err) {
+/* The per-level views this model indexes by, read off the vocabulary's trie (ids/sid_trie.h):
+ * its nodes are numbered breadth first with every node's children in ascending code order, so
+ * level l's nodes are one contiguous run and node[l][i] is item i's depth-l ancestor minus the
+ * run's start. Embedding rows per level: the codes in use there (a code no item has would get a
+ * row that no loss ever reaches). */
+static void views_of_vocab(sd_sid_codes *c) {
+    const sd_sid_vocab *v = &c->vocab;
+    const sd_sid_trie *t = &v->trie;
     int32_t n = c->n_items, m = c->m;
     c->n_codes = 0;
     for (int l = 0; l < m; l++) {
-        c->V[l] = 0;
-        for (int32_t i = 0; i < n; i++) if (c->codes[(size_t)i * m + l] >= c->V[l]) c->V[l] = c->codes[(size_t)i * m + l] + 1;
+        c->V[l] = sd_sid_vocab_used(v, l);
         c->off[l] = c->n_codes;
         c->n_codes += c->V[l];
-    }
-    int32_t *ord = sd_xmalloc(sizeof(int32_t) * (size_t)n);
-    for (int32_t i = 0; i < n; i++) ord[i] = i;
-    sd_sort(ord, (size_t)n, sizeof(int32_t), by_codes, c);
-    for (int32_t k = 1; k < n; k++)
-        if (!memcmp(c->codes + (size_t)ord[k] * m, c->codes + (size_t)ord[k - 1] * m, sizeof(int32_t) * m)) {
-            int rc = sd_errf(err, SD_EFORMAT, "items %d and %d have the same semantic ID", ord[k - 1], ord[k]);
-            free(ord);
-            return rc;
-        }
-    /* Level l's nodes are the distinct prefixes c_0..c_{l-1} in sorted order; their children
-     * (the distinct c_l under them) come out sorted and consecutive, so CSR fills in one pass. */
-    for (int l = 0; l < m; l++) {
+        int64_t b = v->level_begin[l], e = v->level_begin[l + 1], cb = v->level_begin[l + 1];
+        c->n_nodes[l] = (int32_t)(e - b);
+        c->child_off[l] = sd_xmalloc(sizeof(int32_t) * ((size_t)(e - b) + 1));
+        for (int64_t nd = b; nd <= e; nd++) c->child_off[l][nd - b] = (int32_t)(t->first_child[nd] - cb);
+        int32_t kids = c->child_off[l][e - b];
+        c->child[l] = sd_xmalloc(sizeof(int32_t) * ((size_t)kids + 1));
+        memcpy(c->child[l], t->code + cb, sizeof(int32_t) * (size_t)kids);
         c->node[l] = sd_xmalloc(sizeof(int32_t) * (size_t)n);
-        c->child_off[l] = sd_xmalloc(sizeof(int32_t) * ((size_t)n + 1));
-        c->child[l] = sd_xmalloc(sizeof(int32_t) * (size_t)n);
-        int32_t nodes = 0, kids = 0;
-        for (int32_t k = 0; k < n; k++) {
-            const int32_t *x = c->codes + (size_t)ord[k] * m, *prev = k ? c->codes + (size_t)ord[k - 1] * m : NULL;
-            bool new_node = !prev || memcmp(x, prev, sizeof(int32_t) * l);
-            if (new_node) c->child_off[l][nodes++] = kids;
-            if (new_node || x[l] != prev[l]) c->child[l][kids++] = x[l];
-            c->node[l][ord[k]] = nodes - 1;
-        }
-        c->child_off[l][nodes] = kids;
-        c->n_nodes[l] = nodes;
     }
-    free(ord);
-    return 0;
+    /* walk every item down the trie once, recording the node it passes at each depth */
+#pragma omp parallel for schedule(static)
+    for (int32_t i = 0; i < n; i++) {
+        int64_t nd = 0;
+        for (int l = 0; l < m; l++) {
+            c->node[l][i] = (int32_t)(nd - v->level_begin[l]);
+            const int32_t *row = c->codes + (size_t)i * m;
+            nd = sd_sid_trie_find(t, row, l + 1);
+        }
+    }
+}
+
+int sd_sid_codes_build(sd_sid_codes *c, sd_err *err) {
+    /* codes without a vocabulary (tests): the one of a table with K = the largest code + 1 */
+    sd_sid_vocab_free(&c->vocab);
+    int32_t K = 2;
+    for (size_t i = 0; i < (size_t)c->n_items * c->m; i++) K = c->codes[i] >= K ? c->codes[i] + 1 : K;
+    sd_sid_table t = {.n_items = c->n_items, .levels = c->m - 1 > 0 ? c->m - 1 : 1, .n_codes = c->m, .K = K,
+                      .codes = c->codes};
+    int rc = sd_sid_vocab_from_table(&c->vocab, &t, err);
+    if (!rc) views_of_vocab(c);
+    return rc;
 }
 
 int sd_sid_codes_read(sd_sid_codes *c, const char *path, const sd_catalog *cat, sd_err *err) {
@@ -86,24 +86,23 @@ int sd_sid_codes_read(sd_sid_codes *c, const char *path, const sd_catalog *cat, 
     int32_t n_items = cat->n_items;
     if (!sd_exists(path))
         return sd_errf(err, SD_ESTATE, "%s: no semantic IDs (run `semid ids WORK` first)", path);
-    sd_sid_table t;
-    int rc = sd_sid_table_read_tsv(&t, path, cat, 0, 0, err);
+    int rc = sd_sid_vocab_open(&c->vocab, path, cat, err);
     if (rc) return rc;
-    if (t.n_items != n_items || t.n_codes > MAX_LEVELS) {
-        rc = t.n_items != n_items
+    const sd_sid_vocab *v = &c->vocab;
+    if (v->n_items != n_items || v->n_levels > MAX_LEVELS) {
+        rc = v->n_items != n_items
                  ? sd_errf(err, SD_EFORMAT, "%s: %d rows, the work directory has %d items (rerun `semid ids`)", path,
-                           (int)t.n_items, (int)n_items)
-                 : sd_errf(err, SD_EFORMAT, "%s: %d codes per item, at most %d supported", path, t.n_codes, MAX_LEVELS);
-        sd_sid_table_free(&t);
+                           (int)v->n_items, (int)n_items)
+                 : sd_errf(err, SD_EFORMAT, "%s: %d codes per item, at most %d supported", path, v->n_levels, MAX_LEVELS);
+        sd_sid_codes_free(c);
         return rc;
     }
     c->n_items = n_items;
-    c->m = t.n_codes;
+    c->m = v->n_levels;
     c->codes = sd_xmalloc(sizeof(int32_t) * (size_t)n_items * c->m);
-    memcpy(c->codes, t.codes, sizeof(int32_t) * (size_t)n_items * c->m);
-    sd_sid_table_free(&t);
-    if ((rc = sd_sid_codes_build(c, err))) { sd_err_prefix(err, "%s: ", path); sd_sid_codes_free(c); }
-    return rc;
+    memcpy(c->codes, v->codes, sizeof(int32_t) * (size_t)n_items * c->m);
+    views_of_vocab(c);
+    return 0;
 }
 
 /* ---- model ---- */

@@ -28,6 +28,7 @@
 #include "data/sequences.h"
 #include "data/split.h"
 #include "eval/scorer.h"
+#include "ids/sid_vocab.h"
 #include "nn/params.h"
 #include "rec/sasrec.h"
 #include "rec/seqenc.h"
@@ -36,11 +37,13 @@ typedef enum { SD_SID_TOKENS = 0, SD_SID_SUM = 1 } sd_sid_mode;
 const char *sd_sid_mode_name(sd_sid_mode m);
 int sd_sid_mode_parse(const char *s, sd_sid_mode *m); /* "tokens", "sum" */
 
-/* Codes of every item and the trie over them. */
+/* Codes of every item and the trie over them: the SID vocabulary (ids/sid_vocab.h) and this
+ * model's per-level views of its trie. */
 typedef struct sd_sid_codes {
+    sd_sid_vocab vocab;    /* levels, codes, the trie */
     int32_t n_items;
     int m;                 /* codes per item */
-    int32_t V[8], off[8];  /* values per level (max code + 1) and their offset in the table */
+    int32_t V[8], off[8];  /* rows per level (codes in use, from the vocabulary) and their offset in the table */
     int32_t n_codes;       /* sum of V */
     int32_t *codes;        /* [n_items, m] */
     /* trie: node[l][i] = index of item i's prefix c_0..c_{l-1} among level l's nodes (level 0:
@@ -48,11 +51,12 @@ typedef struct sd_sid_codes {
     int32_t *node[8], n_nodes[8], *child_off[8], *child[8];
 } sd_sid_codes;
 
-/* Reads sids.tsv through src/ids/sid_table.h (every row checked there); its rows must be the
+/* Reads sids.tsv and the sid_vocab.json beside it through ids/sid_vocab.h (every row checked
+ * in ids/sid_table.c; the two must agree); its rows must be the
  * catalogue's items, in order and by ext_id (an edited or stale table is refused, naming the row).
  * Missing file: "run `semid ids WORK` first". */
 int sd_sid_codes_read(sd_sid_codes *c, const char *path, const sd_catalog *cat, sd_err *err);
-/* Builds the trie of c->codes (done by sd_sid_codes_read; exposed for tests). */
+/* The vocabulary and views of bare c->codes (done by sd_sid_codes_read; exposed for tests). */
 int sd_sid_codes_build(sd_sid_codes *c, sd_err *err);
 void sd_sid_codes_free(sd_sid_codes *c);
 
