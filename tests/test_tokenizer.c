@@ -487,6 +487,9 @@ Test(tokenizer_json, hostile_files) {
     expect_mini_error("", "", "\"a\":\"x\"", "", NULL, "expected an integer");
     expect_mini_error("", "", "\"\\ud800\":1", "", NULL, "unpaired surrogate");
     expect_mini_error("", "", "\"\\q\":1", "", NULL, "bad escape");
+    /* found by fuzzing: a token holding NUL could not be found by its name (tokens are C strings) */
+    expect_mini_error("", "", "\"a\":0,\"\\u0000bc\":1", "", NULL, "model.vocab: \\u0000 (a NUL character)");
+    expect_mini_error("{\"id\":5,\"content\":\"<\\u0000>\"}", "", V, "", NULL, "\\u0000 (a NUL character)");
     expect_mini_error("", ",\"type\":\"WordPiece\"", V, "", NULL, "not supported");
     expect_mini_error("", ",\"dropout\":0.1", V, "", NULL, "dropout");
     expect_mini_error("", ",\"byte_fallback\":true", V, "", NULL, "byte_fallback");

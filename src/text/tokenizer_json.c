@@ -129,6 +129,10 @@ static int jstring_opt(jscan *j, const char **out, size_t *len, const char *what
             } else if (v >= 0xDC00 && v <= 0xDFFF) {
                 return jfail(j, q, "%s: unpaired surrogate in \\u escape", what);
             }
+            /* tokens are C strings to every caller (sd_tok_token_to_id, the id tables): a NUL
+             * would cut one short and make it unreachable by name */
+            if (v == 0 && check)
+                return jfail(j, q - 6, "%s: \\u0000 (a NUL character) in a string: semid's tokens cannot hold one", what);
             o += sd_utf8_put(*buf + o, (int32_t)v);
             break;
         }
