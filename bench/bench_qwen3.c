@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
             sd_params_zero_grad(&m.p);
             double t0 = omp_get_wtime();
             if (sd_qwen3_forward(&m, &s, &b, &loss, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-            sd_qwen3_backward(&m, &s, &b, 1.0f);
+            if (sd_qwen3_backward(&m, &s, &b, 1.0f, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
             double t1 = omp_get_wtime();
             sd_clip_grad_norm(&m.p, 1.0f);
             sd_adamw_step(&m.p, &opt, ++t_step, 1e-4);

@@ -98,7 +98,7 @@ static void reference_case(const char *name, bool tied, bool no_prefix) {
     cr_assert_eq(sd_qwen3_forward(&m, &s, &rb.b, &loss, &err), 0, "%s", err.msg);
     check_close("loss", &loss, tref_f(r, "loss"), 1, 0, 1e-5);
     check_close("hidden", s.xf, tref_f(r, "hidden"), (size_t)B * T * C, 1e-5, 1e-4);
-    sd_qwen3_backward(&m, &s, &rb.b, 1.0f);
+    cr_assert_eq(sd_qwen3_backward(&m, &s, &rb.b, 1.0f, &err), 0, "%s", err.msg);
     for (int i = 0; i < m.p.n_views; i++) {
         char key[300];
         snprintf(key, sizeof key, "grad.%s", m.p.views[i].name);
@@ -112,7 +112,7 @@ static void reference_case(const char *name, bool tied, bool no_prefix) {
     sd_params_zero_grad(&m.p);
     float loss2;
     cr_assert_eq(sd_qwen3_forward(&m, &s2, &rb.b, &loss2, &err), 0, "%s", err.msg);
-    sd_qwen3_backward(&m, &s2, &rb.b, 1.0f);
+    cr_assert_eq(sd_qwen3_backward(&m, &s2, &rb.b, 1.0f, &err), 0, "%s", err.msg);
     cr_assert_eq(loss, loss2);
     cr_assert(!memcmp(g_full, m.p.grad, m.p.n * sizeof(float)), "recompute changes the gradients");
     cr_assert(sd_qwen3_state_bytes(&m.cfg, B, T, true, true) < sd_qwen3_state_bytes(&m.cfg, B, T, true, false));
@@ -336,7 +336,7 @@ Test(vocab_extend, trainable_rows_only) {
         sd_params_zero_grad(&m.p);
         float loss;
         cr_assert_eq(sd_qwen3_forward(&m, &s, &b, &loss, &err), 0, "%s", err.msg);
-        sd_qwen3_backward(&m, &s, &b, 1.0f);
+        cr_assert_eq(sd_qwen3_backward(&m, &s, &b, 1.0f, &err), 0, "%s", err.msg);
         sd_adamw_step(&m.p, &opt, step, opt.lr);
     }
     int C = m.cfg.hidden_size;

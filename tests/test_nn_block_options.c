@@ -98,7 +98,7 @@ Test(nn_block_options, seqenc_frozen_views_get_no_gradient) {
     for (int b = 0; b < 5; b++) off[b + 1] = off[b] + len[b];
     sd_packed pk = {.B = 5, .N = (int)off[5], .len = len, .off = off};
     sd_seqenc_ws *ws = sd_seqenc_ws_new(&e, 5, true);
-    fill_normal(sd_seqenc_input(ws), (size_t)pk.N * 16, 0.5f, 4);
+    fill_normal(sd_seqenc_input(&e, ws, pk.B, pk.N, true), (size_t)pk.N * 16, 0.5f, 4);
     sd_seqenc_forward(&e, &p, ws, &pk, true, 9, 1);
     float *dout = sd_seqenc_dout(ws);
     fill_normal(dout, (size_t)pk.N * 16, 1.0f, 5);

@@ -3,31 +3,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void oom(size_t n) {
-    fprintf(stderr, "semid: out of memory allocating %zu bytes\n", n);
+_Noreturn void sd_oom(size_t n) {
+    if (n) fprintf(stderr, "semid: out of memory allocating %zu bytes\n", n);
+    else fprintf(stderr, "semid: out of memory\n");
     exit(1);
 }
 
 size_t sd_mul_size(size_t n, size_t size) {
-    if (size && n > SIZE_MAX / size) oom(SIZE_MAX);
+    if (size && n > SIZE_MAX / size) sd_oom(SIZE_MAX);
     return n * size;
 }
 
 void *sd_xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
-    if (!p) oom(n);
+    if (!p) sd_oom(n);
     return p;
 }
 
 void *sd_xcalloc(size_t n, size_t size) {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) oom(sd_mul_size(n, size));
+    if (!p) sd_oom(sd_mul_size(n, size));
     return p;
 }
 
 void *sd_xrealloc(void *p, size_t n) {
     void *q = realloc(p, n ? n : 1);
-    if (!q) oom(n);
+    if (!q) sd_oom(n);
     return q;
 }
 
@@ -43,7 +44,7 @@ char *sd_xstrndup(const char *s, size_t n) {
 void *sd_aalloc(size_t n) {
     size_t rounded = (n + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (!p) oom(n);
+    if (!p) sd_oom(n);
     memset(p, 0, rounded ? rounded : 64);
     return p;
 }

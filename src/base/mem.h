@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The out-of-memory policy above, for allocators semid does not wrap (open_memstream, ...):
+ * prints the message (with the size, if n > 0) and exits(1). */
+_Noreturn void sd_oom(size_t n);
 void *sd_xmalloc(size_t n);
 void *sd_xcalloc(size_t n, size_t size);
 void *sd_xrealloc(void *p, size_t n);

@@ -260,7 +260,10 @@ static void quantize(sd_rqvae *m, sd_rqvae_ws *ws, int B) {
 }
 
 double sd_rqvae_forward(sd_rqvae *m, sd_rqvae_ws *ws, const float *x, int B, sd_rqvae_loss *loss) {
-    if (B > ws->max_rows) { fprintf(stderr, "semid: rqvae batch %d > workspace %d\n", B, ws->max_rows); abort(); }
+    if (B > ws->max_rows) { /* the workspace holds only this batch's scratch: regrow it */
+        sd_rqvae_ws_free(ws);
+        sd_rqvae_ws_init(ws, m, B);
+    }
     ws->rows = B;
     int red = m->cfg.reduction, D = m->cfg.dim, lat = m->cfg.latent;
     standardize(m, ws->enc_act[0], x, B);

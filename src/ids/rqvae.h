@@ -94,7 +94,7 @@ typedef struct sd_rqvae_loss {
 } sd_rqvae_loss;
 
 /* x [B, D] raw inputs (standardised here with input_mean / input_std). Fills ws (activations,
- * residuals, codes) and the loss; returns the total. B <= ws->max_rows. */
+ * residuals, codes) and the loss; returns the total. A B above ws->max_rows regrows ws first. */
 double sd_rqvae_forward(sd_rqvae *m, sd_rqvae_ws *ws, const float *x, int B, sd_rqvae_loss *loss);
 /* Gradients of the last forward's total loss, ACCUMULATED into m->params.grad (needs
  * sd_params_alloc_train). */

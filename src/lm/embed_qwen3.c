@@ -151,10 +151,7 @@ char *sd_item_embed_text(const sd_catalog *c, int32_t id) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) { /* out of memory: same policy as sd_xmalloc */
-        fprintf(stderr, "semid: out of memory\n");
-        exit(1);
-    }
+    if (!f) sd_oom(0); /* open_memstream fails only for want of memory: sd_xmalloc's policy */
     if (it->title && *it->title) fprintf(f, "Product: %s\n", it->title);
     if (it->description && *it->description) fprintf(f, "Description: %s\n", it->description);
     if (it->n_categories) {

@@ -197,11 +197,11 @@ static void zero_rows_outside(float *g, int32_t lo, int32_t hi, int32_t rows, in
     if (hi < rows) memset(g + (size_t)hi * C, 0, (size_t)(rows - hi) * C * sizeof(float));
 }
 
-void sd_qwen3_backward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, float dloss) {
-    if (!s->train || !m->p.grad || !b->targets) {
-        fprintf(stderr, "semid: sd_qwen3_backward needs a train state, gradients and a forward with targets\n");
-        abort();
-    }
+int sd_qwen3_backward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, float dloss, sd_err *err) {
+    if (!s->train || !m->p.grad || !b->targets)
+        return sd_errf(err, SD_EUSAGE, "qwen3 backward needs a train state, gradients and a forward with targets");
+    if (b->B != s->B || b->T != s->T)
+        return sd_errf(err, SD_EUSAGE, "qwen3 backward: batch %d x %d, state made for %d x %d", b->B, b->T, s->B, s->T);
     const sd_qwen3_config *c = &m->cfg;
     int N = s->B * s->T, C = c->hidden_size, L = c->num_hidden_layers, V = c->vocab_size;
     size_t NC = (size_t)N * C;
@@ -227,6 +227,7 @@ void sd_qwen3_backward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, 
         zero_rows_outside(gemb, m->row_lo, m->row_hi, V, C);
         if (m->lm_head != m->embed) zero_rows_outside(grad_of(m, m->lm_head), m->row_lo, m->row_hi, V, C);
     }
+    return 0;
 }
 
 void sd_qwen3_logits(const sd_qwen3 *m, const float *h, int n, float *logits) {

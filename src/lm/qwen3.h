@@ -151,8 +151,9 @@ int sd_qwen3_batch_check(const sd_qwen3 *m, const sd_qwen3_batch *b, sd_err *err
 int sd_qwen3_forward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, float *loss, sd_err *err);
 /* After a forward with targets on a train state: parameter gradients += d(dloss * loss)/dparam
  * into m->p.grad (dloss 1, or 1/accumulation steps). Frozen views get no gradient; with a row
- * range set, embedding / lm_head rows outside it get none either. */
-void sd_qwen3_backward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, float dloss);
+ * range set, embedding / lm_head rows outside it get none either. Without a train state, a
+ * gradient buffer or targets, or for another batch shape: SD_EUSAGE, nothing changed. */
+int sd_qwen3_backward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, float dloss, sd_err *err);
 
 /* Logits [B, V] at each sequence's last real position (the last j with key_valid != 0, T-1 when
  * key_valid is NULL): a forward without cache, for generation and scoring. */

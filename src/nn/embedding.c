@@ -4,14 +4,23 @@
 #include <omp.h>
 #include "nn/ops.h"
 
-void sd_embedding_forward(float *y, const int32_t *ids, const float *table, int N, int V, int C) {
+int sd_ids_check(const int32_t *ids, int N, int V, int ignore_index, const char *what, sd_err *err) {
     for (int i = 0; i < N; i++)
-        if (ids[i] < 0 || ids[i] >= V) {
-            fprintf(stderr, "semid: embedding: id %d at row %d outside [0, %d)\n", ids[i], i, V);
-            abort();
-        }
-#pragma omp parallel for schedule(static) if ((long)N * C > 32768)
-    for (int i = 0; i < N; i++) memcpy(y + (size_t)i * C, table + (size_t)ids[i] * C, (size_t)C * sizeof(float));
+        if (ids[i] != ignore_index && (ids[i] < 0 || ids[i] >= V))
+            return sd_errf(err, SD_ERANGE, "%s: id %d at position %d is outside the vocabulary [0, %d)", what, ids[i],
+                           i, V);
+    return 0;
+}
+
+int sd_embedding_forward(float *y, const int32_t *ids, const float *table, int N, int V, int C) {
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad) if ((long)N * C > 32768)
+    for (int i = 0; i < N; i++) {
+        float *row = y + (size_t)i * C;
+        if (ids[i] < 0 || ids[i] >= V) { memset(row, 0, (size_t)C * sizeof(float)); bad++; continue; }
+        memcpy(row, table + (size_t)ids[i] * C, (size_t)C * sizeof(float));
+    }
+    return bad ? SD_ERANGE : 0;
 }
 
 void sd_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int N, int C, int padding_idx) {

@@ -13,22 +13,23 @@
 #define ROWS 256
 #define VCHUNK 2048
 
-static void check_target(int32_t t, int row, int V) {
-    if (t < 0 || t >= V) {
-        fprintf(stderr, "semid: cross-entropy: target %d at row %d outside [0, %d)\n", t, row, V);
-        abort();
-    }
-}
-
-/* Indices of the labelled rows, in order. */
+/* Indices of the labelled rows, in order; -1 if a target is outside [0, V) (ops.h). */
 static int labelled_rows(int *idx, const int32_t *targets, int N, int V, int ignore_index) {
     int n = 0;
     for (int i = 0; i < N; i++) {
         if (targets[i] == ignore_index) continue;
-        check_target(targets[i], i, V);
+        if (targets[i] < 0 || targets[i] >= V) return -1;
         idx[n++] = i;
     }
     return n;
+}
+
+/* What forward returns for targets out of range: a NaN loss, no labelled rows. */
+static float bad_targets(float *lse, int N, int *n_valid, int *idx) {
+    if (n_valid) *n_valid = 0;
+    if (lse) for (int i = 0; i < N; i++) lse[i] = NAN;
+    free(idx);
+    return NAN;
 }
 
 static void gather_rows(float *dst, const float *src, const int *idx, int n, int C) {
@@ -40,6 +41,7 @@ float sd_xent_chunked_forward(float *lse, const float *hidden, const float *W, c
                               int N, int C, int V, int ignore_index, int *n_valid) {
     int *idx = sd_xmalloc(sizeof(int) * (size_t)(N ? N : 1));
     int nv = labelled_rows(idx, targets, N, V, ignore_index);
+    if (nv < 0) return bad_targets(lse, N, n_valid, idx);
     if (n_valid) *n_valid = nv;
     if (lse) for (int i = 0; i < N; i++) lse[i] = NAN;
     float *Hb = sd_afloats((size_t)ROWS * C), *L = sd_afloats((size_t)ROWS * VCHUNK);
@@ -95,6 +97,7 @@ void sd_xent_chunked_backward(float *dhidden, float *dW, const float *hidden, co
     }
     int *idx = sd_xmalloc(sizeof(int) * (size_t)(N ? N : 1));
     int nv = labelled_rows(idx, targets, N, V, ignore_index);
+    if (nv < 0) { free(idx); sd_afree(own_lse); return; } /* forward returned NaN: no gradient */
     float *Hb = sd_afloats((size_t)ROWS * C), *dHb = sd_afloats((size_t)ROWS * C);
     float *L = sd_afloats((size_t)ROWS * VCHUNK);
     float scale = nv ? dloss / nv : 0.0f;
@@ -129,6 +132,7 @@ float sd_xent_forward(float *lse, const float *logits, const int32_t *targets, i
                       int ignore_index, int *n_valid) {
     int *idx = sd_xmalloc(sizeof(int) * (size_t)(N ? N : 1));
     int nv = labelled_rows(idx, targets, N, V, ignore_index);
+    if (nv < 0) return bad_targets(lse, N, n_valid, idx);
     if (n_valid) *n_valid = nv;
     if (lse) for (int i = 0; i < N; i++) lse[i] = NAN;
     float *row_loss = sd_afloats((size_t)(nv ? nv : 1));
@@ -150,6 +154,7 @@ void sd_xent_backward(float *dlogits, const float *logits, const int32_t *target
                       int N, int V, int ignore_index, float dloss) {
     int *idx = sd_xmalloc(sizeof(int) * (size_t)(N ? N : 1));
     int nv = labelled_rows(idx, targets, N, V, ignore_index);
+    if (nv < 0) { free(idx); return; } /* forward returned NaN: no gradient */
     float scale = nv ? dloss / nv : 0.0f;
 #pragma omp parallel for schedule(static) if ((long)nv * V > 65536)
     for (int r = 0; r < nv; r++) {

@@ -11,8 +11,9 @@
 void sd_params_init(sd_params *p) { memset(p, 0, sizeof *p); }
 
 int sd_params_add(sd_params *p, const char *name, int ndim, const int64_t *shape, bool weight_decay) {
-    if (p->data) { fprintf(stderr, "semid: sd_params_add(\"%s\") after sd_params_alloc\n", name); abort(); }
-    if (ndim < 0 || ndim > SD_MAX_DIMS) { fprintf(stderr, "semid: parameter \"%s\": %d dims\n", name, ndim); abort(); }
+    if (p->data || ndim < 0 || ndim > SD_MAX_DIMS) return -1;
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) return -1;
     SD_GROW(p->views, p->cap_views, p->n_views + 1);
     sd_view *v = &p->views[p->n_views];
     memset(v, 0, sizeof *v);

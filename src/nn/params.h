@@ -33,7 +33,9 @@ typedef struct sd_params {
 } sd_params;
 
 void sd_params_init(sd_params *p);
-/* Declares a tensor; returns its view index. Must come before sd_params_alloc. */
+/* Declares a tensor; returns its view index, or -1 (nothing declared) after sd_params_alloc, for
+ * ndim outside [0, SD_MAX_DIMS] or a negative dimension. Model constructors cannot hit those
+ * (fixed ndim, shapes from a checked config); code that declares views from data checks for -1. */
 int sd_params_add(sd_params *p, const char *name, int ndim, const int64_t *shape, bool weight_decay);
 void sd_params_alloc(sd_params *p);        /* data, zeroed */
 void sd_params_alloc_train(sd_params *p);  /* grad, m, v, zeroed */

@@ -176,7 +176,7 @@ float sd_sasrec_loss_forward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_bat
     int N = b->N, C = m->cfg.dim;
     const float *E = sd_params_ptr(&m->p, m->item_emb);
     for (int n = 0; n < N; n++) ws->tok[n] = b->item[n] + 1;
-    embed_items(sd_seqenc_input(ws->enc), E, ws->tok, N, m->n_items + 1, C);
+    embed_items(sd_seqenc_input(&m->enc, ws->enc, b->B, N, train), E, ws->tok, N, m->n_items + 1, C);
     sd_packed pk = {b->B, N, b->len, b->off};
     const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->cfg.seed, step);
     return sd_item_loss_forward(&ws->loss, m->cfg.loss, out, E + C, m->n_items, b->target, b->neg, N, C);
@@ -230,7 +230,7 @@ static void user_states(scorer_model *s, int n, const int32_t *const *hist, cons
             who[B++] = u0 + i;
         }
         if (!B) continue;
-        embed_items(sd_seqenc_input(s->ws), E, s->tok, N, m->n_items + 1, C);
+        embed_items(sd_seqenc_input(&m->enc, s->ws, B, N, false), E, s->tok, N, m->n_items + 1, C);
         const float *out = sd_seqenc_forward(&m->enc, &m->p, s->ws, &(sd_packed){B, N, s->len, s->off}, false, 0, 0);
         for (int b = 0; b < B; b++)
             memcpy(H + (size_t)who[b] * C, out + (size_t)(s->off[b + 1] - 1) * C, (size_t)C * sizeof(float));

@@ -253,11 +253,11 @@ void sd_sasrec_sid_ws_free(sd_sasrec_sid_ws *ws) {
  * output row (last token) of item n. */
 static sd_packed embed_batch(const sd_sasrec_sid *m, sd_seqenc_ws *enc, int32_t *tok, int32_t *len, int64_t *off,
                              int32_t *row, const float *Ei, int B, const int32_t *ilen, const int64_t *ioff,
-                             const int32_t *items, int N) {
+                             const int32_t *items, int N, bool train) {
     const sd_sid_codes *c = &m->codes;
     const float *E = sd_params_ptr((sd_params *)&m->p, m->code_emb);
     int C = m->cfg.dim, tpi = tokens_per_item(m);
-    float *in = sd_seqenc_input(enc), s = sqrtf((float)C);
+    float *in = sd_seqenc_input(&m->enc, enc, B, N * tpi, train), s = sqrtf((float)C);
     for (int b = 0; b <= B; b++) off[b] = ioff[b] * tpi;
     for (int b = 0; b < B; b++) len[b] = ilen[b] * tpi;
     for (int n = 0; n < N; n++) row[n] = n * tpi + tpi - 1;
@@ -277,7 +277,7 @@ float sd_sasrec_sid_loss_forward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
     int N = b->N, C = m->cfg.dim;
     const float *E = sd_params_ptr(&m->p, m->code_emb);
     if (m->mode == SD_SID_SUM) item_matrix(m, ws->Ei, E);
-    sd_packed pk = embed_batch(m, ws->enc, ws->tok, ws->len, ws->off, ws->row, ws->Ei, b->B, b->len, b->off, b->item, N);
+    sd_packed pk = embed_batch(m, ws->enc, ws->tok, ws->len, ws->off, ws->row, ws->Ei, b->B, b->len, b->off, b->item, N, train);
     const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->cfg.seed, step);
     for (int n = 0; n < N; n++) memcpy(ws->hsel + (size_t)n * C, out + (size_t)ws->row[n] * C, sizeof(float) * C);
     if (m->mode == SD_SID_SUM)
@@ -354,7 +354,7 @@ static void user_states(sid_scorer *s, int n, const int32_t *const *hist, const 
             who[B++] = u0 + i;
         }
         if (!B) continue;
-        sd_packed pk = embed_batch(m, s->ws, s->tok, s->len, s->off, s->row, s->Ei, B, s->ilen, s->ioff, s->items, N);
+        sd_packed pk = embed_batch(m, s->ws, s->tok, s->len, s->off, s->row, s->Ei, B, s->ilen, s->ioff, s->items, N, false);
         const float *out = sd_seqenc_forward(&m->enc, &m->p, s->ws, &pk, false, 0, 0);
         for (int b = 0; b < B; b++)
             memcpy(H + (size_t)who[b] * C, out + (size_t)s->row[s->ioff[b + 1] - 1] * C, sizeof(float) * C);

@@ -127,8 +127,8 @@ void sd_seqenc_init_weights(const sd_seqenc *e, sd_params *p, uint64_t seed) {
     memset(sd_params_ptr(p, e->last_b), 0, C * sizeof(float));
 }
 
-sd_seqenc_ws *sd_seqenc_ws_new(const sd_seqenc *e, int max_seqs, bool train) {
-    sd_seqenc_ws *ws = sd_xcalloc(1, sizeof *ws);
+/* Fills a zeroed workspace (its address is the attention hook's context: it never moves). */
+static void ws_build(sd_seqenc_ws *ws, const sd_seqenc *e, int max_seqs, bool train) {
     int C = e->cfg.dim, L = e->cfg.blocks, T = e->cfg.maxlen;
     ws->C = C; ws->L = L; ws->H = e->cfg.heads; ws->maxlen = T; ws->max_seqs = max_seqs; ws->train = train;
     size_t N = (size_t)max_seqs * T, NC = N * C;
@@ -160,11 +160,15 @@ sd_seqenc_ws *sd_seqenc_ws_new(const sd_seqenc *e, int max_seqs, bool train) {
         for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) *bufs[i] = sd_afloats(NC);
         ws->dQg = sd_afloats(GC); ws->dKg = sd_afloats(GC); ws->dVg = sd_afloats(GC); ws->dOg = sd_afloats(GC);
     }
+}
+
+sd_seqenc_ws *sd_seqenc_ws_new(const sd_seqenc *e, int max_seqs, bool train) {
+    sd_seqenc_ws *ws = sd_xcalloc(1, sizeof *ws);
+    ws_build(ws, e, max_seqs, train);
     return ws;
 }
 
-void sd_seqenc_ws_free(sd_seqenc_ws *ws) {
-    if (!ws) return;
+static void ws_release(sd_seqenc_ws *ws) {
     sd_afree(ws->in); sd_afree(ws->tmp); sd_afree(ws->out); sd_afree(ws->mf); sd_afree(ws->rf);
     for (int l = 0; l <= ws->L; l++) sd_afree(ws->xs[l]);
     free(ws->xs);
@@ -179,10 +183,29 @@ void sd_seqenc_ws_free(sd_seqenc_ws *ws) {
     float *bufs[] = {ws->Qg, ws->Kg, ws->Vg, ws->Og, ws->dout, ws->dx, ws->dy, ws->din, ws->dQg, ws->dKg,
                      ws->dVg, ws->dOg};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sd_afree(bufs[i]);
+}
+
+void sd_seqenc_ws_free(sd_seqenc_ws *ws) {
+    if (!ws) return;
+    ws_release(ws);
     free(ws);
 }
 
-float *sd_seqenc_input(sd_seqenc_ws *ws) { return ws->in; }
+static bool ws_fits(const sd_seqenc_ws *ws, int B, int N, bool train) {
+    return (size_t)N <= ws->max_tok && B <= ws->max_seqs && (!train || ws->train);
+}
+
+float *sd_seqenc_input(const sd_seqenc *e, sd_seqenc_ws *ws, int B, int N, bool train) {
+    if (!ws_fits(ws, B, N, train)) {
+        int T = ws->maxlen, need = (int)(((size_t)N + T - 1) / T);
+        int seqs = B > need ? B : need;
+        bool tr = train || ws->train;
+        ws_release(ws);
+        memset(ws, 0, sizeof *ws);
+        ws_build(ws, e, seqs > 0 ? seqs : 1, tr);
+    }
+    return ws->in;
+}
 float *sd_seqenc_dout(sd_seqenc_ws *ws) { return ws->dout; }
 const float *sd_seqenc_forward_out(const sd_seqenc_ws *ws) { return ws->out; }
 
@@ -383,10 +406,7 @@ const float *sd_seqenc_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *w
                                bool train, uint64_t seed, uint64_t step) {
     int N = pk->N, C = ws->C, T = ws->maxlen;
     size_t NC = (size_t)N * C;
-    if ((size_t)N > ws->max_tok || pk->B > ws->max_seqs || (train && !ws->train)) {
-        fprintf(stderr, "semid: seqenc: batch of %d sequences / %d tokens exceeds the workspace\n", pk->B, N);
-        abort();
-    }
+    if (!ws_fits(ws, pk->B, N, train)) return NULL; /* not the batch given to sd_seqenc_input */
     ws->seed = seed;
     ws->step = step;
     ws->e = e; ws->p = p; ws->pk = pk;

@@ -77,11 +77,14 @@ void sd_xavier_normal(float *w, int64_t rows, int64_t cols, uint64_t seed, uint6
 /* Workspace for batches of up to max_seqs sequences; train: also the backward buffers. */
 sd_seqenc_ws *sd_seqenc_ws_new(const sd_seqenc *e, int max_seqs, bool train);
 void sd_seqenc_ws_free(sd_seqenc_ws *ws);
-/* [N, C] buffer the caller fills with token embeddings before sd_seqenc_forward. */
-float *sd_seqenc_input(sd_seqenc_ws *ws);
+/* [N, C] buffer the caller fills with the token embeddings of a batch of B sequences, N tokens,
+ * before sd_seqenc_forward on that batch; grows the workspace first when the batch is larger than
+ * it was made for (or train on an inference workspace), so any batch fits. */
+float *sd_seqenc_input(const sd_seqenc *e, sd_seqenc_ws *ws, int B, int N, bool train);
 
 /* Runs the encoder on ws's input; returns out [N, C] (owned by ws, valid until the next call).
- * train: dropout on, with masks keyed by (seed, step). */
+ * train: dropout on, with masks keyed by (seed, step). NULL if pk is larger than the batch last
+ * given to sd_seqenc_input (its input was never written). */
 const float *sd_seqenc_forward(const sd_seqenc *e, sd_params *p, sd_seqenc_ws *ws, const sd_packed *pk,
                                bool train, uint64_t seed, uint64_t step);
 /* Backward of the last forward (which must have been a train forward): dout [N, C] -> parameter
