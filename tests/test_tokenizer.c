@@ -466,6 +466,25 @@ Test(tokenizer_json, sparse_ids_round_trip_through_a_smaller_file) {
     free(path); free(s); free(core);
 }
 
+/* Found by fuzzing (UBSan, so `make asan` is where this can fail): the first word put in a fresh
+ * cache encoded to no ids, and its ids were copied from a NULL array. */
+Test(tokenizer_json, word_without_ids_into_a_fresh_cache) {
+    char *s = mini_json("", "", "\"a\":0,\"b\":1,\"ab\":2", "\"a b\"", NULL);
+    sd_tokenizer *t = NULL; sd_err err = {0};
+    cr_assert_eq(sd_tok_load_mem(&t, s, strlen(s), "mini.json", &err), 0, "%s", err.msg);
+    sd_tok_cache *cache = sd_tok_cache_new();
+    sd_ids ids = {0};
+    sd_tok_encode(t, cache, "zz", 2, &ids); /* 'z' is not in the vocabulary: no ids */
+    cr_assert_eq(ids.n, 0);
+    sd_tok_encode(t, cache, "zz ab", 5, &ids);
+    cr_assert_eq(ids.n, 1);
+    cr_assert_eq(ids.v[0], 2);
+    sd_ids_free(&ids);
+    sd_tok_cache_free(cache);
+    sd_tok_free(t);
+    free(s);
+}
+
 Test(tokenizer_json, hostile_files) {
     const char *V = "\"a\":0,\"b\":1,\"ab\":2";
     expect_load_error("", 0, "unexpected end of file");

@@ -153,7 +153,9 @@ static void encode_word(void *vctx, size_t start, size_t end) {
     cache_slot *sl = &cache->slots[i];
     *sl = (cache_slot){h, (uint32_t)cache->keys_len, (uint32_t)cache->ids_len, (uint16_t)len, (uint16_t)nid};
     memcpy(cache->keys + cache->keys_len, s, len);
-    memcpy(cache->ids + cache->ids_len, c->out->v + before, nid * sizeof(int32_t));
+    /* a word may encode to no ids (bytes missing from the vocabulary are dropped, as in HF): then
+     * both arrays may still be NULL, and even a 0-byte copy from NULL + 0 is undefined */
+    if (nid) memcpy(cache->ids + cache->ids_len, c->out->v + before, nid * sizeof(int32_t));
     cache->keys_len += len;
     cache->ids_len += nid;
     cache->used++;
