@@ -4,8 +4,8 @@
 #include <string.h>
 #include "base/mem.h"
 
-bool sd_block_profile = false;
-double sd_block_times[2][SD_PROF_N];
+_Thread_local bool sd_block_profile = false;
+_Thread_local double sd_block_times[2][SD_PROF_N];
 const char *sd_block_prof_names[SD_PROF_N] = {"norms", "q/k/v proj", "attention", "o proj", "mlp matmuls",
                                               "activation", "residual/zero"};
 

@@ -103,11 +103,11 @@ void sd_block_step(const sd_block *blk, sd_params *p, sd_block_step_ws *w, float
                    const int32_t *pos, const float *cos_t, const float *sin_t, const sd_attn_cache *cache);
 
 /* Wall-clock seconds spent per op kind, accumulated while sd_block_profile is true
- * (for benchmarks). */
+ * (for benchmarks). Per thread: a server's workers neither see nor race on a benchmark's counters. */
 enum { SD_PROF_NORM, SD_PROF_QKV, SD_PROF_ATTN, SD_PROF_OPROJ, SD_PROF_MLP_MM, SD_PROF_ACT, SD_PROF_RESID,
        SD_PROF_N };
-extern bool sd_block_profile;
-extern double sd_block_times[2][SD_PROF_N]; /* [0] forward, [1] backward */
+extern _Thread_local bool sd_block_profile;
+extern _Thread_local double sd_block_times[2][SD_PROF_N]; /* [0] forward, [1] backward */
 extern const char *sd_block_prof_names[SD_PROF_N];
 
 #endif

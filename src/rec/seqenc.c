@@ -29,7 +29,7 @@ sd_seqenc_block sd_seqenc_block_of_json(const struct cJSON *cfg) {
 
 #define LN_EPS 1e-8f
 
-double sd_seqenc_attn_seconds[2];
+_Thread_local double sd_seqenc_attn_seconds[2];
 
 struct sd_seqenc_ws {
     int C, L, H, maxlen, max_seqs, n_groups;

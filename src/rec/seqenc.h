@@ -96,7 +96,8 @@ const float *sd_seqenc_forward_out(const sd_seqenc_ws *ws);
 /* [N, C] scratch of the workspace the caller may use for the gradient of out. */
 float *sd_seqenc_dout(sd_seqenc_ws *ws);
 
-/* Seconds spent in attention (forward, backward) since the start, for benchmarks. */
-extern double sd_seqenc_attn_seconds[2];
+/* Seconds the calling thread spent in attention (forward, backward), for benchmarks; per thread,
+ * so concurrent callers do not race on it. */
+extern _Thread_local double sd_seqenc_attn_seconds[2];
 
 #endif

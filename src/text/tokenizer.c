@@ -129,6 +129,7 @@ static void encode_word(void *vctx, size_t start, size_t end) {
     const unsigned char *s = (const unsigned char *)c->base + start;
     size_t len = end - start;
     sd_tok_cache *cache = c->cache;
+    if (!len) return; /* nothing to encode, and the cache's arrays may still be NULL */
     if (!cache || len > CACHE_MAX_WORD) { bpe_word(c->t, &c->work, s, len, c->out); return; }
     uint64_t h = sd_hash_bytes(s, len) | 1;
     uint32_t mask = CACHE_SLOTS - 1, i = (uint32_t)h & mask;
@@ -136,8 +137,7 @@ static void encode_word(void *vctx, size_t start, size_t end) {
         cache_slot *sl = &cache->slots[i];
         if (!sl->hash) break;
         if (sl->hash == h && sl->key_len == len && !memcmp(cache->keys + sl->key_off, s, len)) {
-            const int32_t *ids = cache->ids + sl->ids_off;
-            for (uint32_t k = 0; k < sl->n_ids; k++) ids_push(c->out, ids[k]);
+            for (uint32_t k = 0; k < sl->n_ids; k++) ids_push(c->out, cache->ids[sl->ids_off + k]); /* ids may be NULL when n_ids is 0 */
             return;
         }
     }
