@@ -331,7 +331,8 @@ static double *probs_ref(const attn_ctx *c) {
                     if (a->key_valid && !a->key_valid[n]) { p[j] = -INFINITY; continue; }
                     double d = 0;
                     for (int e = 0; e < hd; e++)
-                        d += (double)c->q[((size_t)b * T + i) * H * hd + h * hd + e] * c->k[n * KV * hd + (h / G) * hd + e];
+                        d += (double)c->q[((size_t)b * T + i) * H * hd + h * hd + e] *
+                             c->k[n * KV * hd + (h / G) * hd + e];
                     p[j] = d / sqrt((double)hd) + (a->key_bias ? a->key_bias[n] : 0.0);
                     m = p[j] > m ? p[j] : m;
                 }
@@ -351,7 +352,8 @@ static void out_ref(const attn_ctx *c, const double *P, float *out) {
                 for (int e = 0; e < hd; e++) {
                     double acc = 0;
                     for (int j = 0; j < T; j++)
-                        acc += P[(((size_t)b * H + h) * T + i) * T + j] * c->v[((size_t)b * T + j) * KV * hd + (h / G) * hd + e];
+                        acc += P[(((size_t)b * H + h) * T + i) * T + j] *
+                               c->v[((size_t)b * T + j) * KV * hd + (h / G) * hd + e];
                     out[((size_t)b * T + i) * H * hd + h * hd + e] = (float)acc;
                 }
 }
@@ -424,8 +426,8 @@ Test(nn_ops, attention_probability_dropout) {
                     double pr = P[(((size_t)b * H + h) * T + i) * T + j];
                     float got = y[((size_t)b * T + i) * H * hd + h * hd + j];
                     bool keep = fabs(got - pr / (1 - p)) <= 1e-5 + 1e-4 * pr;
-                    cr_assert(keep || got == 0.0f, "b %d h %d (%d, %d): %g is neither 0 nor p / (1 - p) = %g", b, h, i, j,
-                              got, pr / (1 - p));
+                    cr_assert(keep || got == 0.0f, "b %d h %d (%d, %d): %g is neither 0 nor p / (1 - p) = %g", b, h,
+                              i, j, got, pr / (1 - p));
                     keep ? kept++ : dropped++;
                     /* the two query heads share the kv head but not the mask */
                     if (h == 1) differ += (got == 0.0f) != (y[((size_t)b * T + i) * H * hd + j] == 0.0f);
