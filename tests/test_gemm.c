@@ -19,17 +19,23 @@ static void fill(float *x, size_t n, uint64_t seed) {
     for (size_t i = 0; i < n; i++) x[i] = (float)sd_rng_normal(&r);
 }
 
-/* C = alpha op(A) op(B) + beta C on nt threads vs the naive double loop. */
-static void check_split(int nt, int M, int N, int K, bool ta, bool tb) {
+/* C = alpha op(A) op(B) + beta C on nt threads vs the naive double loop; a second call on the
+ * same inputs must give the same bytes. beta 0: C starts as NaN, which must not leak in (BLAS:
+ * C is not read). The padding columns of C (ldc > N) must stay as they were. */
+static void check_split_beta(int nt, int M, int N, int K, bool ta, bool tb, float beta) {
     int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 7;
     int ar = ta ? K : M, br = tb ? N : K;
     float *A = malloc(sizeof(float) * ar * lda), *B = malloc(sizeof(float) * br * ldb);
     float *C = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+    float *C2 = malloc(sizeof(float) * M * ldc);
     fill(A, (size_t)ar * lda, 1);
     fill(B, (size_t)br * ldb, 2);
     fill(C0, (size_t)M * ldc, 3);
+    if (beta == 0)
+        for (size_t i = 0; i < (size_t)M * ldc; i++) C0[i] = NAN;
     memcpy(C, C0, sizeof(float) * M * ldc);
-    const float alpha = 0.75f, beta = -0.5f;
+    memcpy(C2, C0, sizeof(float) * M * ldc);
+    const float alpha = 0.75f;
     sd_sgemm_nt(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     int bad = 0;
     for (int i = 0; i < M; i++) {
@@ -40,15 +46,22 @@ static void check_split(int nt, int M, int N, int K, bool ta, bool tb) {
                 acc += a * b;
                 mag += fabs(a * b);
             }
-            double want = alpha * acc + beta * C0[i * ldc + j];
-            if (!(fabs(C[i * ldc + j] - want) <= 1e-5 * (alpha * mag + fabs(beta * C0[i * ldc + j])) + 1e-6)) bad++;
+            double c0 = beta == 0 ? 0.0 : (double)beta * C0[i * ldc + j];
+            double want = alpha * acc + c0;
+            if (!(fabs(C[i * ldc + j] - want) <= 1e-5 * (alpha * mag + fabs(c0)) + 1e-6)) bad++;
         }
-        for (int j = N; j < ldc; j++) bad += C[i * ldc + j] != C0[i * ldc + j]; /* padding untouched */
+        /* padding untouched, bit for bit (NaN included) */
+        bad += memcmp(C + (size_t)i * ldc + N, C0 + (size_t)i * ldc + N, sizeof(float) * (ldc - N)) != 0;
     }
-    cr_expect_eq(bad, 0, "sgemm on %d threads, %dx%dx%d%s%s: %d entries wrong", nt, M, N, K, ta ? " A^T" : "",
-                 tb ? " B^T" : "", bad);
-    free(A); free(B); free(C); free(C0);
+    cr_expect_eq(bad, 0, "sgemm on %d threads, %dx%dx%d%s%s, beta %g: %d entries wrong", nt, M, N, K, ta ? " A^T" : "",
+                 tb ? " B^T" : "", beta, bad);
+    sd_sgemm_nt(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+    cr_expect_eq(memcmp(C, C2, sizeof(float) * M * ldc), 0, "sgemm on %d threads, %dx%dx%d%s%s, beta %g: not the same "
+                 "bytes run to run", nt, M, N, K, ta ? " A^T" : "", tb ? " B^T" : "", beta);
+    free(A); free(B); free(C); free(C0); free(C2);
 }
+
+static void check_split(int nt, int M, int N, int K, bool ta, bool tb) { check_split_beta(nt, M, N, K, ta, tb, -0.5f); }
 
 Test(gemm, sgemm_split_matches_reference) {
     /* 2 M N K > 4e6 and the split side >= 16 per thread: all of them split. By rows (M >= N),
@@ -60,6 +73,21 @@ Test(gemm, sgemm_split_matches_reference) {
     /* sd_sgemm takes the calling thread's count */
     sd_set_threads(3);
     check_split(0, 1, 1, 1, false, false);
+}
+
+Test(gemm, sgemm_split_odd_shapes_both_betas) {
+    /* Odd M, N, K, all above the split threshold (2 M N K >= 4e6, split side >= 16 per thread):
+     * by rows (M >= N) and by columns (N > M), on 2 and 3 threads (3 leaves a short last block),
+     * every transpose, beta 0 and beta != 0; alpha != 1 keeps them off the thin kernel. */
+    static const int shapes[][3] = {{301, 71, 129}, {41, 333, 161}, {97, 255, 83}};
+    static const float betas[] = {0.0f, 1.25f};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        cr_assert_geq(2.0 * shapes[s][0] * shapes[s][1] * shapes[s][2], 4e6, "shape %zu would not split", s);
+    for (int nt = 2; nt <= 3; nt++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++)
+                for (size_t b = 0; b < 2; b++)
+                    check_split_beta(nt, shapes[s][0], shapes[s][1], shapes[s][2], t & 1, t & 2, betas[b]);
 }
 
 Test(gemm, dsyrk_and_strsm_same_bytes_for_any_threads) {

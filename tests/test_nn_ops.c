@@ -303,6 +303,149 @@ Test(nn_ops, attention_gqa_rope_qknorm_leftpad) { attn_case("nn_op_attn_gqa_rope
 Test(nn_ops, attention_bidirectional_pad_mqa) { attn_case("nn_op_attn_bidir_pad_mqa.bin"); }
 Test(nn_ops, attention_rope_only) { attn_case("nn_op_attn_rope_only.bin"); }
 
+/* Key bias and probability dropout (SASRec's padding sink and pmixer's attention dropout) have no
+ * PyTorch reference file: the forward is checked against a float64 loop here, the backward by
+ * finite differences. With dropout the mask is keyed by (seed, stream, element), so the forward
+ * evaluations of a finite difference see the same mask and the function is smooth. */
+static float *randn(size_t n, uint64_t seed, double sd) {
+    float *x = zeros(n);
+    sd_rng r;
+    sd_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(sd_rng_normal(&r) * sd);
+    return x;
+}
+
+/* Softmax probabilities P [B, H, T, T] in float64: scaled scores plus key bias, causal, padding
+ * keys (key_valid 0) excluded; a row with no valid key is all zeros. */
+static double *probs_ref(const attn_ctx *c) {
+    const sd_attn_cfg *a = &c->cfg;
+    int B = a->B, T = a->T, H = a->H, KV = a->KV, hd = a->hd, G = H / KV;
+    double *P = calloc((size_t)B * H * T * T, sizeof(double));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                double *p = P + (((size_t)b * H + h) * T + i) * T, m = -INFINITY, sum = 0;
+                int jmax = a->causal ? i + 1 : T;
+                for (int j = 0; j < jmax; j++) {
+                    size_t n = (size_t)b * T + j;
+                    if (a->key_valid && !a->key_valid[n]) { p[j] = -INFINITY; continue; }
+                    double d = 0;
+                    for (int e = 0; e < hd; e++)
+                        d += (double)c->q[((size_t)b * T + i) * H * hd + h * hd + e] *
+                             c->k[n * KV * hd + (h / G) * hd + e];
+                    p[j] = d / sqrt((double)hd) + (a->key_bias ? a->key_bias[n] : 0.0);
+                    m = p[j] > m ? p[j] : m;
+                }
+                for (int j = 0; j < jmax; j++) sum += p[j] == -INFINITY ? 0 : exp(p[j] - m);
+                for (int j = 0; j < T; j++) p[j] = j < jmax && p[j] != -INFINITY ? exp(p[j] - m) / sum : 0.0;
+            }
+    return P;
+}
+
+/* out [B, T, H*hd] = P V in float64. */
+static void out_ref(const attn_ctx *c, const double *P, float *out) {
+    const sd_attn_cfg *a = &c->cfg;
+    int B = a->B, T = a->T, H = a->H, KV = a->KV, hd = a->hd, G = H / KV;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++)
+                for (int e = 0; e < hd; e++) {
+                    double acc = 0;
+                    for (int j = 0; j < T; j++)
+                        acc += P[(((size_t)b * H + h) * T + i) * T + j] *
+                               c->v[((size_t)b * T + j) * KV * hd + (h / G) * hd + e];
+                    out[((size_t)b * T + i) * H * hd + h * hd + e] = (float)acc;
+                }
+}
+
+static void attn_grads_fd(attn_ctx *c, const float *dy) {
+    int B = c->cfg.B, T = c->cfg.T;
+    size_t nq = (size_t)B * T * c->cfg.H * c->cfg.hd, nk = (size_t)B * T * c->cfg.KV * c->cfg.hd;
+    float *y = zeros(nq), *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
+    attn_fwd(c, y);
+    sd_attention_backward(dq, dk, dv, NULL, NULL, dy, &c->st, c->q, c->k, c->v, &c->cfg);
+    fd_check("attention q", attn_fwd, c, nq, dy, c->q, dq, nq);
+    fd_check("attention k", attn_fwd, c, nq, dy, c->k, dk, nk);
+    fd_check("attention v", attn_fwd, c, nq, dy, c->v, dv, nk);
+    free(y); free(dq); free(dk); free(dv);
+}
+
+Test(nn_ops, attention_key_bias) {
+    enum { B = 2, T = 6, H = 4, KV = 2, hd = 4 };
+    size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
+    attn_ctx c = {0};
+    c.q = randn(nq, 21, 1.0); c.k = randn(nk, 22, 1.0); c.v = randn(nk, 23, 1.0);
+    /* a sink-like first key with a large bias (log multiplicity), mixed-sign biases elsewhere,
+     * and one padding key in batch 1 (the bias must not revive it) */
+    float *kb = randn((size_t)B * T, 24, 1.0);
+    kb[0] = logf(40.0f); kb[T] = logf(3.0f);
+    uint8_t kv[B * T];
+    for (int i = 0; i < B * T; i++) kv[i] = i != T + 2;
+    c.cfg = (sd_attn_cfg){.B = B, .T = T, .H = H, .KV = KV, .hd = hd, .causal = true, .key_bias = kb, .key_valid = kv};
+    sd_attn_state_init(&c.st, &c.cfg);
+    float *y = zeros(nq), *want = zeros(nq), *y0 = zeros(nq), *dy = randn(nq, 25, 1.0);
+    attn_fwd(&c, y);
+    double *P = probs_ref(&c);
+    out_ref(&c, P, want);
+    check_close("attention with key bias", y, want, nq, 2 * PAR_ATOL, 2 * PAR_RTOL);
+    /* the bias matters: without it the output is another one */
+    c.cfg.key_bias = NULL;
+    attn_fwd(&c, y0);
+    double moved = 0;
+    for (size_t i = 0; i < nq; i++) moved += fabs(y0[i] - y[i]);
+    cr_assert_gt(moved, 0.1 * nq, "key bias changed the output by only %g in all", moved);
+    c.cfg.key_bias = kb;
+    attn_grads_fd(&c, dy);
+    sd_attn_state_free(&c.st);
+    free(P); free(c.q); free(c.k); free(c.v); free(kb); free(y); free(want); free(y0); free(dy);
+}
+
+Test(nn_ops, attention_probability_dropout) {
+    enum { B = 2, T = 7, H = 2, KV = 1, hd = 8 };
+    const float p = 0.4f;
+    size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
+    attn_ctx c = {0};
+    c.q = randn(nq, 31, 1.0); c.k = randn(nk, 32, 1.0);
+    /* V = one-hot rows (key j -> unit vector e_j), so out reads back the dropped probabilities */
+    c.v = zeros(nk);
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < T; j++) c.v[((size_t)b * T + j) * KV * hd + j] = 1.0f;
+    c.cfg = (sd_attn_cfg){.B = B, .T = T, .H = H, .KV = KV, .hd = hd, .causal = true, .drop_p = p, .drop_seed = 9,
+                          .drop_stream = 5};
+    sd_attn_state_init(&c.st, &c.cfg);
+    float *y = zeros(nq), *y2 = zeros(nq), *dy = randn(nq, 33, 1.0);
+    attn_fwd(&c, y);
+    attn_fwd(&c, y2);
+    cr_assert_eq(memcmp(y, y2, sizeof(float) * nq), 0, "same seed and stream, another mask");
+    double *P = probs_ref(&c);
+    int kept = 0, dropped = 0, differ = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++)
+                for (int j = 0; j <= i; j++) {
+                    double pr = P[(((size_t)b * H + h) * T + i) * T + j];
+                    float got = y[((size_t)b * T + i) * H * hd + h * hd + j];
+                    bool keep = fabs(got - pr / (1 - p)) <= 1e-5 + 1e-4 * pr;
+                    cr_assert(keep || got == 0.0f, "b %d h %d (%d, %d): %g is neither 0 nor p / (1 - p) = %g", b, h,
+                              i, j, got, pr / (1 - p));
+                    keep ? kept++ : dropped++;
+                    /* the two query heads share the kv head but not the mask */
+                    if (h == 1) differ += (got == 0.0f) != (y[((size_t)b * T + i) * H * hd + j] == 0.0f);
+                }
+    /* 112 probabilities at p = 0.4: mean 44.8 dropped, sd 5.2 */
+    cr_assert(dropped >= 25 && dropped <= 65, "dropped %d of %d", dropped, kept + dropped);
+    cr_assert_gt(differ, 0, "every head drew the same mask");
+    c.cfg.drop_stream = 6;
+    attn_fwd(&c, y2);
+    cr_assert_neq(memcmp(y, y2, sizeof(float) * nq), 0, "another stream, the same mask");
+    c.cfg.drop_stream = 5;
+    free(c.v);
+    c.v = randn(nk, 34, 1.0);
+    attn_grads_fd(&c, dy);
+    sd_attn_state_free(&c.st);
+    free(P); free(c.q); free(c.k); free(c.v); free(y); free(y2); free(dy);
+}
+
 /* ---------------- losses ---------------- */
 typedef struct { float *h, *W; int32_t *tg; int N, C, V, ignore; int chunked; } xent_ctx;
 static void xent_fwd(void *p, float *y) {

@@ -113,8 +113,8 @@ int sd_parse(const sd_usage *u, const sd_opt *opts, int argc, char **argv, char 
         if (nlen == 5 && !strncmp(name, "quiet", 5) && !val) { sd_quiet = true; continue; }
         if (nlen == 7 && !strncmp(name, "verbose", 7) && !val) { sd_verbose = true; continue; }
         const sd_opt *o = NULL;
-        sd_opt common_seed = {"seed", SD_OPT_U64, &sd_seed, NULL, NULL};
-        sd_opt common_threads = {"threads", SD_OPT_INT, &sd_opt_threads, NULL, NULL};
+        sd_opt common_seed = {.name = "seed", .type = SD_OPT_U64, .ptr = &sd_seed};
+        sd_opt common_threads = {.name = "threads", .type = SD_OPT_INT, .ptr = &sd_opt_threads};
         for (const sd_opt *p = opts; p && p->name; p++)
             if (strlen(p->name) == nlen && !strncmp(p->name, name, nlen)) { o = p; break; }
         if (!o && nlen == 4 && !strncmp(name, "seed", 4)) o = &common_seed;

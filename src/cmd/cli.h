@@ -32,10 +32,10 @@ const sd_command *sd_find_command(const char *name);
 int sd_command_count(void);
 const sd_command *sd_command_at(int i); /* sorted by name */
 
-#define SD_COMMAND(ident, cname, csummary, fn)                                          \
-    static const sd_command ident##_command = {cname, csummary, fn};                  \
-    __attribute__((constructor)) static void ident##_register(void) {                \
-        sd_register_command(&ident##_command);                                        \
+#define SD_COMMAND(ident, cname, csummary, fn)                                                 \
+    static const sd_command ident##_command = {.name = cname, .summary = csummary, .run = fn}; \
+    __attribute__((constructor)) static void ident##_register(void) {                          \
+        sd_register_command(&ident##_command);                                                 \
     }
 
 /* Common options, filled by sd_parse for every command. */

@@ -14,22 +14,23 @@ typedef struct stage {
 } stage;
 
 static const stage STAGES[] = {
-    {"synthetic store", "synth", {"-o", "@W", NULL}},
-    {"statistics", "stats", {"@W", NULL}},
-    {"item embeddings", "embed", {"@W", NULL}},
-    {"semantic IDs (RQ-KMeans)", "ids", {"@W", "--method", "rqkmeans", NULL}},
+    {.label = "synthetic store", .command = "synth", .args = {"-o", "@W", NULL}},
+    {.label = "statistics", .command = "stats", .args = {"@W", NULL}},
+    {.label = "item embeddings", .command = "embed", .args = {"@W", NULL}},
+    {.label = "semantic IDs (RQ-KMeans)", .command = "ids", .args = {"@W", "--method", "rqkmeans", NULL}},
     /* Beside RQ-KMeans under a prefix (WORK/rqvae_sids.tsv, ...): later stages keep reading the
      * RQ-KMeans WORK/sids.tsv. Demo-sized training: 20 epochs at a higher learning rate; far short
      * of the original's step count the validation loss keeps falling while items crowd onto fewer
      * prefixes, so the epoch with the most distinct prefixes is kept; a stronger commitment (beta 8)
      * and re-seeding every 20 steps slow that crowding (bench_rqvae, 66k x 1024, 6 epochs: 83% -> 89%). */
-    {"semantic IDs (RQ-VAE)", "ids", {"@W", "--method", "rqvae", "--epochs", "20", "--batch", "256", "--lr", "1e-3",
-                                      "--standardize", "--beta", "8", "--keep", "distinct", "--reset-every", "20", "--max-collision",
-                                      "extend-level", "--out-prefix", "rqvae_", NULL}},
+    {.label = "semantic IDs (RQ-VAE)", .command = "ids",
+     .args = {"@W", "--method", "rqvae", "--epochs", "20", "--batch", "256", "--lr", "1e-3", "--standardize", "--beta",
+              "8", "--keep", "distinct", "--reset-every", "20", "--max-collision", "extend-level", "--out-prefix",
+              "rqvae_", NULL}},
     /* demo-sized: the paper's 200 epochs are for real data; the synthetic store is learnt in far fewer */
-    {"SASRec", "sasrec", {"@W", "--epochs", "30", "--eval-every", "5", NULL}},
-    {"SID-SASRec", "sasrec", {"@W", "--sid", "--epochs", "20", "--eval-every", "5", NULL}},
-    {"evaluation", "eval", {"@W", NULL}},
+    {.label = "SASRec", .command = "sasrec", .args = {"@W", "--epochs", "30", "--eval-every", "5", NULL}},
+    {.label = "SID-SASRec", .command = "sasrec", .args = {"@W", "--sid", "--epochs", "20", "--eval-every", "5", NULL}},
+    {.label = "evaluation", .command = "eval", .args = {"@W", NULL}},
 };
 
 static int run_stage(const stage *s, const char *work, const char *items, const char *users, bool force, bool quiet) {
@@ -59,16 +60,19 @@ static int run(int argc, char **argv) {
     const char *items = NULL, *users = NULL;
     bool force = false;
     sd_opt opts[] = {
-        {"items", SD_OPT_STR, &items, "N", "items in the synthetic store (synth default)"},
-        {"users", SD_OPT_STR, &users, "N", "users in the synthetic store (synth default)"},
-        {"force", SD_OPT_FLAG, &force, NULL, "replace WORK even if it is a non-empty directory semid did not write"},
+        {.name = "items", .type = SD_OPT_STR, .ptr = &items, .metavar = "N",
+         .help = "items in the synthetic store (synth default)"},
+        {.name = "users", .type = SD_OPT_STR, .ptr = &users, .metavar = "N",
+         .help = "users in the synthetic store (synth default)"},
+        {.name = "force", .type = SD_OPT_FLAG, .ptr = &force,
+         .help = "replace WORK even if it is a non-empty directory semid did not write"},
         {0},
     };
-    sd_usage u = {"semid demo [WORK] [options]",
-                  "Runs every stage this build has on a fresh synthetic store in WORK (default ./semid-demo)\n"
-                  "and prints a summary. Each stage is the ordinary subcommand, so the work directory can be\n"
-                  "inspected and each stage re-run by hand.",
-                  0, 1};
+    sd_usage u = {.usage = "semid demo [WORK] [options]",
+                  .about = "Runs every stage this build has on a fresh synthetic store in WORK (default ./semid-demo)\n"
+                           "and prints a summary. Each stage is the ordinary subcommand, so the work directory can be\n"
+                           "inspected and each stage re-run by hand.",
+                  .min_pos = 0, .max_pos = 1};
     sd_err err = {0};
     char **pos;
     int npos;

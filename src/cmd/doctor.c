@@ -102,14 +102,15 @@ static int run(int argc, char **argv) {
     bool json = false;
     double seconds = 1.0;
     sd_opt opts[] = {
-        {"json", SD_OPT_FLAG, &json, NULL, "print one JSON object"},
-        {"seconds", SD_OPT_DOUBLE, &seconds, "S", "time spent measuring sgemm (default 1; 0 skips it and the self-test)"},
+        {.name = "json", .type = SD_OPT_FLAG, .ptr = &json, .help = "print one JSON object"},
+        {.name = "seconds", .type = SD_OPT_DOUBLE, .ptr = &seconds, .metavar = "S",
+         .help = "time spent measuring sgemm (default 1; 0 skips it and the self-test)"},
         {0}};
-    sd_usage u = {"semid doctor [--json] [--seconds S]",
-                  "Reports the CPU's features, the OpenBLAS kernels (core) in use and why, the thread count, "
-                  "a BLAS self-test and a measured sgemm rate. semid picks the best kernels itself when "
-                  "OpenBLAS misdetects the CPU; OPENBLAS_CORETYPE set by you is always left alone.",
-                  0, 0};
+    sd_usage u = {.usage = "semid doctor [--json] [--seconds S]",
+                  .about = "Reports the CPU's features, the OpenBLAS kernels (core) in use and why, the thread count, "
+                           "a BLAS self-test and a measured sgemm rate. semid picks the best kernels itself when "
+                           "OpenBLAS misdetects the CPU; OPENBLAS_CORETYPE set by you is always left alone.",
+                  .min_pos = 0, .max_pos = 0};
     sd_err err = {0};
     int rc = sd_parse(&u, opts, argc, argv, NULL, NULL, &err);
     if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);

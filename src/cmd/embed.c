@@ -45,7 +45,8 @@ static int embed_tfidf(const sd_work *w, const embed_args *a, float **out, int64
     }
     float *u = sd_xmalloc(sd_mul_size(sd_mul_size((size_t)m.n_rows, (size_t)d), sizeof(float)));
     float *s = sd_xmalloc(sizeof(float) * (size_t)d);
-    sd_rsvd_opts so = {(int)d, 10, a->power_iters, sd_seed, !sd_quiet};
+    sd_rsvd_opts so = {.rank = (int)d, .oversample = 10, .power_iters = a->power_iters, .seed = sd_seed,
+                       .show_progress = !sd_quiet};
     rc = sd_rsvd(&m, &so, u, s, NULL, err);
     if (!rc) {
         for (int64_t i = 0; i < m.n_rows; i++)
@@ -79,34 +80,47 @@ static int embed_import(const sd_work *w, const char *npy, const char *ids, floa
 
 static int run(int argc, char **argv) {
     const char *method = "tfidf", *npy = NULL, *ids = NULL;
-    embed_args a = {INT_MIN, 2, 100000, 3, 3.0f, false}; /* INT_MIN: --dim not given */
+    embed_args a = {.dim = INT_MIN, .min_df = 2, .max_vocab = 100000, .power_iters = 3, .title_weight = 3.0f,
+                    .bigrams = false}; /* INT_MIN: --dim not given */
     /* --model: Qwen3-Embedding (src/lm/embed_qwen3.h) */
     const char *model = NULL;
     sd_embed_opts eo;
     sd_embed_opts_default(&eo);
     sd_opt opts[] = {
-        {"method", SD_OPT_STR, &method, "NAME", "tfidf (default): TF-IDF over item text + randomized SVD"},
-        {"dim", SD_OPT_INT, &a.dim, "D", "embedding dimension (256; with --model: the model's, or a prefix of it)"},
-        {"npy", SD_OPT_STR, &npy, "FILE", "import N x D float32/float16 vectors instead (rows in internal-id order)"},
-        {"ids", SD_OPT_STR, &ids, "FILE", "with --npy: external item id of each row, one per line"},
-        {"min-df", SD_OPT_INT, &a.min_df, "N", "tf-idf: keep terms in at least N items (2)"},
-        {"max-vocab", SD_OPT_INT, &a.max_vocab, "N", "tf-idf: keep the N most frequent terms (100000)"},
-        {"title-weight", SD_OPT_FLOAT, &a.title_weight, "W", "tf-idf: weight of title tokens (3)"},
-        {"bigrams", SD_OPT_FLAG, &a.bigrams, NULL, "tf-idf: add adjacent-token bigrams"},
-        {"power-iters", SD_OPT_INT, &a.power_iters, "N", "svd: subspace iterations (3)"},
-        {"model", SD_OPT_STR, &model, "DIR", "embed with a Qwen3-Embedding folder instead (last-token pooling, unit rows)"},
-        {"instruct", SD_OPT_STR, &eo.task, "TEXT", "--model: prefix items with \"Instruct: TEXT\\nQuery:\" (default: none)"},
-        {"max-tokens", SD_OPT_INT, &eo.max_tokens, "N", "--model: tokens per item, <|endoftext|> included (512)"},
-        {NULL, 0, NULL, NULL, NULL},
+        {.name = "method", .type = SD_OPT_STR, .ptr = &method, .metavar = "NAME",
+         .help = "tfidf (default): TF-IDF over item text + randomized SVD"},
+        {.name = "dim", .type = SD_OPT_INT, .ptr = &a.dim, .metavar = "D",
+         .help = "embedding dimension (256; with --model: the model's, or a prefix of it)"},
+        {.name = "npy", .type = SD_OPT_STR, .ptr = &npy, .metavar = "FILE",
+         .help = "import N x D float32/float16 vectors instead (rows in internal-id order)"},
+        {.name = "ids", .type = SD_OPT_STR, .ptr = &ids, .metavar = "FILE",
+         .help = "with --npy: external item id of each row, one per line"},
+        {.name = "min-df", .type = SD_OPT_INT, .ptr = &a.min_df, .metavar = "N",
+         .help = "tf-idf: keep terms in at least N items (2)"},
+        {.name = "max-vocab", .type = SD_OPT_INT, .ptr = &a.max_vocab, .metavar = "N",
+         .help = "tf-idf: keep the N most frequent terms (100000)"},
+        {.name = "title-weight", .type = SD_OPT_FLOAT, .ptr = &a.title_weight, .metavar = "W",
+         .help = "tf-idf: weight of title tokens (3)"},
+        {.name = "bigrams", .type = SD_OPT_FLAG, .ptr = &a.bigrams, .help = "tf-idf: add adjacent-token bigrams"},
+        {.name = "power-iters", .type = SD_OPT_INT, .ptr = &a.power_iters, .metavar = "N",
+         .help = "svd: subspace iterations (3)"},
+        {.name = "model", .type = SD_OPT_STR, .ptr = &model, .metavar = "DIR",
+         .help = "embed with a Qwen3-Embedding folder instead (last-token pooling, unit rows)"},
+        {.name = "instruct", .type = SD_OPT_STR, .ptr = &eo.task, .metavar = "TEXT",
+         .help = "--model: prefix items with \"Instruct: TEXT\\nQuery:\" (default: none)"},
+        {.name = "max-tokens", .type = SD_OPT_INT, .ptr = &eo.max_tokens, .metavar = "N",
+         .help = "--model: tokens per item, <|endoftext|> included (512)"},
+        {0},
     };
-    sd_usage u = {"semid embed WORK [options]",
-                  "Computes one vector per item and writes WORK/emb.npy (float32, N x D, rows in internal-id order). "
-                  "Without model weights: TF-IDF over title, description, features, categories and attributes, "
-                  "reduced by a randomized truncated SVD to D dimensions, rows scaled to unit length. --npy imports "
-                  "vectors made elsewhere (float32 or float16), copied as they are after checking every row. --model DIR "
-                  "embeds each item's text (\"Product: ...\\nDescription: ...\\nCategory: ...\" and its attributes) "
-                  "with a Qwen3-Embedding folder: last-token pooling, --dim keeps a prefix (MRL), unit rows.",
-                  1, 1};
+    sd_usage u = {.usage = "semid embed WORK [options]",
+                  .about = "Computes one vector per item and writes WORK/emb.npy (float32, N x D, rows in internal-id "
+                           "order). Without model weights: TF-IDF over title, description, features, categories and "
+                           "attributes, reduced by a randomized truncated SVD to D dimensions, rows scaled to unit "
+                           "length. --npy imports vectors made elsewhere (float32 or float16), copied as they are "
+                           "after checking every row. --model DIR embeds each item's text (\"Product: "
+                           "...\\nDescription: ...\\nCategory: ...\" and its attributes) with a Qwen3-Embedding "
+                           "folder: last-token pooling, --dim keeps a prefix (MRL), unit rows.",
+                  .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
     char **pos = NULL;
     int rc = sd_parse(&u, opts, argc, argv, &pos, NULL, &err);

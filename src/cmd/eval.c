@@ -75,22 +75,28 @@ static int run(int argc, char **argv) {
     bool no_excl = false, json = false;
     int batch = 0;
     sd_opt opts[] = {
-        {"protocol", SD_OPT_STR, &protocol, "P", "full (default), sampled100, sampled1000, or all"},
-        {"part", SD_OPT_STR, &part_s, "PART", "split part to evaluate on: test (default) or valid"},
-        {"no-exclude-history", SD_OPT_FLAG, &no_excl, NULL,
-         "keep items the user has already seen among the candidates (excluded by default for full and sampled100)"},
-        {"models", SD_OPT_STR, &models, "A,B", "evaluate only these models (default: all found in WORK + baselines)"},
-        {"json", SD_OPT_FLAG, &json, NULL, "print the rows as a JSON list instead of a markdown table"},
-        {"batch", SD_OPT_INT, &batch, "N", "users per model call (default: the model's preference)"},
+        {.name = "protocol", .type = SD_OPT_STR, .ptr = &protocol, .metavar = "P",
+         .help = "full (default), sampled100, sampled1000, or all"},
+        {.name = "part", .type = SD_OPT_STR, .ptr = &part_s, .metavar = "PART",
+         .help = "split part to evaluate on: test (default) or valid"},
+        {.name = "no-exclude-history", .type = SD_OPT_FLAG, .ptr = &no_excl,
+         .help = "keep items the user has already seen among the candidates (excluded by default for full and "
+                 "sampled100)"},
+        {.name = "models", .type = SD_OPT_STR, .ptr = &models, .metavar = "A,B",
+         .help = "evaluate only these models (default: all found in WORK + baselines)"},
+        {.name = "json", .type = SD_OPT_FLAG, .ptr = &json,
+         .help = "print the rows as a JSON list instead of a markdown table"},
+        {.name = "batch", .type = SD_OPT_INT, .ptr = &batch, .metavar = "N",
+         .help = "users per model call (default: the model's preference)"},
         {0},
     };
-    sd_usage u = {"semid eval WORK [options]",
-                  "Ranks each user's held-out item with every model found in WORK and the baselines (popularity, "
-                  "popularity_unseen, random); prints Hit@K, NDCG@K (K = 5, 10, 20), MRR, mean and median rank, "
-                  "and records the rows in WORK/eval.json and WORK/eval.csv. Ties count against the model. "
-                  "--seed seeds the sampled negatives (same seed: same candidates for every model) and the random "
-                  "baseline.",
-                  1, 1};
+    sd_usage u = {.usage = "semid eval WORK [options]",
+                  .about = "Ranks each user's held-out item with every model found in WORK and the baselines "
+                           "(popularity, popularity_unseen, random); prints Hit@K, NDCG@K (K = 5, 10, 20), MRR, mean "
+                           "and median rank, and records the rows in WORK/eval.json and WORK/eval.csv. Ties count "
+                           "against the model. --seed seeds the sampled negatives (same seed: same candidates for "
+                           "every model) and the random baseline.",
+                  .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
     char **pos = NULL;
     int npos = 0;

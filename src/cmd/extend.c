@@ -24,26 +24,34 @@ static int run(int argc, char **argv) {
     double noise = 0.01, shard_mb = 0;
     bool force = false;
     sd_opt opts[] = {
-        {"model", SD_OPT_STR, &model, "DIR", "Hugging Face Qwen3 folder (config.json, safetensors, tokenizer.json)"},
-        {"work", SD_OPT_STR, &work, "WORK",
-         "take levels and codes from WORK/sid_vocab.json, written by `semid ids` (uniqueness levels included)"},
-        {"levels", SD_OPT_INT, &levels, "L",
-         "without --work: token levels per item, uniqueness levels included (with --work: must agree)"},
-        {"codes", SD_OPT_INT, &codes, "K", "without --work: codes per level (with --work: must agree)"},
-        {"noise", SD_OPT_DOUBLE, &noise, "X", "new rows: mean of the old rows + N(0, (X * row spread)^2) (default 0.01)"},
-        {"dtype", SD_OPT_STR, &dtype, "T", "stored weights: f32, bf16 or f16 (default: the folder's torch_dtype)"},
-        {"shard-mb", SD_OPT_DOUBLE, &shard_mb, "MB", "shard the weights above this size (default 5000)"},
-        {"output", SD_OPT_STR, &out, "DIR", "output folder (required; -o DIR works too)"},
-        {"force", SD_OPT_FLAG, &force, NULL, "replace OUT even if it is a non-empty folder semid did not write"},
+        {.name = "model", .type = SD_OPT_STR, .ptr = &model, .metavar = "DIR",
+         .help = "Hugging Face Qwen3 folder (config.json, safetensors, tokenizer.json)"},
+        {.name = "work", .type = SD_OPT_STR, .ptr = &work, .metavar = "WORK",
+         .help = "take levels and codes from WORK/sid_vocab.json, written by `semid ids` (uniqueness levels included)"},
+        {.name = "levels", .type = SD_OPT_INT, .ptr = &levels, .metavar = "L",
+         .help = "without --work: token levels per item, uniqueness levels included (with --work: must agree)"},
+        {.name = "codes", .type = SD_OPT_INT, .ptr = &codes, .metavar = "K",
+         .help = "without --work: codes per level (with --work: must agree)"},
+        {.name = "noise", .type = SD_OPT_DOUBLE, .ptr = &noise, .metavar = "X",
+         .help = "new rows: mean of the old rows + N(0, (X * row spread)^2) (default 0.01)"},
+        {.name = "dtype", .type = SD_OPT_STR, .ptr = &dtype, .metavar = "T",
+         .help = "stored weights: f32, bf16 or f16 (default: the folder's torch_dtype)"},
+        {.name = "shard-mb", .type = SD_OPT_DOUBLE, .ptr = &shard_mb, .metavar = "MB",
+         .help = "shard the weights above this size (default 5000)"},
+        {.name = "output", .type = SD_OPT_STR, .ptr = &out, .metavar = "DIR",
+         .help = "output folder (required; -o DIR works too)"},
+        {.name = "force", .type = SD_OPT_FLAG, .ptr = &force,
+         .help = "replace OUT even if it is a non-empty folder semid did not write"},
         {0},
     };
-    sd_usage u = {"semid extend --model DIR (--work WORK | --levels L --codes K) -o OUT",
-                  "Adds <|rec|>, <|sid_start|>, <|sid_end|> and the SID tokens of WORK's vocabulary (<|sid_0|> .. "
-                  "<|sid_{L*K-1}|>, L counting the uniqueness levels) as special tokens "
-                  "right after the existing ones, grows the embedding and lm_head to max(old rows, tokens) and "
-                  "sets every row from the old token count up (spare checkpoint rows included) to the mean of "
-                  "the old rows plus small seeded noise (--seed). Writes a complete folder that transformers "
-                  "loads.", 0, 0};
+    sd_usage u = {.usage = "semid extend --model DIR (--work WORK | --levels L --codes K) -o OUT",
+                  .about = "Adds <|rec|>, <|sid_start|>, <|sid_end|> and the SID tokens of WORK's vocabulary "
+                           "(<|sid_0|> .. <|sid_{L*K-1}|>, L counting the uniqueness levels) as special tokens right "
+                           "after the existing ones, grows the embedding and lm_head to max(old rows, tokens) and sets "
+                           "every row from the old token count up (spare checkpoint rows included) to the mean of the "
+                           "old rows plus small seeded noise (--seed). Writes a complete folder that transformers "
+                           "loads.",
+                  .min_pos = 0, .max_pos = 0};
     sd_err err = {0};
     char **args = sd_xcalloc((size_t)argc + 1, sizeof *args);
     for (int i = 0; i < argc; i++) args[i] = !strcmp(argv[i], "-o") ? "--output" : argv[i];

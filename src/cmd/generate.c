@@ -45,25 +45,38 @@ static int run(int argc, char **argv) {
     double temperature = 0, top_p = 1, min_p = 0, penalty = 1;
     bool chat = false, ids = false, think = false, no_think = false;
     sd_opt opts[] = {
-        {"model", SD_OPT_STR, &model, "DIR", "Hugging Face Qwen3 folder (config.json, safetensors, tokenizer.json)"},
-        {"prompt", SD_OPT_STR, &prompt, "TEXT", "text to continue (with --chat: the user message)"},
-        {"max-new-tokens", SD_OPT_INT, &max_new, "N", "stop after N new tokens (default 128)"},
-        {"temperature", SD_OPT_DOUBLE, &temperature, "T", "0 = greedy (default), > 0 samples"},
-        {"top-k", SD_OPT_INT, &top_k, "K", "sample among the K most likely tokens (0 = off)"},
-        {"top-p", SD_OPT_DOUBLE, &top_p, "P", "nucleus sampling: smallest set of mass >= P (1 = off)"},
-        {"min-p", SD_OPT_DOUBLE, &min_p, "P", "drop tokens below P x the top probability (0 = off)"},
-        {"repetition-penalty", SD_OPT_DOUBLE, &penalty, "R", "divide seen tokens' logits by R (1 = off)"},
-        {"chat", SD_OPT_FLAG, &chat, NULL, "wrap the prompt in the chat template as a user turn"},
-        {"no-think", SD_OPT_FLAG, &no_think, NULL, "with --chat: answer directly (the default)"},
-        {"think", SD_OPT_FLAG, &think, NULL, "with --chat: let the model write its <think> block"},
-        {"ids", SD_OPT_FLAG, &ids, NULL, "print the new token ids (space-separated) instead of text"},
+        {.name = "model", .type = SD_OPT_STR, .ptr = &model, .metavar = "DIR",
+         .help = "Hugging Face Qwen3 folder (config.json, safetensors, tokenizer.json)"},
+        {.name = "prompt", .type = SD_OPT_STR, .ptr = &prompt, .metavar = "TEXT",
+         .help = "text to continue (with --chat: the user message)"},
+        {.name = "max-new-tokens", .type = SD_OPT_INT, .ptr = &max_new, .metavar = "N",
+         .help = "stop after N new tokens (default 128)"},
+        {.name = "temperature", .type = SD_OPT_DOUBLE, .ptr = &temperature, .metavar = "T",
+         .help = "0 = greedy (default), > 0 samples"},
+        {.name = "top-k", .type = SD_OPT_INT, .ptr = &top_k, .metavar = "K",
+         .help = "sample among the K most likely tokens (0 = off)"},
+        {.name = "top-p", .type = SD_OPT_DOUBLE, .ptr = &top_p, .metavar = "P",
+         .help = "nucleus sampling: smallest set of mass >= P (1 = off)"},
+        {.name = "min-p", .type = SD_OPT_DOUBLE, .ptr = &min_p, .metavar = "P",
+         .help = "drop tokens below P x the top probability (0 = off)"},
+        {.name = "repetition-penalty", .type = SD_OPT_DOUBLE, .ptr = &penalty, .metavar = "R",
+         .help = "divide seen tokens' logits by R (1 = off)"},
+        {.name = "chat", .type = SD_OPT_FLAG, .ptr = &chat,
+         .help = "wrap the prompt in the chat template as a user turn"},
+        {.name = "no-think", .type = SD_OPT_FLAG, .ptr = &no_think,
+         .help = "with --chat: answer directly (the default)"},
+        {.name = "think", .type = SD_OPT_FLAG, .ptr = &think,
+         .help = "with --chat: let the model write its <think> block"},
+        {.name = "ids", .type = SD_OPT_FLAG, .ptr = &ids,
+         .help = "print the new token ids (space-separated) instead of text"},
         {0},
     };
-    sd_usage u = {"semid generate --model DIR --prompt TEXT [options]",
-                  "Generates a continuation of TEXT (raw by default; --chat makes it a user message in the "
-                  "Qwen3 chat template with the assistant prompt, thinking off unless --think). Stops at "
-                  "the model's end tokens or after --max-new-tokens. Temperature 0 is greedy; sampling is "
-                  "seeded by --seed.", 0, 0};
+    sd_usage u = {.usage = "semid generate --model DIR --prompt TEXT [options]",
+                  .about = "Generates a continuation of TEXT (raw by default; --chat makes it a user message in the "
+                           "Qwen3 chat template with the assistant prompt, thinking off unless --think). Stops at "
+                           "the model's end tokens or after --max-new-tokens. Temperature 0 is greedy; sampling is "
+                           "seeded by --seed.",
+                  .min_pos = 0, .max_pos = 0};
     sd_err err = {0};
     char **pos = NULL;
     int npos = 0;
@@ -100,7 +113,8 @@ static int run(int argc, char **argv) {
         sd_errf(&err, SD_EFORMAT, "%s: no tokenizer.json: generate needs the model's tokenizer", model);
         return sd_cmd_error(&err);
     }
-    char *text = chat ? sd_chat_render(&(sd_chat_msg){"user", prompt}, 1, true, think) : sd_xstrdup(prompt);
+    char *text = chat ? sd_chat_render(&(sd_chat_msg){.role = "user", .content = prompt}, 1, true, think)
+                      : sd_xstrdup(prompt);
     sd_ids in = {0};
     sd_tok_encode(m.tok, NULL, text, strlen(text), &in);
     free(text);

@@ -164,51 +164,61 @@ static int stage_all(const sd_work *w, const char *prefix, const sd_sid_table *t
 
 static int run(int argc, char **argv) {
     const char *method = "rqkmeans", *emb_path = NULL, *collide = "error", *prefix = "", *recon = "sum", *keep = "val";
-    sd_sid_params p = {3, 256, 20, false, 0, NULL, false, NULL};
+    sd_sid_params p = {.levels = 3, .codes = 256, .iters = 20};
     bool json = false, ste = false, rotation = false;
     sd_rqvae_method_opts rq;
     sd_rqvae_method_defaults(&rq);
     double beta = rq.model.beta;
     sd_opt opts[] = {
-        {"method", SD_OPT_STR, &method, "NAME",
-         "rqkmeans (default): residual k-means on the embeddings; rqvae: trained RQ-VAE (semantic-ids-llm)"},
-        {"levels", SD_OPT_INT, &p.levels, "L", "semantic codes per item (3)"},
-        {"codes", SD_OPT_INT, &p.codes, "K", "codes per level (256)"},
-        {"iters", SD_OPT_INT, &p.iters, "N", "k-means iterations per level at most (20)"},
-        {"balanced", SD_OPT_FLAG, &p.balanced, NULL, "cap every cluster at ceil(items / K)"},
-        {"max-collision", SD_OPT_STR, &collide, "HOW",
-         "items sharing all L codes beyond K: error (default) or extend-level (more uniqueness codes for all)"},
-        {"emb", SD_OPT_STR, &emb_path, "FILE", "embeddings (default WORK/emb.npy)"},
-        {"out-prefix", SD_OPT_STR, &prefix, "NAME",
-         "write WORK/NAMEsids.tsv, NAMEsids.bin, NAMEsid_vocab.json, NAMEids_report.json (default: no prefix; later stages read sids.tsv)"},
-        {"json", SD_OPT_FLAG, &json, NULL, "print the report as JSON"},
-        {"epochs", SD_OPT_INT, &rq.train.epochs, "N", "rqvae: passes over the items (100)"},
-        {"batch", SD_OPT_INT, &rq.train.batch, "N", "rqvae: items per step (1024)"},
-        {"lr", SD_OPT_DOUBLE, &rq.train.lr, "X", "rqvae: peak AdamW learning rate (3e-4; warmup, then cosine to 1e-6)"},
-        {"beta", SD_OPT_DOUBLE, &beta, "X", "rqvae: commitment weight (0.25)"},
-        {"rotation", SD_OPT_FLAG, &rotation, NULL, "rqvae: rotation-trick gradient through the quantiser (default)"},
-        {"ste", SD_OPT_FLAG, &ste, NULL, "rqvae: straight-through gradient instead"},
-        {"standardize", SD_OPT_FLAG, &rq.train.standardize, NULL, "rqvae: scale every input dimension to mean 0, std 1"},
-        {"recon", SD_OPT_STR, &recon, "HOW",
-         "rqvae: squared errors summed over dimensions (sum, default) or averaged over elements (mean)"},
-        {"reset-every", SD_OPT_INT, &rq.train.reset_every, "N",
-         "rqvae: steps between re-seeding unused codes (0 = once per epoch, default; -1 = never)"},
-        {"code-pull", SD_OPT_DOUBLE, &rq.train.code_pull, "G",
-         "rqvae: after each step, chosen codes move this share to their batch residuals' mean (0 = off, default)"},
-        {"keep", SD_OPT_STR, &keep, "WHICH",
-         "rqvae: checkpoint kept: val (lowest validation loss, default) or distinct (most distinct code tuples)"},
-        {NULL, 0, NULL, NULL, NULL},
+        {.name = "method", .type = SD_OPT_STR, .ptr = &method, .metavar = "NAME",
+         .help = "rqkmeans (default): residual k-means on the embeddings; rqvae: trained RQ-VAE (semantic-ids-llm)"},
+        {.name = "levels", .type = SD_OPT_INT, .ptr = &p.levels, .metavar = "L", .help = "semantic codes per item (3)"},
+        {.name = "codes", .type = SD_OPT_INT, .ptr = &p.codes, .metavar = "K", .help = "codes per level (256)"},
+        {.name = "iters", .type = SD_OPT_INT, .ptr = &p.iters, .metavar = "N",
+         .help = "k-means iterations per level at most (20)"},
+        {.name = "balanced", .type = SD_OPT_FLAG, .ptr = &p.balanced, .help = "cap every cluster at ceil(items / K)"},
+        {.name = "max-collision", .type = SD_OPT_STR, .ptr = &collide, .metavar = "HOW",
+         .help = "items sharing all L codes beyond K: error (default) or extend-level (more uniqueness codes for all)"},
+        {.name = "emb", .type = SD_OPT_STR, .ptr = &emb_path, .metavar = "FILE",
+         .help = "embeddings (default WORK/emb.npy)"},
+        {.name = "out-prefix", .type = SD_OPT_STR, .ptr = &prefix, .metavar = "NAME",
+         .help = "write WORK/NAMEsids.tsv, NAMEsids.bin, NAMEsid_vocab.json, NAMEids_report.json (default: no prefix; "
+                 "later stages read sids.tsv)"},
+        {.name = "json", .type = SD_OPT_FLAG, .ptr = &json, .help = "print the report as JSON"},
+        {.name = "epochs", .type = SD_OPT_INT, .ptr = &rq.train.epochs, .metavar = "N",
+         .help = "rqvae: passes over the items (100)"},
+        {.name = "batch", .type = SD_OPT_INT, .ptr = &rq.train.batch, .metavar = "N",
+         .help = "rqvae: items per step (1024)"},
+        {.name = "lr", .type = SD_OPT_DOUBLE, .ptr = &rq.train.lr, .metavar = "X",
+         .help = "rqvae: peak AdamW learning rate (3e-4; warmup, then cosine to 1e-6)"},
+        {.name = "beta", .type = SD_OPT_DOUBLE, .ptr = &beta, .metavar = "X",
+         .help = "rqvae: commitment weight (0.25)"},
+        {.name = "rotation", .type = SD_OPT_FLAG, .ptr = &rotation,
+         .help = "rqvae: rotation-trick gradient through the quantiser (default)"},
+        {.name = "ste", .type = SD_OPT_FLAG, .ptr = &ste, .help = "rqvae: straight-through gradient instead"},
+        {.name = "standardize", .type = SD_OPT_FLAG, .ptr = &rq.train.standardize,
+         .help = "rqvae: scale every input dimension to mean 0, std 1"},
+        {.name = "recon", .type = SD_OPT_STR, .ptr = &recon, .metavar = "HOW",
+         .help = "rqvae: squared errors summed over dimensions (sum, default) or averaged over elements (mean)"},
+        {.name = "reset-every", .type = SD_OPT_INT, .ptr = &rq.train.reset_every, .metavar = "N",
+         .help = "rqvae: steps between re-seeding unused codes (0 = once per epoch, default; -1 = never)"},
+        {.name = "code-pull", .type = SD_OPT_DOUBLE, .ptr = &rq.train.code_pull, .metavar = "G",
+         .help = "rqvae: after each step, chosen codes move this share to their batch residuals' mean (0 = off, "
+                 "default)"},
+        {.name = "keep", .type = SD_OPT_STR, .ptr = &keep, .metavar = "WHICH",
+         .help = "rqvae: checkpoint kept: val (lowest validation loss, default) or distinct (most distinct code "
+                 "tuples)"},
+        {0},
     };
-    sd_usage u = {"semid ids WORK [options]",
-                  "Turns item embeddings into semantic IDs: L codes from the method, plus a uniqueness code ranking "
-                  "items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, WORK/sid_vocab.json "
-                  "(levels, codes per level and SID tokens, read by `semid extend --work` and SID-SASRec), "
-                  "WORK/ids_report.json "
-                  "(and WORK/ids_codebooks.npy for rqkmeans; the trained model as WORK/rqvae.safetensors for rqvae), "
-                  "then WORK/ids_set.json, the record of that set (sizes, CRC-32) its readers check, so a mixed set "
-                  "is refused. "
-                  "--out-prefix keeps a second assignment beside the one later stages read.",
-                  1, 1};
+    sd_usage u = {.usage = "semid ids WORK [options]",
+                  .about = "Turns item embeddings into semantic IDs: L codes from the method, plus a uniqueness code "
+                           "ranking items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, "
+                           "WORK/sid_vocab.json (levels, codes per level and SID tokens, read by `semid extend --work` "
+                           "and SID-SASRec), WORK/ids_report.json (and WORK/ids_codebooks.npy for rqkmeans; the "
+                           "trained model as WORK/rqvae.safetensors for rqvae), then WORK/ids_set.json, the record of "
+                           "that set (sizes, CRC-32) its readers check, so a mixed set is refused. --out-prefix keeps "
+                           "a second assignment beside the one later stages read.",
+                  .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
     char **pos = NULL;
     int rc = sd_parse(&u, opts, argc, argv, &pos, NULL, &err);

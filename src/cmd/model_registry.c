@@ -58,16 +58,20 @@ static int load_sasrec_sid(const sd_work *w, uint64_t seed, sd_scorer *out, sd_e
 }
 
 static const sd_model_kind kinds[] = {
-    /* Trained models go here, before the baselines, as {name, about, detect, load}:
+    /* Trained models go here, before the baselines, with name, about, detect and load:
      *   SASRec      "sasrec"      detect: WORK/sasrec/ exists      load: its checkpoint -> scorer
      *   SID-SASRec  "sasrec_sid"  detect: WORK/sasrec_sid/ exists  load: likewise
      *   later the fine-tuned LLM (WORK/lm/).
      * Whoever writes a model adds its entry here, with a real loader; none is stubbed. */
-    {"sasrec", "SASRec (semid sasrec WORK -> WORK/sasrec/)", detect_sasrec, load_sasrec},
-    {"sasrec_sid", "SID-SASRec (semid sasrec WORK --sid -> WORK/sasrec_sid/)", detect_sasrec_sid, load_sasrec_sid},
-    {"popularity", "most popular items in the training interactions", always, load_popularity},
-    {"popularity_unseen", "most popular items the user has not seen yet", always, load_popularity_unseen},
-    {"random", "uniformly random scores (seeded by --seed)", always, load_random},
+    {.name = "sasrec", .about = "SASRec (semid sasrec WORK -> WORK/sasrec/)",
+     .detect = detect_sasrec, .load = load_sasrec},
+    {.name = "sasrec_sid", .about = "SID-SASRec (semid sasrec WORK --sid -> WORK/sasrec_sid/)",
+     .detect = detect_sasrec_sid, .load = load_sasrec_sid},
+    {.name = "popularity", .about = "most popular items in the training interactions",
+     .detect = always, .load = load_popularity},
+    {.name = "popularity_unseen", .about = "most popular items the user has not seen yet",
+     .detect = always, .load = load_popularity_unseen},
+    {.name = "random", .about = "uniformly random scores (seeded by --seed)", .detect = always, .load = load_random},
 };
 
 int sd_model_kind_count(void) { return (int)(sizeof kinds / sizeof kinds[0]); }

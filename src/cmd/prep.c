@@ -21,11 +21,15 @@ typedef struct prep_format {
 /* Amazon defaults are semantic-ids-llm's: title > 20 chars, description > 100 chars, users with
  * >= 3 items, last 100 items, split by user. Other formats keep everything. */
 static const prep_format k_formats[] = {
-    {"amazon2023", sd_load_amazon2023, 20, 100, 3, 100, SD_SPLIT_USER,
-     "--items META.jsonl[.gz] --interactions REVIEWS.jsonl[.gz]|BENCHMARK.csv[.gz]"},
-    {"generic", sd_load_generic, 0, 0, 1, 0, SD_SPLIT_LOO, "--items ITEMS.jsonl --interactions INTER.csv|INTER.jsonl"},
-    {"movielens", sd_load_movielens, 0, 0, 1, 0, SD_SPLIT_LOO, "--dir ml-100k|ml-1m|ml-latest[-small] folder"},
-    {"sasrec", sd_load_sasrec, 0, 0, 1, 0, SD_SPLIT_LOO, "--interactions DATA.txt (\"user item\" lines)"},
+    {.name = "amazon2023", .load = sd_load_amazon2023, .min_title = 20, .min_desc = 100, .min_user_items = 3,
+     .max_len = 100, .split = SD_SPLIT_USER,
+     .inputs = "--items META.jsonl[.gz] --interactions REVIEWS.jsonl[.gz]|BENCHMARK.csv[.gz]"},
+    {.name = "generic", .load = sd_load_generic, .min_title = 0, .min_desc = 0, .min_user_items = 1, .max_len = 0,
+     .split = SD_SPLIT_LOO, .inputs = "--items ITEMS.jsonl --interactions INTER.csv|INTER.jsonl"},
+    {.name = "movielens", .load = sd_load_movielens, .min_title = 0, .min_desc = 0, .min_user_items = 1, .max_len = 0,
+     .split = SD_SPLIT_LOO, .inputs = "--dir ml-100k|ml-1m|ml-latest[-small] folder"},
+    {.name = "sasrec", .load = sd_load_sasrec, .min_title = 0, .min_desc = 0, .min_user_items = 1, .max_len = 0,
+     .split = SD_SPLIT_LOO, .inputs = "--interactions DATA.txt (\"user item\" lines)"},
 };
 #define N_FORMATS (sizeof k_formats / sizeof *k_formats)
 
@@ -114,29 +118,47 @@ static int run(int argc, char **argv) {
                       k_formats[i].min_user_items, k_formats[i].max_len, sd_split_name(k_formats[i].split));
     if (k < (int)sizeof about)
         snprintf(about + k, sizeof about - k,
-                 "\namazon2023 interactions: review JSONL (user_id, parent_asin, timestamp ms, rating) or the benchmark\n"
+                 "\namazon2023 interactions: review JSONL (user_id, parent_asin, timestamp ms, rating) or the "
+                 "benchmark\n"
                  "CSV user_id,parent_asin,rating,timestamp[,history] with or without a header; with history, each\n"
-                 "user's row with the longest history gives the sequence history + [parent_asin] (as semantic-ids-llm).");
-    sd_usage u = {"semid prep --format FORMAT [--items F] [--interactions F] [--dir D] -o WORK [options]", about, 0, 0};
+                 "user's row with the longest history gives the sequence history + [parent_asin] (as "
+                 "semantic-ids-llm).");
+    sd_usage u = {.usage = "semid prep --format FORMAT [--items F] [--interactions F] [--dir D] -o WORK [options]",
+                  .about = about, .min_pos = 0, .max_pos = 0};
     sd_opt opts[] = {
-        {"format", SD_OPT_STR, &format, "NAME", "input format (required): see above"},
-        {"items", SD_OPT_STR, &items, "FILE", "item metadata file"},
-        {"interactions", SD_OPT_STR, &inter, "FILE", "interactions file (reviews, ratings, benchmark CSV)"},
-        {"dir", SD_OPT_STR, &dir, "DIR", "dataset folder (formats that read several files)"},
-        {"out", SD_OPT_STR, &out, "WORK", "work directory to write (also -o WORK; required)"},
-        {"split", SD_OPT_STR, &split, "KIND", "loo | user | time (default per format)"},
-        {"strict", SD_OPT_FLAG, &strict, NULL, "stop at the first bad line or unknown item (exit 1)"},
-        {"min-title", SD_OPT_INT, &min_title, "N", "keep items whose title is longer than N characters (0 = off)"},
-        {"min-desc", SD_OPT_INT, &min_desc, "N", "keep items whose description is longer than N characters (0 = off)"},
-        {"min-user-items", SD_OPT_INT, &min_user, "N", "keep users with at least N items after filtering"},
-        {"max-len", SD_OPT_INT, &max_len, "N", "keep each user's last N items (0 = all)"},
-        {"min-rating", SD_OPT_DOUBLE, &min_rating, "X", "keep interactions rated >= X (0 = all)"},
-        {"no-filters", SD_OPT_FLAG, &no_filters, NULL, "turn the format's default filters off (explicit options still apply)"},
-        {"keep-repeats", SD_OPT_FLAG, &repeats, NULL,
-         "keep an item the user already has (repeat purchases, re-watches); default: first time only, repeats counted"},
-        {"drop-cold-items", SD_OPT_FLAG, &cold, NULL, "drop items that no kept user interacted with (default: keep the catalogue)"},
-        {"force", SD_OPT_FLAG, &force, NULL, "replace WORK even if it is a non-empty directory semid did not write"},
-        {NULL, 0, NULL, NULL, NULL},
+        {.name = "format", .type = SD_OPT_STR, .ptr = &format, .metavar = "NAME",
+         .help = "input format (required): see above"},
+        {.name = "items", .type = SD_OPT_STR, .ptr = &items, .metavar = "FILE", .help = "item metadata file"},
+        {.name = "interactions", .type = SD_OPT_STR, .ptr = &inter, .metavar = "FILE",
+         .help = "interactions file (reviews, ratings, benchmark CSV)"},
+        {.name = "dir", .type = SD_OPT_STR, .ptr = &dir, .metavar = "DIR",
+         .help = "dataset folder (formats that read several files)"},
+        {.name = "out", .type = SD_OPT_STR, .ptr = &out, .metavar = "WORK",
+         .help = "work directory to write (also -o WORK; required)"},
+        {.name = "split", .type = SD_OPT_STR, .ptr = &split, .metavar = "KIND",
+         .help = "loo | user | time (default per format)"},
+        {.name = "strict", .type = SD_OPT_FLAG, .ptr = &strict,
+         .help = "stop at the first bad line or unknown item (exit 1)"},
+        {.name = "min-title", .type = SD_OPT_INT, .ptr = &min_title, .metavar = "N",
+         .help = "keep items whose title is longer than N characters (0 = off)"},
+        {.name = "min-desc", .type = SD_OPT_INT, .ptr = &min_desc, .metavar = "N",
+         .help = "keep items whose description is longer than N characters (0 = off)"},
+        {.name = "min-user-items", .type = SD_OPT_INT, .ptr = &min_user, .metavar = "N",
+         .help = "keep users with at least N items after filtering"},
+        {.name = "max-len", .type = SD_OPT_INT, .ptr = &max_len, .metavar = "N",
+         .help = "keep each user's last N items (0 = all)"},
+        {.name = "min-rating", .type = SD_OPT_DOUBLE, .ptr = &min_rating, .metavar = "X",
+         .help = "keep interactions rated >= X (0 = all)"},
+        {.name = "no-filters", .type = SD_OPT_FLAG, .ptr = &no_filters,
+         .help = "turn the format's default filters off (explicit options still apply)"},
+        {.name = "keep-repeats", .type = SD_OPT_FLAG, .ptr = &repeats,
+         .help = "keep an item the user already has (repeat purchases, re-watches); default: first time only, repeats "
+                 "counted"},
+        {.name = "drop-cold-items", .type = SD_OPT_FLAG, .ptr = &cold,
+         .help = "drop items that no kept user interacted with (default: keep the catalogue)"},
+        {.name = "force", .type = SD_OPT_FLAG, .ptr = &force,
+         .help = "replace WORK even if it is a non-empty directory semid did not write"},
+        {0},
     };
     /* -o is the one short option: map it to --out before the common parser sees it */
     char **av = sd_xmalloc((argc + 1) * sizeof *av);

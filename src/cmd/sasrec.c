@@ -46,50 +46,71 @@ static int run(int argc, char **argv) {
     double lr = c.lr, b1 = c.beta1, b2 = c.beta2, wd = c.weight_decay;
     float dropout = c.dropout, clip = c.clip;
     sd_opt opts[] = {
-        {"dim", SD_OPT_INT, &c.dim, "D", "hidden size (default 50)"},
-        {"blocks", SD_OPT_INT, &c.blocks, "N", "transformer blocks (default 2)"},
-        {"heads", SD_OPT_INT, &c.heads, "N", "attention heads, dividing --dim (default 1)"},
-        {"maxlen", SD_OPT_INT, &c.maxlen, "N", "longest context in items (default 50)"},
-        {"dropout", SD_OPT_FLOAT, &dropout, "P", "dropout rate (default 0.5)"},
-        {"block", SD_OPT_STR, &block, "B", "pmixer (FFN residual from its LayerNorm'd input, padding keys attended, "
-                                          "attention dropout: learns as the paper's code) or standard pre-LN "
-                                          "(default pmixer)"},
-        {"loss", SD_OPT_STR, &loss, "L", "bce (one sampled negative per position, the paper) or softmax (default bce)"},
-        {"lr", SD_OPT_DOUBLE, &lr, "X", "learning rate (default 0.001)"},
-        {"beta1", SD_OPT_DOUBLE, &b1, "X", "Adam beta1 (default 0.9)"},
-        {"beta2", SD_OPT_DOUBLE, &b2, "X", "Adam beta2 (default 0.98)"},
-        {"weight-decay", SD_OPT_DOUBLE, &wd, "X", "AdamW decoupled weight decay on matrices (default 0)"},
-        {"warmup", SD_OPT_INT, &c.warmup, "STEPS", "linear learning-rate warmup (default 0)"},
-        {"cosine", SD_OPT_FLAG, &cosine, NULL, "cosine learning-rate decay to 0 over the run"},
-        {"clip", SD_OPT_FLOAT, &clip, "X", "clip the global gradient norm (default 0 = off)"},
-        {"batch", SD_OPT_INT, &c.batch, "N", "users per step (default 128)"},
-        {"epochs", SD_OPT_INT, &c.epochs, "N", "passes over the training users (default 200)"},
-        {"eval-every", SD_OPT_INT, &c.eval_every, "K", "validate every K epochs (default 20)"},
-        {"patience", SD_OPT_INT, &c.patience, "N", "stop after N validations without improvement (default 0 = never)"},
-        {"sid", SD_OPT_FLAG, &sid, NULL, "SID-SASRec on WORK/sids.tsv (writes WORK/sasrec_sid/)"},
-        {"sid-mode", SD_OPT_STR, &sid_mode, "M", "with --sid: tokens (one token per code, per-level heads) or sum "
-                                                 "(item = sum of its code embeddings) (default tokens)"},
-        {"out", SD_OPT_STR, &out_dir, "DIR", "output folder (default WORK/sasrec or WORK/sasrec_sid)"},
-        {"force", SD_OPT_FLAG, &force, NULL, "replace the output folder even if it is a non-empty folder semid did not write"},
-        {"ckpt-every", SD_OPT_INT, &ckpt_every, "N", "write the training checkpoint every N epochs (and after the "
-                                                     "last) (default 1)"},
-        {"no-ckpt", SD_OPT_FLAG, &no_ckpt, NULL, "write no training checkpoint"},
-        {"resume", SD_OPT_FLAG, &resume, NULL, "continue from the training checkpoint; all options (and --threads, "
-                                              "for bit-identical results) must be those of the interrupted run"},
-        {"stop-after", SD_OPT_INT, &stop_after, "N", "stop after epoch N as if interrupted: checkpoint written, no "
-                                                     "model, no test report (default 0 = run all epochs)"},
+        {.name = "dim", .type = SD_OPT_INT, .ptr = &c.dim, .metavar = "D", .help = "hidden size (default 50)"},
+        {.name = "blocks", .type = SD_OPT_INT, .ptr = &c.blocks, .metavar = "N",
+         .help = "transformer blocks (default 2)"},
+        {.name = "heads", .type = SD_OPT_INT, .ptr = &c.heads, .metavar = "N",
+         .help = "attention heads, dividing --dim (default 1)"},
+        {.name = "maxlen", .type = SD_OPT_INT, .ptr = &c.maxlen, .metavar = "N",
+         .help = "longest context in items (default 50)"},
+        {.name = "dropout", .type = SD_OPT_FLOAT, .ptr = &dropout, .metavar = "P",
+         .help = "dropout rate (default 0.5)"},
+        {.name = "block", .type = SD_OPT_STR, .ptr = &block, .metavar = "B",
+         .help = "pmixer (FFN residual from its LayerNorm'd input, padding keys attended, "
+                 "attention dropout: learns as the paper's code) or standard pre-LN "
+                 "(default pmixer)"},
+        {.name = "loss", .type = SD_OPT_STR, .ptr = &loss, .metavar = "L",
+         .help = "bce (one sampled negative per position, the paper) or softmax (default bce)"},
+        {.name = "lr", .type = SD_OPT_DOUBLE, .ptr = &lr, .metavar = "X", .help = "learning rate (default 0.001)"},
+        {.name = "beta1", .type = SD_OPT_DOUBLE, .ptr = &b1, .metavar = "X", .help = "Adam beta1 (default 0.9)"},
+        {.name = "beta2", .type = SD_OPT_DOUBLE, .ptr = &b2, .metavar = "X", .help = "Adam beta2 (default 0.98)"},
+        {.name = "weight-decay", .type = SD_OPT_DOUBLE, .ptr = &wd, .metavar = "X",
+         .help = "AdamW decoupled weight decay on matrices (default 0)"},
+        {.name = "warmup", .type = SD_OPT_INT, .ptr = &c.warmup, .metavar = "STEPS",
+         .help = "linear learning-rate warmup (default 0)"},
+        {.name = "cosine", .type = SD_OPT_FLAG, .ptr = &cosine, .help = "cosine learning-rate decay to 0 over the run"},
+        {.name = "clip", .type = SD_OPT_FLOAT, .ptr = &clip, .metavar = "X",
+         .help = "clip the global gradient norm (default 0 = off)"},
+        {.name = "batch", .type = SD_OPT_INT, .ptr = &c.batch, .metavar = "N", .help = "users per step (default 128)"},
+        {.name = "epochs", .type = SD_OPT_INT, .ptr = &c.epochs, .metavar = "N",
+         .help = "passes over the training users (default 200)"},
+        {.name = "eval-every", .type = SD_OPT_INT, .ptr = &c.eval_every, .metavar = "K",
+         .help = "validate every K epochs (default 20)"},
+        {.name = "patience", .type = SD_OPT_INT, .ptr = &c.patience, .metavar = "N",
+         .help = "stop after N validations without improvement (default 0 = never)"},
+        {.name = "sid", .type = SD_OPT_FLAG, .ptr = &sid,
+         .help = "SID-SASRec on WORK/sids.tsv (writes WORK/sasrec_sid/)"},
+        {.name = "sid-mode", .type = SD_OPT_STR, .ptr = &sid_mode, .metavar = "M",
+         .help = "with --sid: tokens (one token per code, per-level heads) or sum "
+                 "(item = sum of its code embeddings) (default tokens)"},
+        {.name = "out", .type = SD_OPT_STR, .ptr = &out_dir, .metavar = "DIR",
+         .help = "output folder (default WORK/sasrec or WORK/sasrec_sid)"},
+        {.name = "force", .type = SD_OPT_FLAG, .ptr = &force,
+         .help = "replace the output folder even if it is a non-empty folder semid did not write"},
+        {.name = "ckpt-every", .type = SD_OPT_INT, .ptr = &ckpt_every, .metavar = "N",
+         .help = "write the training checkpoint every N epochs (and after the "
+                 "last) (default 1)"},
+        {.name = "no-ckpt", .type = SD_OPT_FLAG, .ptr = &no_ckpt, .help = "write no training checkpoint"},
+        {.name = "resume", .type = SD_OPT_FLAG, .ptr = &resume,
+         .help = "continue from the training checkpoint; all options (and --threads, "
+                 "for bit-identical results) must be those of the interrupted run"},
+        {.name = "stop-after", .type = SD_OPT_INT, .ptr = &stop_after, .metavar = "N",
+         .help = "stop after epoch N as if interrupted: checkpoint written, no "
+                 "model, no test report (default 0 = run all epochs)"},
         {0},
     };
-    sd_usage u = {"semid sasrec WORK [options]",
-                  "Trains SASRec (Kang & McAuley 2018) on WORK's training split, validates every --eval-every\n"
-                  "epochs (full ranking, NDCG@10), keeps the best epoch and reports test figures. With --sid,\n"
-                  "the semantic-ID variant over WORK/sids.tsv.\n"
-                  "Checkpoints: after every --ckpt-every epochs the whole training state (parameters, AdamW\n"
-                  "moments, step, epoch, best epoch and its parameters, the options and a fingerprint of the\n"
-                  "data) goes atomically to WORK/sasrec.ckpt.safetensors (with --sid\n"
-                  "WORK/sasrec_sid.ckpt.safetensors); --resume continues from it bit-identically. The\n"
-                  "checkpoint is kept after a finished run (a later run without --resume overwrites it).",
-                  1, 1};
+    sd_usage u = {.usage = "semid sasrec WORK [options]",
+                  .about = "Trains SASRec (Kang & McAuley 2018) on WORK's training split, validates every "
+                           "--eval-every\n"
+                           "epochs (full ranking, NDCG@10), keeps the best epoch and reports test figures. With "
+                           "--sid,\n"
+                           "the semantic-ID variant over WORK/sids.tsv.\n"
+                           "Checkpoints: after every --ckpt-every epochs the whole training state (parameters, AdamW\n"
+                           "moments, step, epoch, best epoch and its parameters, the options and a fingerprint of the\n"
+                           "data) goes atomically to WORK/sasrec.ckpt.safetensors (with --sid\n"
+                           "WORK/sasrec_sid.ckpt.safetensors); --resume continues from it bit-identically. The\n"
+                           "checkpoint is kept after a finished run (a later run without --resume overwrites it).",
+                  .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
     char **pos;
     int npos;

@@ -34,14 +34,16 @@ static int cmp_cov(const void *a, const void *b) {
 static int run(int argc, char **argv) {
     bool json = false;
     int top = 10;
-    sd_usage u = {"semid stats WORK [--json]",
-                  "Prints what a work directory holds: items, users, interactions, sequence lengths, density,\n"
-                  "the most popular items, attribute coverage, items without interactions and the split.",
-                  1, 1};
+    sd_usage u = {.usage = "semid stats WORK [--json]",
+                  .about = "Prints what a work directory holds: items, users, interactions, sequence lengths, "
+                           "density,\n"
+                           "the most popular items, attribute coverage, items without interactions and the split.",
+                  .min_pos = 1, .max_pos = 1};
     sd_opt opts[] = {
-        {"json", SD_OPT_FLAG, &json, NULL, "print one JSON object instead of text"},
-        {"top", SD_OPT_INT, &top, "N", "how many popular items to list (default 10)"},
-        {NULL, 0, NULL, NULL, NULL},
+        {.name = "json", .type = SD_OPT_FLAG, .ptr = &json, .help = "print one JSON object instead of text"},
+        {.name = "top", .type = SD_OPT_INT, .ptr = &top, .metavar = "N",
+         .help = "how many popular items to list (default 10)"},
+        {0},
     };
     sd_err err = {0};
     char **pos = NULL;
@@ -71,7 +73,7 @@ static int run(int argc, char **argv) {
     sd_sequences_item_counts(s, counts);
     pop *p = sd_xmalloc((ni ? ni : 1) * sizeof *p);
     int64_t cold = 0;
-    for (int32_t i = 0; i < ni; i++) { p[i] = (pop){counts[i], i}; cold += counts[i] == 0; }
+    for (int32_t i = 0; i < ni; i++) { p[i] = (pop){.count = counts[i], .item = i}; cold += counts[i] == 0; }
     qsort(p, ni, sizeof *p, cmp_pop);
     int ntop = top < ni ? top : ni;
 
@@ -93,7 +95,7 @@ static int run(int argc, char **argv) {
                 sd_strmap_put(&keys, kv[a].key, kl, k);
                 SD_GROW(cv, capcv, ncv + 1);
                 SD_GROW(last, caplast, ncv + 1);
-                cv[ncv++] = (cov){kv[a].key, 0};
+                cv[ncv++] = (cov){.key = kv[a].key, .items = 0};
                 last[k] = -1;
             }
             if (last[k] != i) { last[k] = i; cv[k].items++; }

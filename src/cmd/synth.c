@@ -13,23 +13,30 @@ static int run(int argc, char **argv) {
     const char *out = NULL, *split = "loo";
     bool force = false;
     sd_opt opts[] = {
-        {"out", SD_OPT_STR, &out, "WORK", "work directory to write (also -o WORK; required)"},
-        {"items", SD_OPT_INT, &o.n_items, "N", "catalogue size: games, consoles, accessories (default 3000)"},
-        {"users", SD_OPT_INT, &o.n_users, "N", "users (default 5000)"},
-        {"mean-len", SD_OPT_DOUBLE, &o.mean_len, "X", "mean items per user (default 10)"},
-        {"min-len", SD_OPT_INT, &o.min_len, "N", "shortest history (default 3)"},
-        {"max-len", SD_OPT_INT, &o.max_len, "N", "longest history (default 200)"},
-        {"split", SD_OPT_STR, &split, "KIND", "evaluation split: loo, user or time (default loo)"},
-        {"force", SD_OPT_FLAG, &force, NULL, "replace WORK even if it is a non-empty directory semid did not write"},
+        {.name = "out", .type = SD_OPT_STR, .ptr = &out, .metavar = "WORK",
+         .help = "work directory to write (also -o WORK; required)"},
+        {.name = "items", .type = SD_OPT_INT, .ptr = &o.n_items, .metavar = "N",
+         .help = "catalogue size: games, consoles, accessories (default 3000)"},
+        {.name = "users", .type = SD_OPT_INT, .ptr = &o.n_users, .metavar = "N", .help = "users (default 5000)"},
+        {.name = "mean-len", .type = SD_OPT_DOUBLE, .ptr = &o.mean_len, .metavar = "X",
+         .help = "mean items per user (default 10)"},
+        {.name = "min-len", .type = SD_OPT_INT, .ptr = &o.min_len, .metavar = "N",
+         .help = "shortest history (default 3)"},
+        {.name = "max-len", .type = SD_OPT_INT, .ptr = &o.max_len, .metavar = "N",
+         .help = "longest history (default 200)"},
+        {.name = "split", .type = SD_OPT_STR, .ptr = &split, .metavar = "KIND",
+         .help = "evaluation split: loo, user or time (default loo)"},
+        {.name = "force", .type = SD_OPT_FLAG, .ptr = &force,
+         .help = "replace WORK even if it is a non-empty directory semid did not write"},
         {0},
     };
-    sd_usage u = {"semid synth -o WORK [--items N --users M --seed S --split loo|user|time]",
-                  "Writes a synthetic video-game store to WORK: games (invented franchises with numbered\n"
-                  "sequels on several platforms), consoles and accessories in items.jsonl, user histories\n"
-                  "driven by latent platform and genre preferences in sequences.bin, the split, meta.json,\n"
-                  "and the users' latent preferences (ground truth) in synth_users.jsonl.\n"
-                  "Same --seed gives the same bytes for any --threads.",
-                  0, 0};
+    sd_usage u = {.usage = "semid synth -o WORK [--items N --users M --seed S --split loo|user|time]",
+                  .about = "Writes a synthetic video-game store to WORK: games (invented franchises with numbered\n"
+                           "sequels on several platforms), consoles and accessories in items.jsonl, user histories\n"
+                           "driven by latent platform and genre preferences in sequences.bin, the split, meta.json,\n"
+                           "and the users' latent preferences (ground truth) in synth_users.jsonl.\n"
+                           "Same --seed gives the same bytes for any --threads.",
+                  .min_pos = 0, .max_pos = 0};
     /* -o is the one short option: map it to --out before the shared parser sees it */
     char **args = sd_xmalloc(((size_t)argc + 1) * sizeof *args);
     for (int i = 0; i < argc; i++) args[i] = strcmp(argv[i], "-o") ? argv[i] : "--out";

@@ -58,16 +58,21 @@ static int run(int argc, char **argv) {
     const char *path = NULL;
     bool decode = false, tokens = false, lines = false, skip_special = false;
     sd_opt opts[] = {
-        {"tokenizer", SD_OPT_STR, &path, "FILE", "tokenizer.json to use (required)"},
-        {"decode", SD_OPT_FLAG, &decode, NULL, "read ids (space or comma separated) and print the text"},
-        {"skip-special", SD_OPT_FLAG, &skip_special, NULL, "with --decode: leave out special tokens"},
-        {"tokens", SD_OPT_FLAG, &tokens, NULL, "print token strings instead of ids"},
-        {"lines", SD_OPT_FLAG, &lines, NULL, "encode each input line as its own document (parallel, --threads); one output line per input line"},
+        {.name = "tokenizer", .type = SD_OPT_STR, .ptr = &path, .metavar = "FILE",
+         .help = "tokenizer.json to use (required)"},
+        {.name = "decode", .type = SD_OPT_FLAG, .ptr = &decode,
+         .help = "read ids (space or comma separated) and print the text"},
+        {.name = "skip-special", .type = SD_OPT_FLAG, .ptr = &skip_special,
+         .help = "with --decode: leave out special tokens"},
+        {.name = "tokens", .type = SD_OPT_FLAG, .ptr = &tokens, .help = "print token strings instead of ids"},
+        {.name = "lines", .type = SD_OPT_FLAG, .ptr = &lines,
+         .help = "encode each input line as its own document (parallel, --threads); one output line per input line"},
         {0},
     };
-    sd_usage u = {"semid tokenize --tokenizer FILE [--decode | --tokens | --lines] < input",
-                  "Encodes text on stdin into token ids printed space-separated (all of stdin is one document "
-                  "unless --lines), or decodes ids back to text.", 0, 0};
+    sd_usage u = {.usage = "semid tokenize --tokenizer FILE [--decode | --tokens | --lines] < input",
+                  .about = "Encodes text on stdin into token ids printed space-separated (all of stdin is one document "
+                           "unless --lines), or decodes ids back to text.",
+                  .min_pos = 0, .max_pos = 0};
     sd_err err = {0};
     int rc = sd_parse(&u, opts, argc, argv, NULL, NULL, &err);
     if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);

@@ -15,17 +15,24 @@ static int train(int argc, char **argv) {
     int vocab = 0;
     int64_t min_freq = 0;
     sd_opt opts[] = {
-        {"corpus", SD_OPT_STRS, &corpus, "FILE", "training text, one document per line (plain or gzip; repeatable)"},
-        {"vocab-size", SD_OPT_INT, &vocab, "N", "vocabulary size including the 256 bytes and special tokens (required)"},
-        {"special", SD_OPT_STRS, &special, "TOKEN", "special token, gets the first ids in order (repeatable)"},
-        {"min-frequency", SD_OPT_I64, &min_freq, "N", "stop merging when the best pair occurs fewer times (default 0)"},
-        {"output", SD_OPT_STR, &out, "FILE", "output tokenizer.json (required; -o FILE works too)"},
+        {.name = "corpus", .type = SD_OPT_STRS, .ptr = &corpus, .metavar = "FILE",
+         .help = "training text, one document per line (plain or gzip; repeatable)"},
+        {.name = "vocab-size", .type = SD_OPT_INT, .ptr = &vocab, .metavar = "N",
+         .help = "vocabulary size including the 256 bytes and special tokens (required)"},
+        {.name = "special", .type = SD_OPT_STRS, .ptr = &special, .metavar = "TOKEN",
+         .help = "special token, gets the first ids in order (repeatable)"},
+        {.name = "min-frequency", .type = SD_OPT_I64, .ptr = &min_freq, .metavar = "N",
+         .help = "stop merging when the best pair occurs fewer times (default 0)"},
+        {.name = "output", .type = SD_OPT_STR, .ptr = &out, .metavar = "FILE",
+         .help = "output tokenizer.json (required; -o FILE works too)"},
         {0},
     };
-    sd_usage u = {"semid tokenizer train --corpus FILE... --vocab-size N -o tokenizer.json [--special TOKEN...]",
-                  "Learns byte-level BPE merges with the Qwen2 pre-tokenizer and NFC, and writes a Hugging Face "
-                  "tokenizer.json. Deterministic: the same corpus and options give the same file. Extra "
-                  "arguments are more corpus files (--corpus a.txt b.txt).", 0, -1};
+    sd_usage u = {.usage = "semid tokenizer train --corpus FILE... --vocab-size N -o tokenizer.json "
+                           "[--special TOKEN...]",
+                  .about = "Learns byte-level BPE merges with the Qwen2 pre-tokenizer and NFC, and writes a Hugging "
+                           "Face tokenizer.json. Deterministic: the same corpus and options give the same file. Extra "
+                           "arguments are more corpus files (--corpus a.txt b.txt).",
+                  .min_pos = 0, .max_pos = -1};
     sd_err err = {0};
     /* -o is the usual spelling for the output; the shared parser knows only long options */
     char **args = sd_xcalloc((size_t)argc + 1, sizeof *args);

@@ -5,9 +5,10 @@
 #include <stdio.h>
 
 static int run(int argc, char **argv) {
-    sd_usage u = {"semid version [--verbose]",
-                  "Prints the version; with --verbose also the CPU, the OpenBLAS kernels in use and why, and "
-                  "the thread count (`semid doctor` adds a measured sgemm rate).", 0, 0};
+    sd_usage u = {.usage = "semid version [--verbose]",
+                  .about = "Prints the version; with --verbose also the CPU, the OpenBLAS kernels in use and why, and "
+                           "the thread count (`semid doctor` adds a measured sgemm rate).",
+                  .min_pos = 0, .max_pos = 0};
     sd_err err = {0};
     int rc = sd_parse(&u, NULL, argc, argv, NULL, NULL, &err);
     if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);

@@ -201,7 +201,8 @@ void sd_rqvae_rotation_backward(float *dr, const float *g, const float *r, const
 
 /* ---- forward / backward ---- */
 
-/* Sum-reduction divides by the items, mean-reduction by all elements (done inside sd_mse). */
+/* Sum-reduction divides by the items, mean-reduction by all elements (done inside
+ * sd_mse_forward / sd_mse_backward). */
 static double item_scale(const sd_rqvae *m, int B) { return m->cfg.reduction == SD_REDUCE_SUM ? 1.0 / B : 1.0; }
 
 static void standardize(const sd_rqvae *m, float *out, const float *x, int B) {

@@ -309,12 +309,13 @@ void sd_sasrec_sid_loss_backward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
     sd_packed pk = {b->B, (int)NT, ws->len, ws->off};
     const float *din = sd_seqenc_backward(&m->enc, &m->p, ws->enc, &pk, dout);
     float s = sqrtf((float)C);
-    float *rows = ws->hsel; /* reused as scratch: [NT, C] fits, NT <= N * tpi rows? only for tpi 1 */
     if (m->mode == SD_SID_SUM) {
+        /* one token per item, so NT == N: hsel [N, C], read for the last time above, holds the rows */
+        float *rows = ws->hsel;
         for (size_t i = 0; i < NT * C; i++) rows[i] = din[i] * s;
         sd_embedding_backward(ws->dEi, rows, b->item, N, C, -1);
         item_matrix_backward(m, dE, ws->dEi);
-    } else {
+    } else { /* tpi tokens per item: NT = N * tpi rows, more than hsel holds */
         float *scaled = sd_xmalloc(sizeof(float) * NT * C);
         for (size_t i = 0; i < NT * C; i++) scaled[i] = din[i] * s;
         sd_embedding_backward(dE, scaled, ws->tok, (int)NT, C, 0);

@@ -1,29 +1,35 @@
 /* The transformer over a user's sequence shared by SASRec and SID-SASRec (Kang & McAuley 2018,
- * in the pre-LN layout of pmixer's PyTorch SASRec with norm_first):
+ * in the layouts of pmixer's PyTorch SASRec):
  *
- *   x0 = dropout(in + P[pos])                      in: the caller's token embeddings
+ *   x0 = dropout(in + P[pos])                          in: the caller's token embeddings
  *   per block:  h = x + o_proj(attention(LN1(x)))      causal, H heads
- *               x = h + dropout(W2 relu(dropout(W1 LN2(h) + b1)) + b2)
- *   out = LN_last(x)                               LayerNorm eps 1e-8 everywhere
+ *               x = r + dropout(W2 relu(dropout(W1 LN2(h) + b1)) + b2)
+ *                   r = LN2(h) with the PMIXER layout (default), r = h with STANDARD (pre-LN)
+ *   out = LN_last(x)                                   LayerNorm eps 1e-8 everywhere
  *
  * Each block is nn/block's (sd_block_forward / sd_block_backward) with SASRec's options of the
  * block config: LayerNorm and biases, ReLU MLP of width dim, MLP dropout, and with the pmixer
  * layout the MLP's residual taken from its normalised input; the attention over the packed rows
- * is this file's hook (below).
+ * is this file's hook (seqenc.c).
  *
- * Dropout: embedding and both FFN dropouts as pmixer / the paper's code; with the pmixer layout
- * the attention probabilities are dropped too, as their nn.MultiheadAttention does (standard:
- * attention undropped).
+ * Dropout (training only, masks keyed by (seed, step)): on the embedding sum and twice in the
+ * FFN, as pmixer / the paper's code. With the PMIXER layout the attention probabilities are
+ * dropped too, at the same rate, as their nn.MultiheadAttention(dropout=...) does; STANDARD
+ * leaves attention undropped. The padding sink below is one key, so it is dropped or kept as a
+ * whole where pmixer draws a mask entry per padding key (same expectation).
  *
  * Sequences are PACKED: only real tokens are stored, sequence b's tokens are rows
  * off[b] .. off[b+1) (oldest first) of every [N, C] activation. Positions follow left padding to
  * maxlen as in the paper: token t of a sequence of length L has position id maxlen - L + 1 + t
  * (1 .. maxlen, so the newest token is always maxlen; row 0 of P is the padding row and unused).
- * Because attention masks padding keys, this is exactly the padded computation restricted to
- * real tokens; the padding itself is never computed. For the engine's attention op the
- * sequences are sorted by length and cut into groups of SD_SEQENC_GROUP, each right-padded to
- * its longest member (right padding needs no key mask under a causal mask), so attention costs
- * about sum(L^2) instead of B * maxlen^2. */
+ * The padding itself is never computed, and the result is the padded computation restricted to
+ * real tokens: STANDARD masks the padding keys; PMIXER attends to them (its mask is causal only)
+ * and its padding rows are zero at every block's input, so their k, v are the projections of
+ * LN1(0) = the ln1 bias, all equal: one "sink" key in front of each sequence stands for them,
+ * with key bias log(maxlen - L), their multiplicity (masked when L = maxlen). For the engine's
+ * attention op the sequences are sorted by length and cut into groups of SD_SEQENC_GROUP, each
+ * right-padded to its longest member (right padding needs no key mask under a causal mask), so
+ * attention costs about sum(L^2) instead of B * maxlen^2. */
 #ifndef SD_SEQENC_H
 #define SD_SEQENC_H
 #include <stdbool.h>

@@ -46,7 +46,7 @@ struct sd_tokenizer {
     bool nfc;                               /* normalizer NFC (else none) */
 };
 
-/* GPT-2 byte <-> unicode map: byte b is shown as code point sd_byte_char[b] (all < 0x144). */
+/* GPT-2 byte <-> unicode map: byte b is shown as code point sd_byte_chars()[b] (all < 0x144). */
 extern const uint16_t *sd_byte_chars(void);
 /* Inverse: code point -> byte, -1 if not a byte-level char. */
 int sd_char_byte(int32_t cp);
