@@ -61,18 +61,19 @@ int main(int argc, char **argv) {
            (long long)s.n_inter, epochs, threads);
 
     sd_sasrec_cfg cfg = sd_sasrec_defaults();
-    cfg.epochs = epochs;
-    cfg.eval_every = epochs; /* one validation at the end: the figures are the last epoch's */
-    cfg.progress = false;
+    sd_train_opts to = sd_sasrec_train_defaults();
+    to.epochs = epochs;
+    to.eval_every_epochs = epochs; /* one validation at the end: the figures are the last epoch's */
+    to.progress = NULL;
     sd_sasrec m;
-    if (sd_sasrec_init(&m, &cfg, s.n_items, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    if (sd_sasrec_init(&m, &cfg, to.seed, s.n_items, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     sd_fit_report rep;
     double cpu0 = (double)clock() / CLOCKS_PER_SEC;
-    if (sd_sasrec_fit(&m, &s, &sp, &rep, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    if (sd_sasrec_fit(&m, &to, &s, &sp, &rep, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     double cpu_fit = (double)clock() / CLOCKS_PER_SEC - cpu0; /* includes the one validation */
     long steps = 0;
     for (int u = 0; u < s.n_users; u++) steps += sp.train_len[u] >= 2;
-    steps = (steps + cfg.batch - 1) / cfg.batch;
+    steps = (steps + to.batch - 1) / to.batch;
     double c_epoch = rep.train_seconds / epochs;
     sd_scorer sc;
     sd_sasrec_scorer(&m, false, &sc);

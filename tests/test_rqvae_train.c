@@ -45,7 +45,7 @@ static void small_cfg(sd_rqvae_cfg *c) {
 
 static void small_opts(sd_rqvae_train_opts *o) {
     sd_rqvae_train_defaults(o);
-    o->epochs = 40, o->batch = 128, o->lr = 5e-3, o->warmup = 10, o->seed = 5;
+    o->common.epochs = 40, o->common.batch = 128, o->common.adam.lr = 5e-3, o->common.warmup = 10, o->common.seed = 5;
 }
 
 static double mean_loss(sd_rqvae *m, const float *x) {
@@ -115,7 +115,7 @@ static sd_rqvae train_small(uint64_t seed, int threads) {
     cr_assert_eq(sd_rqvae_init(&m, &c, seed, &err), 0);
     sd_rqvae_train_opts o;
     small_opts(&o);
-    o.epochs = 4, o.seed = seed, o.reset_every = 3, o.standardize = true;
+    o.common.epochs = 4, o.common.seed = seed, o.reset_every = 3, o.standardize = true;
     int prev = omp_get_max_threads();
     omp_set_num_threads(threads);
     cr_assert_eq(sd_rqvae_train(&m, x, N, &o, NULL, &err), 0, "%s", err.msg);
@@ -149,7 +149,8 @@ Test(rqvae_train, code_pull_moves_codes_to_means) {
         cr_assert_eq(sd_rqvae_init(&m[v], &c, 2, &err), 0);
         sd_rqvae_train_opts o;
         small_opts(&o);
-        o.epochs = 1, o.batch = N, o.val_frac = 0, o.lr = 1e-9, o.lr_min = 0, o.warmup = 0, o.reset_every = -1;
+        o.common.epochs = 1, o.common.batch = N, o.val_frac = 0, o.common.adam.lr = 1e-9, o.common.lr_min = 0,
+        o.common.warmup = 0, o.reset_every = -1;
         o.kmeans_iters = 1, o.code_pull = v ? 1.0 : 0.0;
         cr_assert_eq(sd_rqvae_train(&m[v], x, N, &o, NULL, &err), 0, "%s", err.msg);
     }
@@ -203,7 +204,7 @@ Test(rqvae_train, keep_distinct) {
         cr_assert_eq(sd_rqvae_init(&m, &c, 4, &err), 0);
         sd_rqvae_train_opts o;
         small_opts(&o);
-        o.epochs = 10, o.keep = v ? SD_RQVAE_KEEP_DISTINCT : SD_RQVAE_KEEP_VAL;
+        o.common.epochs = 10, o.keep = v ? SD_RQVAE_KEEP_DISTINCT : SD_RQVAE_KEEP_VAL;
         sd_rqvae_train_stats st;
         cr_assert_eq(sd_rqvae_train(&m, x, N, &o, &st, &err), 0, "%s", err.msg);
         dist[v] = distinct_of(&m, x);
@@ -230,7 +231,7 @@ Test(rqvae_train, bad_inputs) {
     x[37 * D + 5] = 0;
     cr_assert_eq(sd_rqvae_train(&m, x, 15, &o, NULL, &err), SD_ERANGE);   /* 15 items, 16 codes */
     cr_assert(strstr(err.msg, "16 codes"), "%s", err.msg);
-    o.epochs = 0;
+    o.common.epochs = 0;
     cr_assert_eq(sd_rqvae_train(&m, x, N, &o, NULL, &err), SD_EUSAGE);
     cr_assert(strstr(err.msg, "epochs"), "%s", err.msg);
     small_opts(&o);
@@ -242,7 +243,7 @@ Test(rqvae_train, bad_inputs) {
     cr_assert_eq(sd_rqvae_train(&m, x, N, &o, NULL, &err), SD_EUSAGE);
     cr_assert(strstr(err.msg, "code pull"), "%s", err.msg);
     small_opts(&o);
-    o.lr = 1e9;   /* diverges: AdamW moves every weight by ~lr within the warmup, the activations
+    o.common.adam.lr = 1e9;   /* diverges: AdamW moves every weight by ~lr within the warmup, the activations
                    * overflow, and the first non-finite batch loss stops training with SD_ERANGE */
     err.msg[0] = 0;
     cr_assert_eq(sd_rqvae_train(&m, x, N, &o, NULL, &err), SD_ERANGE, "%s", err.msg);

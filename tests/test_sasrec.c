@@ -39,7 +39,7 @@ static void parity_case(const char *file, sd_rec_loss loss, int heads) {
     cfg.dim = C; cfg.blocks = blocks; cfg.heads = heads; cfg.maxlen = T; cfg.dropout = 0; cfg.loss = loss;
     sd_sasrec m;
     sd_err err = {0};
-    cr_assert_eq(sd_sasrec_init(&m, &cfg, n_items, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_sasrec_init(&m, &cfg, 42, n_items, &err), 0, "%s", err.msg);
     int n_ref = 0;
     for (int i = 0; i < r->n; i++) n_ref += !strncmp(r->t[i].name, "param.", 6);
     cr_assert_eq(m.p.n_views, n_ref, "%d parameters, reference has %d", m.p.n_views, n_ref);
@@ -170,12 +170,13 @@ Test(sasrec, training_beats_popularity) {
     double pop_ndcg = ndcg_of(&pop, &w);
     for (int i = 0; i < 2; i++) {
         sd_sasrec_cfg cfg = sd_sasrec_defaults();
-        cfg.dim = 32; cfg.maxlen = 16; cfg.dropout = 0.2f; cfg.batch = 64; cfg.epochs = 12; cfg.eval_every = 6;
-        cfg.lr = 5e-3; cfg.loss = losses[i]; cfg.progress = false;
+        sd_train_opts to = sd_sasrec_train_defaults();
+        cfg.dim = 32; cfg.maxlen = 16; cfg.dropout = 0.2f; to.batch = 64; to.epochs = 12; to.eval_every_epochs = 6;
+        to.adam.lr = 5e-3; cfg.loss = losses[i]; to.progress = NULL;
         sd_sasrec m;
-        cr_assert_eq(sd_sasrec_init(&m, &cfg, w.seq.n_items, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_init(&m, &cfg, to.seed, w.seq.n_items, &err), 0, "%s", err.msg);
         sd_fit_report rep;
-        cr_assert_eq(sd_sasrec_fit(&m, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_fit(&m, &to, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
         cr_assert_gt(rep.best_epoch, 0);
         sd_scorer sc;
         sd_sasrec_scorer(&m, false, &sc);
@@ -309,7 +310,7 @@ Test(sasrec_sid, probabilities_and_gradients) {
         sd_sasrec_cfg cfg = sd_sasrec_defaults();
         cfg.dim = 8; cfg.blocks = 1; cfg.heads = 2; cfg.maxlen = 5; cfg.dropout = 0; cfg.loss = SD_LOSS_SOFTMAX;
         sd_sasrec_sid m;
-        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, (sd_sid_mode)mode, sids, w.cat, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, 42, (sd_sid_mode)mode, sids, w.cat, &err), 0, "%s", err.msg);
         if (mode == SD_SID_TOKENS) {
             sd_scorer sc;
             sd_sasrec_sid_scorer(&m, false, &sc);
@@ -375,12 +376,13 @@ Test(sasrec_sid, training_beats_popularity) {
     double pop_ndcg = ndcg_of(&pop, &w);
     for (int mode = 0; mode < 2; mode++) {
         sd_sasrec_cfg cfg = sd_sasrec_defaults();
-        cfg.dim = 32; cfg.maxlen = 8; cfg.dropout = 0.2f; cfg.batch = 64; cfg.epochs = 10; cfg.eval_every = 5;
-        cfg.lr = 5e-3; cfg.loss = SD_LOSS_SOFTMAX; cfg.progress = false;
+        sd_train_opts to = sd_sasrec_train_defaults();
+        cfg.dim = 32; cfg.maxlen = 8; cfg.dropout = 0.2f; to.batch = 64; to.epochs = 10; to.eval_every_epochs = 5;
+        to.adam.lr = 5e-3; cfg.loss = SD_LOSS_SOFTMAX; to.progress = NULL;
         sd_sasrec_sid m;
-        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, (sd_sid_mode)mode, sids, w.cat, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, to.seed, (sd_sid_mode)mode, sids, w.cat, &err), 0, "%s", err.msg);
         sd_fit_report rep;
-        cr_assert_eq(sd_sasrec_sid_fit(&m, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_sid_fit(&m, &to, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
         sd_scorer sc;
         sd_sasrec_sid_scorer(&m, false, &sc);
         double nd = ndcg_of(&sc, &w);

@@ -40,11 +40,13 @@ static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJS
 
 static int run(int argc, char **argv) {
     sd_sasrec_cfg c = sd_sasrec_defaults();
+    sd_train_opts t = sd_sasrec_train_defaults();
     const char *loss = "bce", *block = "pmixer", *out_dir = NULL, *sid_mode = "tokens";
     bool sid = false, cosine = false, resume = false, no_ckpt = false, force = false;
     int ckpt_every = 1, stop_after = 0;
-    double lr = c.lr, b1 = c.beta1, b2 = c.beta2, wd = c.weight_decay;
-    float dropout = c.dropout, clip = c.clip;
+    double lr = t.adam.lr, b1 = t.adam.beta1, b2 = t.adam.beta2, wd = t.adam.weight_decay;
+    float dropout = c.dropout, clip = t.clip;
+    int warmup = (int)t.warmup;
     sd_opt opts[] = {
         {.name = "dim", .type = SD_OPT_INT, .ptr = &c.dim, .metavar = "D", .help = "hidden size (default 50)"},
         {.name = "blocks", .type = SD_OPT_INT, .ptr = &c.blocks, .metavar = "N",
@@ -66,17 +68,17 @@ static int run(int argc, char **argv) {
         {.name = "beta2", .type = SD_OPT_DOUBLE, .ptr = &b2, .metavar = "X", .help = "Adam beta2 (default 0.98)"},
         {.name = "weight-decay", .type = SD_OPT_DOUBLE, .ptr = &wd, .metavar = "X",
          .help = "AdamW decoupled weight decay on matrices (default 0)"},
-        {.name = "warmup", .type = SD_OPT_INT, .ptr = &c.warmup, .metavar = "STEPS",
+        {.name = "warmup", .type = SD_OPT_INT, .ptr = &warmup, .metavar = "STEPS",
          .help = "linear learning-rate warmup (default 0)"},
         {.name = "cosine", .type = SD_OPT_FLAG, .ptr = &cosine, .help = "cosine learning-rate decay to 0 over the run"},
         {.name = "clip", .type = SD_OPT_FLOAT, .ptr = &clip, .metavar = "X",
          .help = "clip the global gradient norm (default 0 = off)"},
-        {.name = "batch", .type = SD_OPT_INT, .ptr = &c.batch, .metavar = "N", .help = "users per step (default 128)"},
-        {.name = "epochs", .type = SD_OPT_INT, .ptr = &c.epochs, .metavar = "N",
+        {.name = "batch", .type = SD_OPT_INT, .ptr = &t.batch, .metavar = "N", .help = "users per step (default 128)"},
+        {.name = "epochs", .type = SD_OPT_INT, .ptr = &t.epochs, .metavar = "N",
          .help = "passes over the training users (default 200)"},
-        {.name = "eval-every", .type = SD_OPT_INT, .ptr = &c.eval_every, .metavar = "K",
+        {.name = "eval-every", .type = SD_OPT_INT, .ptr = &t.eval_every_epochs, .metavar = "K",
          .help = "validate every K epochs (default 20)"},
-        {.name = "patience", .type = SD_OPT_INT, .ptr = &c.patience, .metavar = "N",
+        {.name = "patience", .type = SD_OPT_INT, .ptr = &t.patience, .metavar = "N",
          .help = "stop after N validations without improvement (default 0 = never)"},
         {.name = "sid", .type = SD_OPT_FLAG, .ptr = &sid,
          .help = "SID-SASRec on WORK/sids.tsv (writes WORK/sasrec_sid/)"},
@@ -117,8 +119,9 @@ static int run(int argc, char **argv) {
     int rc = sd_parse(&u, opts, argc, argv, &pos, &npos, &err);
     if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);
     const char *work = pos[0];
-    c.lr = lr; c.beta1 = b1; c.beta2 = b2; c.weight_decay = wd; c.dropout = dropout; c.clip = clip;
-    c.cosine = cosine; c.seed = sd_seed; c.progress = !sd_quiet;
+    t.adam.lr = lr; t.adam.beta1 = b1; t.adam.beta2 = b2; t.adam.weight_decay = wd; c.dropout = dropout; t.clip = clip;
+    t.warmup = warmup; t.schedule = cosine ? SD_LR_COSINE : SD_LR_CONSTANT; t.seed = sd_seed;
+    t.progress = sd_quiet ? NULL : "sasrec";
     sd_sid_mode mode = SD_SID_TOKENS;
     if (sd_rec_loss_parse(loss, &c.loss))
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --loss '%s' (choose bce or softmax)", loss);
@@ -126,7 +129,7 @@ static int run(int argc, char **argv) {
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --block '%s' (choose pmixer or standard)", block);
     else if (sd_sid_mode_parse(sid_mode, &mode))
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --sid-mode '%s' (choose tokens or sum)", sid_mode);
-    else if ((rc = sd_sasrec_cfg_check(&c, &err)))
+    else if ((rc = sd_sasrec_cfg_check(&c, &err)) || (rc = sd_sasrec_train_check(&t, &err)))
         sd_err_prefix(&err, "sasrec: ");
     else if (ckpt_every <= 0)
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: --ckpt-every must be > 0 (got %d)", ckpt_every);
@@ -163,16 +166,16 @@ static int run(int argc, char **argv) {
     if (sid) {
         sd_sasrec_sid *m = sd_xcalloc(1, sizeof *m);
         char *sids = sd_work_path(&w, "sids.tsv");
-        rc = sd_sasrec_sid_init(m, &c, mode, sids, w.cat, &err);
+        rc = sd_sasrec_sid_init(m, &c, t.seed, mode, sids, w.cat, &err);
         free(sids);
         if (rc) { free(m); goto done; }
         sd_sasrec_sid_scorer(m, true, &sc);
-        if ((rc = sd_sasrec_sid_fit_ckpt(m, &w.seq, &w.split, &ck, &rep, &err))) goto done;
+        if ((rc = sd_sasrec_sid_fit_ckpt(m, &t, &w.seq, &w.split, &ck, &rep, &err))) goto done;
     } else {
         sd_sasrec *m = sd_xcalloc(1, sizeof *m);
-        if ((rc = sd_sasrec_init(m, &c, w.seq.n_items, &err))) { free(m); goto done; }
+        if ((rc = sd_sasrec_init(m, &c, t.seed, w.seq.n_items, &err))) { free(m); goto done; }
         sd_sasrec_scorer(m, true, &sc);
-        if ((rc = sd_sasrec_fit_ckpt(m, &w.seq, &w.split, &ck, &rep, &err))) goto done;
+        if ((rc = sd_sasrec_fit_ckpt(m, &t, &w.seq, &w.split, &ck, &rep, &err))) goto done;
     }
     double train_s = sd_now() - t0;
     if (rep.interrupted) {
@@ -191,8 +194,8 @@ static int run(int argc, char **argv) {
     if ((rc = report_test(&sc, &w, sd_seed, cJSON_AddObjectToObject(extra, "test"), &err))) goto done;
     if ((rc = sd_dir_begin_flags(dir, &tmp, out_flags, &err))) goto done;
     char *extra_s = cJSON_PrintUnformatted(extra);
-    rc = sid ? sd_sasrec_sid_save(sd_sasrec_sid_of(&sc), tmp, extra_s, &err)
-             : sd_sasrec_save(sd_sasrec_of(&sc), tmp, extra_s, &err);
+    rc = sid ? sd_sasrec_sid_save(sd_sasrec_sid_of(&sc), &t, tmp, extra_s, &err)
+             : sd_sasrec_save(sd_sasrec_of(&sc), &t, tmp, extra_s, &err);
     free(extra_s);
     if (!rc) rc = sd_dir_commit(tmp, dir, &err);
     else sd_dir_abort(tmp);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include "base/err.h"
 #include "nn/params.h"
+#include "nn/train.h"
 
 #define SD_RQVAE_MAX_HIDDEN 8
 #define SD_RQVAE_MAX_LEVELS 16
@@ -133,23 +134,21 @@ void sd_rqvae_decode(sd_rqvae *m, const int32_t *codes, int64_t n, int batch, fl
  * same bytes. */
 typedef enum { SD_RQVAE_KEEP_VAL = 0, SD_RQVAE_KEEP_DISTINCT = 1 } sd_rqvae_keep;
 typedef struct sd_rqvae_train_opts {
-    int epochs;            /* passes over the training items (100) */
-    int batch;             /* items per step (1024; capped at the training items) */
-    double lr, lr_min;     /* 3e-4 peak, 1e-6 at the end of the cosine */
-    double weight_decay;   /* 0.01 */
-    double clip;           /* global gradient norm (1.0; 0 = off) */
-    int warmup;            /* steps (200; at most a tenth of all steps) */
+    /* How every model is trained (nn/train.h): epochs (100), batch (items per step, 1024; capped
+     * at the training items), adam.lr (3e-4 peak) and adam.weight_decay (0.01), lr_min (1e-6 at the
+     * end of the cosine), clip (global gradient norm, 1.0; 0 = off), warmup (steps, 200; at most a
+     * tenth of all steps), eval_every_steps (steps between validations; 0 = once per epoch), seed
+     * and progress (bar label, NULL for none). The loop's own fields are set by sd_rqvae_train. */
+    sd_train_opts common;
+    /* what only RQ-VAE's training has: */
     int reset_every;       /* steps between dead-code checks; 0 = once per epoch; < 0 = never */
     double val_frac;       /* share of items held out for validation (0.05) */
     bool standardize;      /* per-dimension mean / std of the training items (off) */
-    int eval_every;        /* steps between validations; 0 = once per epoch */
     int init_rows;         /* items for the k-means initialisation; 0 = max(batch, 64 codes) */
     int kmeans_iters;      /* Lloyd iterations of that initialisation (25) */
     double code_pull;      /* after each step, chosen codes move this share towards the mean of
                               their batch residuals (0 = off: gradient only, as the original) */
     sd_rqvae_keep keep;    /* which checkpoint is left in the model (SD_RQVAE_KEEP_VAL) */
-    uint64_t seed;
-    const char *progress;  /* progress-bar label, NULL for none */
 } sd_rqvae_train_opts;
 void sd_rqvae_train_defaults(sd_rqvae_train_opts *o);
 /* 0, or SD_EUSAGE naming the bad option. */

@@ -24,9 +24,9 @@ static char *details(const sd_rqvae *m, const sd_rqvae_train_opts *o, const sd_r
     cJSON_AddStringToObject(j, "recon", m->cfg.reduction == SD_REDUCE_MEAN ? "mean" : "sum");
     cJSON_AddNumberToObject(j, "beta", m->cfg.beta);
     cJSON_AddBoolToObject(j, "standardize", o->standardize);
-    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "epochs", o->common.epochs);
     cJSON_AddNumberToObject(j, "batch", s->batch);
-    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "lr", o->common.adam.lr);
     cJSON_AddNumberToObject(j, "warmup_steps", s->warmup);
     cJSON_AddNumberToObject(j, "steps", (double)s->steps);
     cJSON_AddNumberToObject(j, "train_items", (double)s->n_train);
@@ -58,8 +58,8 @@ int sd_rqvae_method(const float *emb, int64_t n, int64_t d, const sd_sid_params 
     o.model.dim = (int)d;
     o.model.levels = p->levels;
     o.model.codes = p->codes;
-    o.train.seed = p->seed;
-    o.train.progress = p->progress ? "rq-vae training" : NULL;
+    o.train.common.seed = p->seed;
+    o.train.common.progress = p->progress ? "rq-vae training" : NULL;
     sd_rqvae m;
     int rc = sd_rqvae_init(&m, &o.model, sd_mix64(p->seed ^ 0x5eed), err);
     if (rc) return rc;

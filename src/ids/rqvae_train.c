@@ -16,28 +16,37 @@ enum { STREAM_SPLIT = 1, STREAM_KMEANS = 2, STREAM_RESET = 3, STREAM_EPOCH = 100
 
 void sd_rqvae_train_defaults(sd_rqvae_train_opts *o) {
     memset(o, 0, sizeof *o);
-    o->epochs = 100;
-    o->batch = 1024;
-    o->lr = 3e-4;
-    o->lr_min = 1e-6;
-    o->weight_decay = 0.01;
-    o->clip = 1.0;
-    o->warmup = 200;
+    sd_train_opts *c = &o->common;
+    *c = sd_train_defaults();
+    c->epochs = 100;
+    c->batch = 1024;
+    c->adam.lr = 3e-4;
+    c->adam.weight_decay = 0.01;
+    c->schedule = SD_LR_COSINE;
+    c->lr_min = 1e-6;
+    c->clip = 1.0f;
+    c->warmup = 200;
+    c->eval_every_steps = 0;
+    c->progress = NULL;
+    c->name = "rqvae";
     o->reset_every = 0;
     o->val_frac = 0.05;
-    o->eval_every = 0;
     o->kmeans_iters = 25;
 }
 
 int sd_rqvae_train_check(const sd_rqvae_train_opts *o, sd_err *err) {
-    if (o->epochs < 1) return sd_errf(err, SD_EUSAGE, "rqvae: epochs %d < 1", o->epochs);
-    if (o->batch < 1) return sd_errf(err, SD_EUSAGE, "rqvae: batch %d < 1", o->batch);
-    if (!(o->lr > 0) || !isfinite(o->lr)) return sd_errf(err, SD_EUSAGE, "rqvae: learning rate %g must be > 0", o->lr);
-    if (!(o->lr_min >= 0) || o->lr_min > o->lr)
-        return sd_errf(err, SD_EUSAGE, "rqvae: final learning rate %g must be in [0, %g]", o->lr_min, o->lr);
-    if (!(o->weight_decay >= 0)) return sd_errf(err, SD_EUSAGE, "rqvae: weight decay %g < 0", o->weight_decay);
-    if (!(o->clip >= 0)) return sd_errf(err, SD_EUSAGE, "rqvae: clip %g < 0", o->clip);
-    if (o->warmup < 0) return sd_errf(err, SD_EUSAGE, "rqvae: warmup %d < 0", o->warmup);
+    const sd_train_opts *c = &o->common;
+    double lr = c->adam.lr;
+    if (c->epochs < 1) return sd_errf(err, SD_EUSAGE, "rqvae: epochs %d < 1", c->epochs);
+    if (c->batch < 1) return sd_errf(err, SD_EUSAGE, "rqvae: batch %d < 1", c->batch);
+    if (!(lr > 0) || !isfinite(lr)) return sd_errf(err, SD_EUSAGE, "rqvae: learning rate %g must be > 0", lr);
+    if (!(c->lr_min >= 0) || c->lr_min > lr)
+        return sd_errf(err, SD_EUSAGE, "rqvae: final learning rate %g must be in [0, %g]", c->lr_min, lr);
+    if (!(c->adam.weight_decay >= 0)) return sd_errf(err, SD_EUSAGE, "rqvae: weight decay %g < 0", c->adam.weight_decay);
+    if (!(c->clip >= 0)) return sd_errf(err, SD_EUSAGE, "rqvae: clip %g < 0", c->clip);
+    if (c->warmup < 0) return sd_errf(err, SD_EUSAGE, "rqvae: warmup %lld < 0", (long long)c->warmup);
+    if (c->eval_every_steps < 0)
+        return sd_errf(err, SD_EUSAGE, "rqvae: validation every %lld steps < 0", (long long)c->eval_every_steps);
     if (!(o->val_frac >= 0 && o->val_frac < 0.5))
         return sd_errf(err, SD_EUSAGE, "rqvae: validation share %g must be in [0, 0.5)", o->val_frac);
     if (!(o->code_pull >= 0 && o->code_pull <= 1))
@@ -247,7 +256,7 @@ static int rq_epoch_begin(void *ctx, const sd_train_state *s, sd_err *err) {
     (void)err;
     rq_fit *f = ctx;
     /* epoch 0's order was drawn before the k-means initialisation (it picks its rows) */
-    if (s->epoch > 1) shuffle(f->order, f->n_train, f->o->seed, STREAM_EPOCH + (uint64_t)(s->epoch - 1));
+    if (s->epoch > 1) shuffle(f->order, f->n_train, f->o->common.seed, STREAM_EPOCH + (uint64_t)(s->epoch - 1));
     f->bi = 0;
     return 0;
 }
@@ -275,7 +284,7 @@ static void rq_after_step(void *ctx, const sd_train_state *s) {
     if (f->o->code_pull > 0) pull_codes(m, &f->ws, f->o->code_pull, f->pull_sum, f->pull_cnt);
     for (int i = 0; i < b; i++)
         for (int l = 0; l < L; l++) f->usage[(size_t)l * K + f->ws.codes[(size_t)i * L + l]]++;
-    if (f->o->progress) {
+    if (f->o->common.progress) {
         char txt[64] = "";
         for (int l = 0; l < L && l < 4; l++)
             snprintf(txt + strlen(txt), sizeof txt - strlen(txt), "%s%d", l ? "/" : "", levels_used(f->usage, K, l));
@@ -330,7 +339,7 @@ int sd_rqvae_train(sd_rqvae *m, const float *x, int64_t n, const sd_rqvae_train_
     /* split: a seeded permutation, validation first */
     int64_t *perm = sd_xmalloc(sizeof(int64_t) * (size_t)n);
     for (int64_t i = 0; i < n; i++) perm[i] = i;
-    shuffle(perm, n, o->seed, STREAM_SPLIT);
+    shuffle(perm, n, o->common.seed, STREAM_SPLIT);
     rq_fit f = {.m = m, .o = o, .x = x, .n = n, .n_train = n_train, .n_val = n_val, .val_rows = perm};
     f.order = sd_xmalloc(sizeof(int64_t) * (size_t)n_train);
     memcpy(f.order, perm + n_val, sizeof(int64_t) * (size_t)n_train);
@@ -340,10 +349,11 @@ int sd_rqvae_train(sd_rqvae *m, const float *x, int64_t n, const sd_rqvae_train_
     if (o->standardize) input_stats(m, x, f.order, n_train);
     else for (int j = 0; j < D; j++) mu[j] = 0, sdv[j] = 1;
 
-    int B = (int)(o->batch < n_train ? o->batch : n_train);
-    int64_t spe = (n_train + B - 1) / B, total = spe * o->epochs;
+    const sd_train_opts *c = &o->common;
+    int B = (int)(c->batch < n_train ? c->batch : n_train);
+    int64_t spe = (n_train + B - 1) / B, total = spe * c->epochs;
     f.spe = spe;
-    f.warmup = o->warmup < total / 10 ? o->warmup : total / 10;
+    f.warmup = c->warmup < total / 10 ? c->warmup : total / 10;
     f.reset_every = o->reset_every == 0 ? spe : o->reset_every;
     sd_rqvae_ws_init(&f.ws, m, B);
     f.xb = sd_xmalloc(sizeof(float) * (size_t)B * D);
@@ -356,21 +366,25 @@ int sd_rqvae_train(sd_rqvae *m, const float *x, int64_t n, const sd_rqvae_train_
                                  .best_val = INFINITY, .best_distinct = -1};
 
     /* epoch 0's order also picks the k-means rows */
-    shuffle(f.order, n_train, o->seed, STREAM_EPOCH);
+    shuffle(f.order, n_train, c->seed, STREAM_EPOCH);
     int64_t init_rows = o->init_rows ? o->init_rows : (B > 64 * K ? B : 64 * K);
     if (init_rows > n_train) init_rows = n_train;
     if (init_rows < K) init_rows = K;
     rc = kmeans_init(m, &f.ws, x, f.order, (int)init_rows, o->kmeans_iters > 0 ? o->kmeans_iters : 25,
-                     sd_mix64(o->seed + STREAM_KMEANS), err);
+                     sd_mix64(c->seed + STREAM_KMEANS), err);
 
-    sd_rng_stream(&f.reset_rng, o->seed, STREAM_RESET);
-    sd_adamw adam = sd_adamw_default();
-    adam.lr = o->lr;
-    adam.weight_decay = o->weight_decay;
-    sd_train_opts to = {.epochs = o->epochs, .batches_per_epoch = spe, .accum = 1, .adam = adam,
-                        .schedule = SD_LR_COSINE, .warmup = f.warmup, .lr_min = o->lr_min, .clip = (float)o->clip,
-                        .eval_every_steps = o->eval_every > 0 ? o->eval_every : spe, .lower_is_better = true,
-                        .best_init = INFINITY, .name = "rqvae", .progress = o->progress};
+    sd_rng_stream(&f.reset_rng, c->seed, STREAM_RESET);
+    /* the caller's training options; what the loop needs of an RQ-VAE run is set here (one
+     * batch per step: the dead-code checks count steps of one batch) */
+    sd_train_opts to = *c;
+    to.batches_per_epoch = spe;
+    to.accum = 1;
+    to.warmup = f.warmup;
+    to.eval_every_steps = c->eval_every_steps > 0 ? c->eval_every_steps : spe;
+    to.lower_is_better = true;
+    to.best_init = INFINITY;
+    to.name = "rqvae";
+    to.ckpt_path = NULL;
     sd_trainer t = {.p = p, .ctx = &f, .next = rq_next, .epoch_begin = rq_epoch_begin, .after_step = rq_after_step,
                     .validate = rq_validate, .note = rq_note};
     sd_train_state ts = {0};

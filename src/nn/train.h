@@ -29,9 +29,14 @@
 
 typedef enum { SD_LR_CONSTANT = 0, SD_LR_COSINE = 1 } sd_lr_schedule;
 
-/* How to train, apart from what to train (model configs stay with the models). */
+/* How to train, apart from what to train (model configs stay with the models). Every client
+ * takes its training options as this one struct (SASRec and SID-SASRec: sd_sasrec_train_defaults,
+ * RQ-VAE: sd_rqvae_train_opts.train); the client fills the loop's own fields (batches_per_epoch,
+ * name, checkpoint identity) on its copy. */
 typedef struct sd_train_opts {
     int epochs;                /* passes over the data (>= 1) */
+    int batch;                 /* read by the client: examples per micro-batch (the loop never looks) */
+    uint64_t seed;             /* read by the client: its shuffles, dropout masks and sampling */
     int64_t batches_per_epoch; /* micro-batches the client yields per epoch (sets the schedule's length) */
     int accum;                 /* micro-batches per optimizer step (<= 1: one) */
     sd_adamw adam;             /* adam.lr is the peak learning rate */

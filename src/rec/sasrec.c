@@ -29,10 +29,7 @@ int sd_rec_loss_parse(const char *s, sd_rec_loss *l) {
 }
 
 sd_sasrec_cfg sd_sasrec_defaults(void) {
-    return (sd_sasrec_cfg){.dim = 50, .blocks = 2, .heads = 1, .maxlen = 50, .dropout = 0.5f, .loss = SD_LOSS_BCE,
-                           .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.98, .weight_decay = 0, .warmup = 0,
-                           .cosine = false, .clip = 0, .batch = 128, .epochs = 200, .eval_every = 20,
-                           .patience = 0, .seed = 42, .progress = true};
+    return (sd_sasrec_cfg){.dim = 50, .blocks = 2, .heads = 1, .maxlen = 50, .dropout = 0.5f, .loss = SD_LOSS_BCE};
 }
 
 int sd_sasrec_cfg_check(const sd_sasrec_cfg *c, sd_err *err) {
@@ -43,16 +40,38 @@ int sd_sasrec_cfg_check(const sd_sasrec_cfg *c, sd_err *err) {
         return sd_errf(err, SD_EUSAGE, "--heads must be > 0 and divide --dim %d (got %d)", c->dim, c->heads);
     if (c->maxlen <= 0 || c->maxlen > 4096) return sd_errf(err, SD_EUSAGE, "--maxlen must be in 1..4096 (got %d)", c->maxlen);
     if (!(c->dropout >= 0 && c->dropout < 1)) return sd_errf(err, SD_EUSAGE, "--dropout must be in [0, 1) (got %g)", c->dropout);
-    if (!(c->lr > 0)) return sd_errf(err, SD_EUSAGE, "--lr must be > 0 (got %g)", c->lr);
-    if (!(c->beta1 >= 0 && c->beta1 < 1)) return sd_errf(err, SD_EUSAGE, "--beta1 must be in [0, 1) (got %g)", c->beta1);
-    if (!(c->beta2 >= 0 && c->beta2 < 1)) return sd_errf(err, SD_EUSAGE, "--beta2 must be in [0, 1) (got %g)", c->beta2);
-    if (!(c->weight_decay >= 0)) return sd_errf(err, SD_EUSAGE, "--weight-decay must be >= 0 (got %g)", c->weight_decay);
-    if (c->warmup < 0) return sd_errf(err, SD_EUSAGE, "--warmup must be >= 0 (got %d)", c->warmup);
-    if (!(c->clip >= 0)) return sd_errf(err, SD_EUSAGE, "--clip must be >= 0 (got %g)", c->clip);
-    if (c->batch <= 0) return sd_errf(err, SD_EUSAGE, "--batch must be > 0 (got %d)", c->batch);
-    if (c->epochs <= 0) return sd_errf(err, SD_EUSAGE, "--epochs must be > 0 (got %d)", c->epochs);
-    if (c->eval_every <= 0) return sd_errf(err, SD_EUSAGE, "--eval-every must be > 0 (got %d)", c->eval_every);
-    if (c->patience < 0) return sd_errf(err, SD_EUSAGE, "--patience must be >= 0 (got %d)", c->patience);
+    return 0;
+}
+
+sd_train_opts sd_sasrec_train_defaults(void) {
+    sd_train_opts o = sd_train_defaults();
+    o.adam = (sd_adamw){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.98, .eps = 1e-8, .weight_decay = 0};
+    o.schedule = SD_LR_CONSTANT;
+    o.warmup = 0;
+    o.lr_min = 0.0;
+    o.clip = 0;
+    o.batch = 128;
+    o.epochs = 200;
+    o.eval_every_epochs = 20;
+    o.patience = 0;
+    o.seed = 42;
+    o.progress = "sasrec";
+    o.name = "sasrec";
+    return o;
+}
+
+int sd_sasrec_train_check(const sd_train_opts *o, sd_err *err) {
+    const sd_adamw *a = &o->adam;
+    if (!(a->lr > 0)) return sd_errf(err, SD_EUSAGE, "--lr must be > 0 (got %g)", a->lr);
+    if (!(a->beta1 >= 0 && a->beta1 < 1)) return sd_errf(err, SD_EUSAGE, "--beta1 must be in [0, 1) (got %g)", a->beta1);
+    if (!(a->beta2 >= 0 && a->beta2 < 1)) return sd_errf(err, SD_EUSAGE, "--beta2 must be in [0, 1) (got %g)", a->beta2);
+    if (!(a->weight_decay >= 0)) return sd_errf(err, SD_EUSAGE, "--weight-decay must be >= 0 (got %g)", a->weight_decay);
+    if (o->warmup < 0) return sd_errf(err, SD_EUSAGE, "--warmup must be >= 0 (got %lld)", (long long)o->warmup);
+    if (!(o->clip >= 0)) return sd_errf(err, SD_EUSAGE, "--clip must be >= 0 (got %g)", o->clip);
+    if (o->batch <= 0) return sd_errf(err, SD_EUSAGE, "--batch must be > 0 (got %d)", o->batch);
+    if (o->epochs <= 0) return sd_errf(err, SD_EUSAGE, "--epochs must be > 0 (got %d)", o->epochs);
+    if (o->eval_every_epochs <= 0) return sd_errf(err, SD_EUSAGE, "--eval-every must be > 0 (got %d)", o->eval_every_epochs);
+    if (o->patience < 0) return sd_errf(err, SD_EUSAGE, "--patience must be >= 0 (got %d)", o->patience);
     return 0;
 }
 
@@ -73,15 +92,16 @@ static void declare(sd_sasrec *m, const sd_sasrec_cfg *cfg, int32_t n_items) {
     sd_params_alloc(&m->p);
 }
 
-int sd_sasrec_init(sd_sasrec *m, const sd_sasrec_cfg *cfg, int32_t n_items, sd_err *err) {
+int sd_sasrec_init(sd_sasrec *m, const sd_sasrec_cfg *cfg, uint64_t seed, int32_t n_items, sd_err *err) {
     int rc = sd_sasrec_cfg_check(cfg, err);
     if (rc) return rc;
     if (n_items <= 0) return sd_errf(err, SD_ERANGE, "sasrec: no items");
     declare(m, cfg, n_items);
     float *E = sd_params_ptr(&m->p, m->item_emb);
-    sd_xavier_normal(E, (int64_t)n_items + 1, cfg->dim, cfg->seed, 1);
+    m->seed = seed;
+    sd_xavier_normal(E, (int64_t)n_items + 1, cfg->dim, seed, 1);
     memset(E, 0, (size_t)cfg->dim * sizeof(float));
-    sd_seqenc_init_weights(&m->enc, &m->p, cfg->seed);
+    sd_seqenc_init_weights(&m->enc, &m->p, seed);
     return 0;
 }
 
@@ -178,7 +198,7 @@ float sd_sasrec_loss_forward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_bat
     for (int n = 0; n < N; n++) ws->tok[n] = b->item[n] + 1;
     embed_items(sd_seqenc_input(&m->enc, ws->enc, b->B, N, train), E, ws->tok, N, m->n_items + 1, C);
     sd_packed pk = {b->B, N, b->len, b->off};
-    const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->cfg.seed, step);
+    const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->seed, step);
     return sd_item_loss_forward(&ws->loss, m->cfg.loss, out, E + C, m->n_items, b->target, b->neg, N, C);
 }
 
@@ -357,7 +377,7 @@ static int rec_validate(void *ctx, const sd_train_state *s, double *metric, int 
     if (rc) return rc;
     *metric = mv.ndcg[1];
     *better = mv.ndcg[1] > s->best_metric;
-    if (f->tr->cfg->progress)
+    if (f->tr->opts->progress)
         sd_info("epoch %d: loss %.4f  valid NDCG@10 %.4f  HR@10 %.4f%s  (train %.1f s, eval %.1f s)", s->epoch,
                 s->last_loss, mv.ndcg[1], mv.hit[1], *better ? "  *" : "", s->epoch_seconds, sd_now() - t1);
     if (*better) f->rep->best_valid = mv;
@@ -398,22 +418,13 @@ static int rec_state_read(void *ctx, const cJSON *o) {
     return 0;
 }
 
-/* The training options of a SASRec-family configuration. */
-static sd_train_opts rec_train_opts(const sd_sasrec_cfg *c, int64_t batches_per_epoch) {
-    return (sd_train_opts){
-        .epochs = c->epochs, .batches_per_epoch = batches_per_epoch, .accum = 1,
-        .adam = {.lr = c->lr, .beta1 = c->beta1, .beta2 = c->beta2, .eps = 1e-8, .weight_decay = c->weight_decay},
-        .schedule = c->cosine ? SD_LR_COSINE : SD_LR_CONSTANT, .warmup = c->warmup, .lr_min = 0.0, .clip = c->clip,
-        .eval_every_epochs = c->eval_every, .patience = c->patience, .lower_is_better = false, .best_init = -1,
-        .progress = c->progress ? "sasrec" : NULL, .progress_per_epoch = true, .ckpt_kind = "sasrec",
-        .metric_key = "best_ndcg"};
-}
-
 int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
     const sd_sasrec_cfg *c = tr->cfg;
     const sd_rec_ckpt_opts *ck = tr->ckpt && tr->ckpt->path ? tr->ckpt : NULL;
     memset(rep, 0, sizeof *rep);
-    sd_seqbatcher *bt = sd_seqbatcher_new(seq, sp, c->maxlen, c->batch, c->loss == SD_LOSS_BCE, c->seed);
+    int rc = sd_sasrec_train_check(tr->opts, err);
+    if (rc) return rc;
+    sd_seqbatcher *bt = sd_seqbatcher_new(seq, sp, c->maxlen, tr->opts->batch, c->loss == SD_LOSS_BCE, tr->opts->seed);
     int32_t n_train = sd_seqbatcher_users(bt);
     if (n_train == 0) {
         sd_seqbatcher_free(bt);
@@ -422,9 +433,19 @@ int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split
     rec_fit f = {.tr = tr, .seq = seq, .sp = sp, .bt = bt, .eo = sd_eval_defaults(), .rep = rep};
     f.eo.part = SD_PART_VALID;
     f.eo.progress = false;
-    f.eo.seed = c->seed;
-    sd_train_opts o = rec_train_opts(c, (n_train + c->batch - 1) / c->batch);
+    f.eo.seed = tr->opts->seed;
+    /* the caller's training options; what the loop needs of a SASRec-family run is set here */
+    sd_train_opts o = *tr->opts;
+    o.batches_per_epoch = (n_train + o.batch - 1) / o.batch;
+    if (o.accum < 1) o.accum = 1;
+    o.lower_is_better = false;
+    o.best_init = -1;
+    o.progress_per_epoch = true;
+    o.ckpt_kind = "sasrec";
+    o.metric_key = "best_ndcg";
     o.name = tr->scorer->name;
+    o.ckpt_path = NULL;
+    o.ckpt_config = NULL;
     cJSON *config = ck ? data_config(tr, seq, sp) : NULL;
     if (ck) {
         o.ckpt_path = ck->path;
@@ -436,7 +457,7 @@ int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split
     sd_trainer t = {.p = tr->p, .ctx = &f, .next = rec_next, .epoch_begin = rec_epoch_begin,
                     .validate = rec_validate, .state_write = rec_state_write, .state_read = rec_state_read};
     sd_train_state s;
-    int rc = sd_train(&t, &o, &s, err);
+    rc = sd_train(&t, &o, &s, err);
     rep->epochs_run = s.epoch;
     rep->best_epoch = s.best_epoch;
     rep->last_loss = s.last_loss;
@@ -455,36 +476,37 @@ static float fwd_sasrec(void *m, void *ws, const sd_seqbatch *b, bool train, uin
 }
 static void bwd_sasrec(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_loss_backward(m, ws, b); }
 
-int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, const sd_rec_ckpt_opts *ck,
-                       sd_fit_report *rep, sd_err *err) {
+int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
+                       const sd_rec_ckpt_opts *ck, sd_fit_report *rep, sd_err *err) {
+    int rc = sd_sasrec_train_check(o, err);
+    if (rc) return rc;
     sd_scorer sc;
     sd_sasrec_scorer(m, false, &sc);
-    sd_sasrec_ws *ws = sd_sasrec_ws_new(m, m->cfg.batch);
+    sd_sasrec_ws *ws = sd_sasrec_ws_new(m, o->batch);
     cJSON *config = NULL;
     if (ck) {
-        config = sd_sasrec_train_json(&m->cfg);
+        config = sd_sasrec_train_json(&m->cfg, o);
         cJSON_AddStringToObject(config, "model_type", "sasrec");
         cJSON_AddNumberToObject(config, "n_items", m->n_items);
     }
-    sd_rec_trainer tr = {.cfg = &m->cfg, .p = &m->p, .model = m, .ws = ws, .forward = fwd_sasrec, .backward = bwd_sasrec,
-                         .scorer = &sc, .ckpt = ck, .ckpt_config = config};
-    int rc = sd_rec_fit(&tr, seq, sp, rep, err);
+    sd_rec_trainer tr = {.cfg = &m->cfg, .opts = o, .p = &m->p, .model = m, .ws = ws, .forward = fwd_sasrec,
+                         .backward = bwd_sasrec, .scorer = &sc, .ckpt = ck, .ckpt_config = config};
+    rc = sd_rec_fit(&tr, seq, sp, rep, err);
     cJSON_Delete(config);
     sd_sasrec_ws_free(ws);
     sd_scorer_free(&sc);
     return rc;
 }
 
-int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
-    return sd_sasrec_fit_ckpt(m, seq, sp, NULL, rep, err);
+int sd_sasrec_fit(sd_sasrec *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
+                  sd_fit_report *rep, sd_err *err) {
+    return sd_sasrec_fit_ckpt(m, o, seq, sp, NULL, rep, err);
 }
 
 /* ---- files ---- */
 
-cJSON *sd_sasrec_train_json(const sd_sasrec_cfg *c) {
+cJSON *sd_sasrec_train_json(const sd_sasrec_cfg *c, const sd_train_opts *o) {
     cJSON *j = cJSON_CreateObject();
-    char seed[24];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
     cJSON_AddNumberToObject(j, "dim", c->dim);
     cJSON_AddNumberToObject(j, "blocks", c->blocks);
     cJSON_AddNumberToObject(j, "heads", c->heads);
@@ -492,35 +514,39 @@ cJSON *sd_sasrec_train_json(const sd_sasrec_cfg *c) {
     cJSON_AddNumberToObject(j, "dropout", c->dropout);
     cJSON_AddStringToObject(j, "block", sd_seqenc_block_name(c->block));
     cJSON_AddStringToObject(j, "loss", sd_rec_loss_name(c->loss));
-    cJSON_AddNumberToObject(j, "lr", c->lr);
-    cJSON_AddNumberToObject(j, "beta1", c->beta1);
-    cJSON_AddNumberToObject(j, "beta2", c->beta2);
-    cJSON_AddNumberToObject(j, "weight_decay", c->weight_decay);
-    cJSON_AddNumberToObject(j, "warmup", c->warmup);
-    cJSON_AddBoolToObject(j, "cosine", c->cosine);
-    cJSON_AddNumberToObject(j, "clip", c->clip);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "epochs", c->epochs);
-    cJSON_AddNumberToObject(j, "eval_every", c->eval_every);
-    cJSON_AddNumberToObject(j, "patience", c->patience);
+    if (!o) return j;
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    cJSON_AddNumberToObject(j, "lr", o->adam.lr);
+    cJSON_AddNumberToObject(j, "beta1", o->adam.beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->adam.beta2);
+    cJSON_AddNumberToObject(j, "weight_decay", o->adam.weight_decay);
+    cJSON_AddNumberToObject(j, "warmup", (double)o->warmup);
+    cJSON_AddBoolToObject(j, "cosine", o->schedule == SD_LR_COSINE);
+    cJSON_AddNumberToObject(j, "clip", o->clip);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "epochs", o->epochs);
+    cJSON_AddNumberToObject(j, "eval_every", o->eval_every_epochs);
+    cJSON_AddNumberToObject(j, "patience", o->patience);
     cJSON_AddStringToObject(j, "seed", seed);
     return j;
 }
 
 /* config.json: the training options (as in checkpoints) plus what a loader needs. */
-static cJSON *cfg_json(const sd_sasrec *m) {
-    cJSON *j = sd_sasrec_train_json(&m->cfg);
+static cJSON *cfg_json(const sd_sasrec *m, const sd_train_opts *trained) {
+    cJSON *j = sd_sasrec_train_json(&m->cfg, trained);
     cJSON_AddStringToObject(j, "model_type", "sasrec");
     cJSON_AddNumberToObject(j, "n_items", m->n_items);
     return j;
 }
 
-int sd_sasrec_save(const sd_sasrec *m, const char *dir, const char *extra_json, sd_err *err) {
+int sd_sasrec_save(const sd_sasrec *m, const sd_train_opts *trained, const char *dir, const char *extra_json,
+                   sd_err *err) {
     char *path = sd_path_join(dir, "model.safetensors");
     int rc = sd_rec_params_save(&m->p, path, err);
     free(path);
     if (rc) return rc;
-    cJSON *j = cfg_json(m);
+    cJSON *j = cfg_json(m, trained);
     cJSON *extra = extra_json ? cJSON_Parse(extra_json) : NULL;
     if (extra) {
         cJSON *it = extra->child;
@@ -544,6 +570,7 @@ int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err) 
     int rc = sd_json_read_file(path, &j, err);
     if (!rc && !cJSON_IsObject(j)) rc = sd_errf(err, SD_EFORMAT, "%s: not a JSON object", path);
     sd_sasrec_cfg c = sd_sasrec_defaults();
+    uint64_t seed = sd_sasrec_train_defaults().seed;
     int ni = 0;
     if (!rc) rc = sd_json_get_int(j, "n_items", &ni, path, err);
     if (!rc) rc = sd_json_get_int(j, "dim", &c.dim, path, err);
@@ -556,8 +583,8 @@ int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err) 
         c.block = sd_seqenc_block_of_json(j);
         /* a string keeps all 64 bits; older files wrote a number */
         const cJSON *sv = cJSON_GetObjectItemCaseSensitive(j, "seed");
-        if (cJSON_IsString(sv)) c.seed = strtoull(sv->valuestring, NULL, 10);
-        else if (cJSON_IsNumber(sv)) c.seed = (uint64_t)sv->valuedouble;
+        if (cJSON_IsString(sv)) seed = strtoull(sv->valuestring, NULL, 10);
+        else if (cJSON_IsNumber(sv)) seed = (uint64_t)sv->valuedouble;
     }
     if (!rc && ni != n_items)
         rc = sd_errf(err, SD_ESTATE, "%s: model has %d items, the work directory %d (retrain: semid sasrec)", path,
@@ -567,6 +594,7 @@ int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err) 
     free(path);
     if (rc) return rc;
     declare(m, &c, n_items);
+    m->seed = seed;
     path = sd_path_join(dir, "model.safetensors");
     rc = sd_rec_params_load(&m->p, path, err);
     free(path);

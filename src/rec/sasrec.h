@@ -21,6 +21,7 @@
 #include "data/sequences.h"
 #include "data/split.h"
 #include "nn/params.h"
+#include "nn/train.h"
 #include "eval/metrics.h"
 #include "eval/scorer.h"
 #include "rec/seqbatch.h"
@@ -30,30 +31,31 @@ typedef enum { SD_LOSS_BCE = 0, SD_LOSS_SOFTMAX = 1 } sd_rec_loss;
 const char *sd_rec_loss_name(sd_rec_loss l);
 int sd_rec_loss_parse(const char *s, sd_rec_loss *l); /* "bce", "softmax"; SD_EUSAGE otherwise */
 
+/* What the model is; how it is trained is an sd_train_opts (nn/train.h), as for every model. */
 typedef struct sd_sasrec_cfg {
     int dim, blocks, heads, maxlen;
     float dropout;
     sd_seqenc_block block; /* pmixer (default) or standard pre-LN, rec/seqenc.h */
     sd_rec_loss loss;
-    double lr, beta1, beta2, weight_decay;
-    int warmup;          /* steps of linear warmup */
-    bool cosine;         /* cosine decay to 0 over the whole run (else constant after warmup) */
-    float clip;          /* global gradient-norm clipping, 0 = off */
-    int batch, epochs;
-    int eval_every;      /* evaluate on valid every k epochs (and after the last) */
-    int patience;        /* stop after this many evaluations without improvement, 0 = never */
-    uint64_t seed;
-    bool progress;       /* progress bar + one log line per evaluation */
 } sd_sasrec_cfg;
 
-/* The paper's Amazon configuration: d 50, 2 blocks, 1 head, maxlen 50, dropout 0.5, Adam lr 1e-3
- * betas (0.9, 0.98), no weight decay, batch 128, BCE, 200 epochs, evaluation every 20. */
+/* The paper's Amazon configuration: d 50, 2 blocks, 1 head, maxlen 50, dropout 0.5, BCE. */
 sd_sasrec_cfg sd_sasrec_defaults(void);
 /* Checks every field; errors name the option (--dim must be > 0, ...). */
 int sd_sasrec_cfg_check(const sd_sasrec_cfg *c, sd_err *err);
 
+/* The paper's training: Adam lr 1e-3 betas (0.9, 0.98) eps 1e-8, no weight decay, no warmup,
+ * constant lr, no clipping, batch 128 users, 200 epochs, validation every 20 (eval_every_epochs),
+ * no patience, seed 42, progress "sasrec" (NULL: no bar and no log line per validation). The
+ * fields SASRec's command line sets: adam.lr/beta1/beta2/weight_decay, warmup, schedule (cosine
+ * decays to lr_min 0), clip, batch, epochs, eval_every_epochs, patience, seed, progress. */
+sd_train_opts sd_sasrec_train_defaults(void);
+/* Checks the fields above; errors name the option (--lr must be > 0, ...). */
+int sd_sasrec_train_check(const sd_train_opts *o, sd_err *err);
+
 typedef struct sd_sasrec {
     sd_sasrec_cfg cfg;
+    uint64_t seed;       /* of the initialisation and of the dropout masks in training */
     int32_t n_items;
     sd_params p;
     int item_emb;        /* view of E [n_items + 1, dim] */
@@ -61,8 +63,8 @@ typedef struct sd_sasrec {
 } sd_sasrec;
 
 /* Declares and allocates the parameters and initialises them as pmixer (Xavier normal, seeded by
- * cfg->seed). */
-int sd_sasrec_init(sd_sasrec *m, const sd_sasrec_cfg *cfg, int32_t n_items, sd_err *err);
+ * seed, which also keys the dropout masks: pass the training options' seed). */
+int sd_sasrec_init(sd_sasrec *m, const sd_sasrec_cfg *cfg, uint64_t seed, int32_t n_items, sd_err *err);
 void sd_sasrec_free(sd_sasrec *m);
 
 typedef sd_seqbatch sd_sasrec_batch;
@@ -70,7 +72,7 @@ typedef sd_seqbatch sd_sasrec_batch;
 typedef struct sd_sasrec_ws sd_sasrec_ws;
 sd_sasrec_ws *sd_sasrec_ws_new(const sd_sasrec *m, int max_seqs);
 void sd_sasrec_ws_free(sd_sasrec_ws *ws);
-/* Loss of one batch (dropout on when train, masks keyed by (cfg.seed, step)); then the
+/* Loss of one batch (dropout on when train, masks keyed by (m->seed, step)); then the
  * gradients of that loss += into m->p.grad. */
 float sd_sasrec_loss_forward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b, bool train, uint64_t step);
 void sd_sasrec_loss_backward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b);
@@ -98,12 +100,13 @@ typedef struct sd_rec_ckpt_opts {
     bool resume;
 } sd_rec_ckpt_opts;
 
-/* SASRec and SID-SASRec on the shared loop (nn/train.h): AdamW over p, batches from
- * rec/seqbatch.h, validation with scorer (full ranking, NDCG@10) every cfg->eval_every epochs,
- * best kept. The training options of cfg become an sd_train_opts; forward/backward are the
+/* SASRec and SID-SASRec on the shared loop (nn/train.h): AdamW over p, batches of opts->batch
+ * users from rec/seqbatch.h (maxlen and negatives from cfg), validation with scorer (full
+ * ranking, NDCG@10) every opts->eval_every_epochs epochs, best kept; forward/backward are the
  * model's loss on one batch (dropout masks keyed by seed and step). */
 typedef struct sd_rec_trainer {
     const sd_sasrec_cfg *cfg;
+    const sd_train_opts *opts;    /* sd_sasrec_train_defaults and the command's options */
     sd_params *p;
     void *model, *ws;
     float (*forward)(void *model, void *ws, const sd_seqbatch *b, bool train, uint64_t step);
@@ -127,20 +130,25 @@ void sd_item_loss_backward(sd_item_loss *s, sd_rec_loss loss, float *dout, float
 
 /* Trains with AdamW on the split's training prefixes, evaluating on valid; leaves the best
  * parameters in m. */
-int sd_sasrec_fit(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
+int sd_sasrec_fit(sd_sasrec *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
+                  sd_fit_report *rep, sd_err *err);
 /* The same with checkpoints (ck may be NULL). */
-int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_sequences *seq, const sd_split *sp, const sd_rec_ckpt_opts *ck,
-                       sd_fit_report *rep, sd_err *err);
-/* Every training option of c as JSON (seed as a decimal string), for checkpoint configs. */
-cJSON *sd_sasrec_train_json(const sd_sasrec_cfg *c);
+int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
+                       const sd_rec_ckpt_opts *ck, sd_fit_report *rep, sd_err *err);
+/* The model fields of c and the training options of o (NULL: none) as one flat JSON object, in
+ * the layout checkpoints and config.json have always had (dim ... loss, lr ... patience, seed as
+ * a decimal string; "cosine" a bool, "eval_every" in epochs). */
+cJSON *sd_sasrec_train_json(const sd_sasrec_cfg *c, const sd_train_opts *o);
 
 /* A scorer over m (not owned unless own: then sd_scorer_free frees the model too). */
 void sd_sasrec_scorer(sd_sasrec *m, bool own, sd_scorer *out);
 /* The model behind a scorer made by sd_sasrec_scorer. */
 sd_sasrec *sd_sasrec_of(const sd_scorer *sc);
 
-/* dir/model.safetensors + dir/config.json; load checks n_items against the work directory's. */
-int sd_sasrec_save(const sd_sasrec *m, const char *dir, const char *extra_json, sd_err *err);
+/* dir/model.safetensors + dir/config.json (the model's fields, the training options it was
+ * trained with when trained is not NULL); load checks n_items against the work directory's. */
+int sd_sasrec_save(const sd_sasrec *m, const sd_train_opts *trained, const char *dir, const char *extra_json,
+                   sd_err *err);
 int sd_sasrec_load(sd_sasrec *m, const char *dir, int32_t n_items, sd_err *err);
 
 #endif

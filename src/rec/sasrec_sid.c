@@ -120,19 +120,20 @@ static void declare(sd_sasrec_sid *m) {
     sd_params_alloc(&m->p);
 }
 
-int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, sd_sid_mode mode, const char *sids_path,
-                       const sd_catalog *cat, sd_err *err) {
+int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, uint64_t seed, sd_sid_mode mode,
+                       const char *sids_path, const sd_catalog *cat, sd_err *err) {
     memset(m, 0, sizeof *m);
     int rc = sd_sasrec_cfg_check(cfg, err);
     if (rc) return rc;
     m->cfg = *cfg;
+    m->seed = seed;
     m->mode = mode;
     if ((rc = sd_sid_codes_read(&m->codes, sids_path, cat, err))) return rc;
     declare(m);
     float *E = sd_params_ptr(&m->p, m->code_emb);
-    sd_xavier_normal(E, (int64_t)m->codes.n_codes + 1, cfg->dim, cfg->seed, 1);
+    sd_xavier_normal(E, (int64_t)m->codes.n_codes + 1, cfg->dim, seed, 1);
     memset(E, 0, (size_t)cfg->dim * sizeof(float));
-    sd_seqenc_init_weights(&m->enc, &m->p, cfg->seed);
+    sd_seqenc_init_weights(&m->enc, &m->p, seed);
     return 0;
 }
 
@@ -278,7 +279,7 @@ float sd_sasrec_sid_loss_forward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
     const float *E = sd_params_ptr(&m->p, m->code_emb);
     if (m->mode == SD_SID_SUM) item_matrix(m, ws->Ei, E);
     sd_packed pk = embed_batch(m, ws->enc, ws->tok, ws->len, ws->off, ws->row, ws->Ei, b->B, b->len, b->off, b->item, N, train);
-    const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->cfg.seed, step);
+    const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->seed, step);
     for (int n = 0; n < N; n++) memcpy(ws->hsel + (size_t)n * C, out + (size_t)ws->row[n] * C, sizeof(float) * C);
     if (m->mode == SD_SID_SUM)
         return sd_item_loss_forward(&ws->loss, m->cfg.loss, ws->hsel, ws->Ei, m->codes.n_items, b->target, b->neg, N, C);
@@ -455,13 +456,14 @@ static float fwd(void *m, void *ws, const sd_seqbatch *b, bool train, uint64_t s
 }
 static void bwd(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_sid_loss_backward(m, ws, b); }
 
-int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err) {
-    return sd_sasrec_sid_fit_ckpt(m, seq, sp, NULL, rep, err);
+int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
+                      sd_fit_report *rep, sd_err *err) {
+    return sd_sasrec_sid_fit_ckpt(m, o, seq, sp, NULL, rep, err);
 }
 
 /* What a checkpoint must match: the options, the mode and the codes (FNV-1a of the table). */
-static cJSON *ckpt_config(const sd_sasrec_sid *m) {
-    cJSON *j = sd_sasrec_train_json(&m->cfg);
+static cJSON *ckpt_config(const sd_sasrec_sid *m, const sd_train_opts *o) {
+    cJSON *j = sd_sasrec_train_json(&m->cfg, o);
     cJSON_AddStringToObject(j, "model_type", "sasrec_sid");
     cJSON_AddStringToObject(j, "sid_mode", sd_sid_mode_name(m->mode));
     cJSON_AddNumberToObject(j, "n_items", m->codes.n_items);
@@ -476,17 +478,19 @@ static cJSON *ckpt_config(const sd_sasrec_sid *m) {
     return j;
 }
 
-int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, const sd_rec_ckpt_opts *ck,
-                           sd_fit_report *rep, sd_err *err) {
+int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
+                           const sd_rec_ckpt_opts *ck, sd_fit_report *rep, sd_err *err) {
+    int rc = sd_sasrec_train_check(o, err);
+    if (rc) return rc;
     sd_scorer sc;
     sd_sasrec_sid_scorer(m, false, &sc);
-    sd_sasrec_sid_ws *ws = sd_sasrec_sid_ws_new(m, m->cfg.batch);
+    sd_sasrec_sid_ws *ws = sd_sasrec_sid_ws_new(m, o->batch);
     sd_sasrec_cfg c = m->cfg;
     if (m->mode == SD_SID_TOKENS) c.loss = SD_LOSS_SOFTMAX; /* the tree loss needs no negatives */
-    cJSON *config = ck ? ckpt_config(m) : NULL;
-    sd_rec_trainer tr = {.cfg = &c, .p = &m->p, .model = m, .ws = ws, .forward = fwd, .backward = bwd, .scorer = &sc,
-                         .ckpt = ck, .ckpt_config = config};
-    int rc = sd_rec_fit(&tr, seq, sp, rep, err);
+    cJSON *config = ck ? ckpt_config(m, o) : NULL;
+    sd_rec_trainer tr = {.cfg = &c, .opts = o, .p = &m->p, .model = m, .ws = ws, .forward = fwd, .backward = bwd,
+                         .scorer = &sc, .ckpt = ck, .ckpt_config = config};
+    rc = sd_rec_fit(&tr, seq, sp, rep, err);
     cJSON_Delete(config);
     sd_sasrec_sid_ws_free(ws);
     sd_scorer_free(&sc);
@@ -495,7 +499,8 @@ int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_sequences *seq, const sd_s
 
 /* ---- files ---- */
 
-int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extra_json, sd_err *err) {
+int sd_sasrec_sid_save(const sd_sasrec_sid *m, const sd_train_opts *trained, const char *dir, const char *extra_json,
+                       sd_err *err) {
     char *path = sd_path_join(dir, "model.safetensors");
     int rc = sd_rec_params_save(&m->p, path, err);
     free(path);
@@ -507,7 +512,7 @@ int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extr
     cJSON_AddNumberToObject(j, "n_items", m->codes.n_items);
     cJSON_AddNumberToObject(j, "codes_per_item", m->codes.m);
     /* the training options, as SASRec writes them; tokens mode trains through the code tree */
-    cJSON *train = sd_sasrec_train_json(&m->cfg);
+    cJSON *train = sd_sasrec_train_json(&m->cfg, trained);
     if (m->mode == SD_SID_TOKENS) cJSON_ReplaceItemInObjectCaseSensitive(train, "loss", cJSON_CreateString("tree"));
     for (cJSON *it = train->child; it; it = train->child) {
         cJSON_DetachItemViaPointer(train, it);
@@ -548,6 +553,7 @@ int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path,
     free(path);
     if (rc) return rc;
     m->cfg = c;
+    m->seed = sd_sasrec_train_defaults().seed; /* not stored; only training draws from it */
     if ((rc = sd_sid_codes_read(&m->codes, sids_path, cat, err))) return rc;
     if (m->codes.m != cpi) {
         sd_sid_codes_free(&m->codes);

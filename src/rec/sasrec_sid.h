@@ -62,6 +62,7 @@ void sd_sid_codes_free(sd_sid_codes *c);
 
 typedef struct sd_sasrec_sid {
     sd_sasrec_cfg cfg;     /* maxlen in items */
+    uint64_t seed;         /* of the initialisation and of the dropout masks in training */
     sd_sid_mode mode;
     sd_sid_codes codes;
     sd_params p;
@@ -69,8 +70,9 @@ typedef struct sd_sasrec_sid {
     sd_seqenc enc;
 } sd_sasrec_sid;
 
-int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, sd_sid_mode mode, const char *sids_path,
-                       const sd_catalog *cat, sd_err *err);
+/* seed: as sd_sasrec_init's (the training options' seed). */
+int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, uint64_t seed, sd_sid_mode mode,
+                       const char *sids_path, const sd_catalog *cat, sd_err *err);
 void sd_sasrec_sid_free(sd_sasrec_sid *m);
 
 typedef struct sd_sasrec_sid_ws sd_sasrec_sid_ws;
@@ -81,16 +83,19 @@ float sd_sasrec_sid_loss_forward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
                                  uint64_t step);
 void sd_sasrec_sid_loss_backward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const sd_seqbatch *b);
 
-int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, sd_fit_report *rep, sd_err *err);
+int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
+                      sd_fit_report *rep, sd_err *err);
 /* With checkpoints (rec/sasrec.h sd_rec_ckpt_opts; ck may be NULL); a resume also checks the
  * codes table is unchanged. */
-int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp, const sd_rec_ckpt_opts *ck,
-                           sd_fit_report *rep, sd_err *err);
+int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
+                           const sd_rec_ckpt_opts *ck, sd_fit_report *rep, sd_err *err);
 void sd_sasrec_sid_scorer(sd_sasrec_sid *m, bool own, sd_scorer *out);
 sd_sasrec_sid *sd_sasrec_sid_of(const sd_scorer *sc);
 
-/* dir/model.safetensors + dir/config.json (+ the codes are re-read from sids_path at load). */
-int sd_sasrec_sid_save(const sd_sasrec_sid *m, const char *dir, const char *extra_json, sd_err *err);
+/* dir/model.safetensors + dir/config.json (+ the codes are re-read from sids_path at load);
+ * trained: the training options written beside the model's fields (NULL: none). */
+int sd_sasrec_sid_save(const sd_sasrec_sid *m, const sd_train_opts *trained, const char *dir, const char *extra_json,
+                       sd_err *err);
 int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path, const sd_catalog *cat, sd_err *err);
 
 #endif
