@@ -16,19 +16,8 @@
 #include "test_util.h"
 #include "text/tokenizer.h"
 
-static int semid(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int semid(char **out, const char *fmt, ...) {
-    char args[4096], cmd[6000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=passive %s %s --quiet", sd_test_bin(), args);
-    char *o = NULL;
-    int rc = sd_test_run(cmd, &o);
-    if (out) *out = o; else free(o);
-    return rc;
-}
+/* semid with the given arguments, quietly (test_util.h). */
+#define semid(out, fmt, ...) sd_test_semid(out, fmt " --quiet", ##__VA_ARGS__)
 
 static void put(const char *p, const char *text) {
     FILE *f = fopen(p, "w");
