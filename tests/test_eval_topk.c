@@ -6,23 +6,9 @@
 #include <string.h>
 #include "base/rng.h"
 #include "eval/evaluate.h"
+#include "test_util.h"
 
-/* Sequences from literal lists (-1 ends a user, -2 ends all); LOO split. */
-static void make_data(const int *flat, int n_items, sd_sequences *s, sd_split *sp) {
-    sd_seqbuilder *b = sd_seqbuilder_new();
-    int u = 0, t = 0;
-    for (const int *p = flat; *p != -2; p++) {
-        if (*p == -1) { u++; t = 0; continue; }
-        char name[16];
-        snprintf(name, sizeof name, "u%d", u);
-        sd_seqbuilder_add(b, name, strlen(name), *p, t++);
-    }
-    sd_seq_opts o = {.seed = 1};
-    sd_err err = {0};
-    cr_assert_eq(sd_seqbuilder_finish(b, n_items, &o, s, &err), 0, "%s", err.msg);
-    sd_seqbuilder_free(b);
-    cr_assert_eq(sd_split_make(sp, s, SD_SPLIT_LOO, 1, &err), 0, "%s", err.msg);
-}
+#define make_data sd_test_seqs_from_list /* test_util.h */
 
 /* ---- a fixed list: every user gets the same list, whatever its history ---- */
 

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <criterion/criterion.h>
+#include "data/sequences.h"
+#include "data/split.h"
 
 void sd_test_tmpdir(char *out, size_t n) {
     const char *base = getenv("TMPDIR");
@@ -54,4 +57,20 @@ double sd_max_abs_diff(const float *a, const float *b, size_t n) {
         if (d > m || isnan(d)) m = isnan(d) ? INFINITY : d;
     }
     return m;
+}
+
+void sd_test_seqs_from_list(const int *flat, int n_items, sd_sequences *s, sd_split *sp) {
+    sd_seqbuilder *b = sd_seqbuilder_new();
+    int u = 0, t = 0;
+    for (const int *p = flat; *p != -2; p++) {
+        if (*p == -1) { u++; t = 0; continue; }
+        char name[16];
+        snprintf(name, sizeof name, "u%d", u);
+        sd_seqbuilder_add(b, name, strlen(name), *p, t++);
+    }
+    sd_seq_opts o = {.seed = 1};
+    sd_err err = {0};
+    cr_assert_eq(sd_seqbuilder_finish(b, n_items, &o, s, &err), 0, "%s", err.msg);
+    sd_seqbuilder_free(b);
+    cr_assert_eq(sd_split_make(sp, s, SD_SPLIT_LOO, 1, &err), 0, "%s", err.msg);
 }

@@ -16,6 +16,11 @@ int sd_test_run(const char *cmd, char **out);
 /* Runs `semid ARGS` (ARGS from fmt; OMP_WAIT_POLICY=passive) like sd_test_run: exit status,
  * stdout+stderr in *out (malloc'd) when out is not NULL. */
 int sd_test_semid(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sequences from a literal list of item ids (-1 ends a user, -2 ends the list) over n_items
+ * items, and their leave-one-out split. */
+struct sd_sequences;
+struct sd_split;
+void sd_test_seqs_from_list(const int *flat, int n_items, struct sd_sequences *s, struct sd_split *sp);
 /* Max abs difference and max relative difference (|a-b| / (|b| + atol)). */
 double sd_max_abs_diff(const float *a, const float *b, size_t n);
 
