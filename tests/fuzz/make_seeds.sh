@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 C=tests/fuzz/corpus F=tests/fixtures
 rm -rf "$C"; mkdir -p "$C"
-for n in amazon generic movielens sasrec safetensors npy tokenizer qwen3_config items_jsonl sequences split sids_bin sids_tsv; do
+for n in amazon generic movielens sasrec safetensors npy tokenizer qwen3_config items_jsonl sequences split sids_bin sids_tsv sid_vocab; do
   mkdir -p "$C/$n"
 done
 ff=$'\f'
@@ -106,6 +106,7 @@ cp "$W/w/items.jsonl" "$C/items_jsonl/generic"; cp "$W/t/items.jsonl" "$C/items_
 cp "$W/w/sequences.bin" "$C/sequences/generic"; cp "$W/t/sequences.bin" "$C/sequences/sasrec"
 cp "$W/w/split.bin" "$C/split/loo"; cp "$W/t/split.bin" "$C/split/time"
 cp "$W/w/sids.bin" "$C/sids_bin/generic"
+cp "$W/w/sid_vocab.json" "$C/sid_vocab/generic"
 for m in 0 1 2 3 8; do { printf "\\x0$m"; cat "$W/w/sids.tsv"; } > "$C/sids_tsv/mode$m"; done
 { printf '\x01'; printf 'id\text_id\tc0\tc1\tsid\n0\ta\t0\t0\t<|sid_start|><|sid_0|><|sid_4|><|sid_end|>\n1\tb\t1\t0\t<|sid_start|><|sid_1|><|sid_4|><|sid_end|>\n2\tc\t1\t1\t<|sid_start|><|sid_1|><|sid_5|><|sid_end|>\n'; } > "$C/sids_tsv/catalogue"
 du -sh "$C"
