@@ -4,14 +4,6 @@
 #include <omp.h>
 #include "nn/ops.h"
 
-int sd_ids_check(const int32_t *ids, int N, int V, int ignore_index, const char *what, sd_err *err) {
-    for (int i = 0; i < N; i++)
-        if (ids[i] != ignore_index && (ids[i] < 0 || ids[i] >= V))
-            return sd_errf(err, SD_ERANGE, "%s: id %d at position %d is outside the vocabulary [0, %d)", what, ids[i],
-                           i, V);
-    return 0;
-}
-
 int sd_embedding_forward(float *y, const int32_t *ids, const float *table, int N, int V, int C) {
     int bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad) if ((long)N * C > 32768)

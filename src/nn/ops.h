@@ -41,10 +41,9 @@ void sd_linear_forward_multi(const sd_linear_out *outs, int n, const float *x, i
 /* ---- embedding (nn/embedding.c) ----
  * ids [N] in [0, V), table [V, C] -> y [N, C] (rows copied). Backward scatter-adds dy rows into
  * dtable; rows whose id equals padding_idx get no gradient (padding_idx < 0: none).
- * Ids from outside the library (a user's token ids) are checked first with sd_ids_check, which
- * names them; forward itself never reads outside the table: an id out of range gets a zero row
- * and forward returns SD_ERANGE (0 otherwise). */
-int sd_ids_check(const int32_t *ids, int N, int V, int ignore_index, const char *what, sd_err *err);
+ * Ids from outside the library (a user's token ids) are checked by the model first, naming
+ * them (sd_qwen3_batch_check, sd_qwen3_step); forward itself never reads outside the table: an
+ * id out of range gets a zero row and forward returns SD_ERANGE (0 otherwise). */
 int sd_embedding_forward(float *y, const int32_t *ids, const float *table, int N, int V, int C);
 void sd_embedding_backward(float *dtable, const float *dy, const int32_t *ids, int N, int C, int padding_idx);
 
@@ -164,8 +163,8 @@ void sd_attention_cached_forward(float *out, const float *q, int n, const int32_
  * (NAN at ignored rows). n_valid (may be NULL) receives the number of labelled positions;
  * with none, the loss is 0. Backward recomputes the tiles: dhidden [N, C] +=, dW [V, C] +=,
  * scaled by dloss (the gradient of the returned mean, usually 1, or 1/accumulation steps).
- * Targets other than ignore_index must lie in [0, V): callers with targets from outside check
- * them with sd_ids_check; one out of range makes forward return NaN (n_valid 0, lse NaN) and
+ * Targets other than ignore_index must lie in [0, V): a model checks targets from outside
+ * first (sd_qwen3_batch_check); one out of range makes forward return NaN (n_valid 0, lse NaN) and
  * backward add nothing, never a read outside W or the logits. */
 float sd_xent_chunked_forward(float *lse, const float *hidden, const float *W, const int32_t *targets,
                               int N, int C, int V, int ignore_index, int *n_valid);
