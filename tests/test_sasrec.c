@@ -197,6 +197,25 @@ static int run_cmd(const char *args, char **out) {
     return sd_test_run(cmd, out);
 }
 
+/* Not on a terminal (the test captures stderr), training logs a line every SEMID_LOG_EVERY
+ * seconds with epoch, step, loss and the run's ETA; --quiet silences it. */
+Test(sasrec_cli, progress_lines_off_terminal) {
+    char work[512], cmd[2048], *out = NULL;
+    make_work(work, sizeof work);
+    snprintf(cmd, sizeof cmd, "SEMID_LOG_EVERY=0.001 %s sasrec %s --epochs 2 --eval-every 2 --dim 16 --maxlen 6 2>&1",
+             sd_test_bin(), work);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    cr_assert(strstr(out, "epoch 1/2: ") && strstr(out, " steps (") && strstr(out, "loss ") && strstr(out, "run ETA"),
+              "%s", out);
+    cr_assert(!strchr(out, '\r'), "a bar was drawn off a terminal: %s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "SEMID_LOG_EVERY=0.001 %s sasrec %s --epochs 1 --dim 16 --maxlen 6 --force --quiet 2>&1",
+             sd_test_bin(), work);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    cr_assert(!strstr(out, "steps ("), "--quiet: %s", out);
+    free(out);
+}
+
 Test(sasrec_cli, bad_input_and_roundtrip) {
     char work[512], args[1024], *out = NULL;
     make_work(work, sizeof work);
