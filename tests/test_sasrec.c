@@ -14,6 +14,7 @@
 #include "base/file.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include "base/threads.h"
 #include "data/workdir.h"
 #include "nn_ref.h"
 #include "eval/baselines.h"
@@ -421,6 +422,71 @@ Test(sasrec_sid, training_beats_popularity) {
     sd_scorer_free(&pop);
     free(sids);
     sd_work_free(&w);
+}
+
+/* Data parallelism (rec/sasrec.c, sharded_step): with two threads every batch is cut into two
+ * shards whose scaled gradients sum to the batch's, so without dropout a run on 2 threads ends
+ * where the 1-thread run does, up to float summation order; with dropout both are reproducible. */
+static void fit_params(int threads, int mode, float dropout, float **out, size_t *n) {
+    char work[512];
+    make_work(work, sizeof work);
+    write_sids(work);
+    sd_work w;
+    sd_err err = {0};
+    cr_assert_eq(sd_work_load(&w, work, &err), 0, "%s", err.msg);
+    sd_sasrec_cfg cfg = sd_sasrec_defaults();
+    sd_train_opts to = sd_sasrec_train_defaults();
+    cfg.dim = 16; cfg.maxlen = 8; cfg.dropout = dropout; to.batch = 64; to.epochs = 2; to.eval_every_epochs = 2;
+    to.progress = NULL;
+    /* a large eps makes Adam's step linear in the gradient: a gradient near zero whose sign
+     * depends on summation order would otherwise move by a whole learning rate either way */
+    to.adam.eps = 1.0;
+    to.adam.lr = 0.05;
+    sd_set_threads(threads);
+    sd_fit_report rep;
+    sd_params *p;
+    sd_sasrec m;
+    sd_sasrec_sid ms;
+    if (mode < 0) {
+        cr_assert_eq(sd_sasrec_init(&m, &cfg, to.seed, w.seq.n_items, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_fit(&m, &to, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
+        p = &m.p;
+    } else {
+        char *sids = sd_work_path(&w, "sids.tsv");
+        cr_assert_eq(sd_sasrec_sid_init(&ms, &cfg, to.seed, (sd_sid_mode)mode, sids, w.cat, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_sid_fit(&ms, &to, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
+        free(sids);
+        p = &ms.p;
+    }
+    sd_set_threads(0);
+    *n = p->n;
+    *out = malloc(sizeof(float) * p->n);
+    memcpy(*out, p->data, sizeof(float) * p->n);
+    if (mode < 0) sd_sasrec_free(&m);
+    else sd_sasrec_sid_free(&ms);
+    sd_work_free(&w);
+}
+
+Test(sasrec, two_threads_shard_batches) {
+    for (int mode = -1; mode < 3; mode++) {
+        float *a, *b, *c;
+        size_t na, nb, nc;
+        fit_params(1, mode, 0.0f, &a, &na);
+        fit_params(2, mode, 0.0f, &b, &nb);
+        cr_assert_eq(na, nb);
+        double worst = 0;
+        for (size_t i = 0; i < na; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
+        fprintf(stderr, "%s: 1 vs 2 threads, largest parameter difference %.3g\n",
+                mode < 0 ? "sasrec" : sd_sid_mode_name((sd_sid_mode)mode), worst);
+        cr_assert_lt(worst, 1e-5, "mode %d: 1 and 2 threads differ by %g", mode, worst);
+        cr_assert_gt(worst, 0, "mode %d: bit-identical: were the batches sharded at all?", mode);
+        free(b);
+        /* with dropout, 2 threads twice: the same bits */
+        fit_params(2, mode, 0.3f, &b, &nb);
+        fit_params(2, mode, 0.3f, &c, &nc);
+        cr_assert(nb == nc && !memcmp(b, c, sizeof(float) * nb), "mode %d: 2-thread runs differ", mode);
+        free(a); free(b); free(c);
+    }
 }
 
 /* Mean rank (as a share of the catalogue, 0 = top) of every cold test target: items whose

@@ -320,10 +320,10 @@ void sd_sasrec_sid_loss_backward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
     if (m->mode != SD_SID_TOKENS) {
         memset(ws->dEi, 0, sizeof(float) * (size_t)m->codes.n_items * C);
         sd_item_loss_backward(&ws->loss, m->cfg.loss, ws->dhsel, ws->dEi, ws->hsel, ws->Ei, m->codes.n_items, b->target,
-                              b->neg, N, C);
+                              b->neg, N, C, b->scale > 0 ? b->scale : 1.0f);
     } else {
         for (int n = 0; n < N; n++)
-            tree_nll(&m->codes, E, ws->hsel + (size_t)n * C, b->target[n], C, ws->z, 1.0f / N,
+            tree_nll(&m->codes, E, ws->hsel + (size_t)n * C, b->target[n], C, ws->z, (b->scale > 0 ? b->scale : 1.0f) / N,
                      ws->dhsel + (size_t)n * C, dE);
     }
     size_t NT = (size_t)N * tpi;
@@ -478,6 +478,14 @@ static float fwd(void *m, void *ws, const sd_seqbatch *b, bool train, uint64_t s
     return sd_sasrec_sid_loss_forward(m, ws, b, train, step);
 }
 static void bwd(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_sid_loss_backward(m, ws, b); }
+static void *clone_sid(const void *m, float *grad) {
+    sd_sasrec_sid *c = sd_xmalloc(sizeof *c);
+    *c = *(const sd_sasrec_sid *)m; /* shares weights, codes and trie; only the gradients differ */
+    c->p.grad = grad;
+    return c;
+}
+static void *ws_new_sid(const void *m, int max_seqs) { return sd_sasrec_sid_ws_new(m, max_seqs); }
+static void ws_free_sid(void *ws) { sd_sasrec_sid_ws_free(ws); }
 
 int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
                       sd_fit_report *rep, sd_err *err) {
@@ -537,7 +545,8 @@ int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_train_opts *o, const sd_se
     if (m->mode == SD_SID_TOKENS) c.loss = SD_LOSS_SOFTMAX; /* the tree loss needs no negatives */
     cJSON *config = ck ? ckpt_config(m, o) : NULL;
     sd_rec_trainer tr = {.cfg = &c, .opts = o, .p = &m->p, .model = m, .ws = ws, .forward = fwd, .backward = bwd,
-                         .scorer = &sc, .ckpt = ck, .ckpt_config = config};
+                         .clone = clone_sid, .ws_new = ws_new_sid, .ws_free = ws_free_sid, .scorer = &sc, .ckpt = ck,
+                         .ckpt_config = config};
     rc = sd_rec_fit(&tr, seq, sp, rep, err);
     if (!rc) {
         int64_t z = zero_unseen_rows(m, seq, sp);
