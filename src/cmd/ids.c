@@ -82,9 +82,10 @@ static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *
     cJSON_AddNumberToObject(nb, "chance_first_code", ns.chance1);
     cJSON_AddNumberToObject(nb, "same_first_two_codes", ns.share2);
     cJSON_AddNumberToObject(nb, "chance_first_two_codes", ns.chance2);
-    /* purity of the first level against ground-truth attributes, where the catalogue has them */
+    /* purity of the first level against ground-truth attributes, where the catalogue has them
+     * (synthetic store, MovieLens genres, Amazon's store / details) */
     cJSON *pur = cJSON_AddObjectToObject(r, "first_level_purity");
-    const char *keys[] = {"platform", "genre"};
+    const char *keys[] = {"platform", "genre", "brand", "store", "Brand", "Manufacturer"};
     int32_t *labels = sd_xmalloc(sizeof(int32_t) * (size_t)n), *c0 = sd_xmalloc(sizeof(int32_t) * (size_t)n);
     for (int64_t i = 0; i < n; i++) c0[i] = t->codes[i * t->n_codes];
     for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
