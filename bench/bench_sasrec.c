@@ -18,9 +18,26 @@
 #include "base/mem.h"
 #include "base/rng.h"
 #include "base/threads.h"
+#include "nn/gemm.h"
 #include "eval/evaluate.h"
 #include "rec/sasrec.h"
 #include "bench_util.h"
+
+/* The machine's own ceiling for data parallelism: aggregate sgemm rate of T threads each running
+ * its own single-threaded 256^3 products (the shape class of SASRec's layers), in GFLOP/s. A
+ * thread-scaling figure means little without it: shared cores or memory cap it below T. */
+static double sgemm_aggregate(int T) {
+    enum { N = 256, REPS = 60 };
+    double t0 = sd_now();
+#pragma omp parallel num_threads(T)
+    {
+        float *a = sd_afloats(N * N), *b = sd_afloats(N * N), *c = sd_afloats(N * N);
+        for (int i = 0; i < N * N; i++) a[i] = b[i] = 1e-3f * (float)(i % 7);
+        for (int r = 0; r < REPS; r++) sd_sgemm_nt(1, false, false, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+        sd_afree(a); sd_afree(b); sd_afree(c);
+    }
+    return T * REPS * 2.0 * N * N * N / (sd_now() - t0) / 1e9;
+}
 
 int main(int argc, char **argv) {
     bench_start(argv);
@@ -87,6 +104,11 @@ int main(int argc, char **argv) {
            "NDCG@10 %.4f HR@10 %.4f\n",
            c_epoch, 1000 * c_epoch / steps, steps, rep.last_loss, (long long)mt.n_users, c_eval, mt.ndcg[1], mt.hit[1]);
     printf("semid : CPU time of training + one validation: %.2f s per epoch\n", cpu_fit / epochs);
+    if (threads > 1) {
+        double g1 = sgemm_aggregate(1), gt = sgemm_aggregate(threads);
+        printf("machine: independent sgemm per thread, 1 thread %.1f GFLOP/s, %d threads %.1f GFLOP/s: ceiling %.2fx\n",
+               g1, threads, gt, gt / g1);
+    }
     printf("semid : per epoch forward %.2f s (attention %.2f), backward %.2f s (attention %.2f), optimizer %.2f s\n",
            rep.phase_seconds[0] / epochs, sd_seqenc_attn_seconds[0] / epochs, rep.phase_seconds[1] / epochs,
            sd_seqenc_attn_seconds[1] / epochs, rep.phase_seconds[2] / epochs);
