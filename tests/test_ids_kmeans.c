@@ -133,7 +133,7 @@ Test(ids_kmeans, rqkmeans_hierarchy) {
         for (int j = 0; j < d; j++)
             x[i * d + j] = 0.1f * (float)sd_rng_normal(&r) + (j == coarse[i] ? 20.0f : 0) + (j == 4 + fine[i] ? 3.0f : 0);
     }
-    sd_sid_params p = {2, 4, 20, false, 5, NULL, false, NULL};
+    sd_sid_params p = {.levels = 2, .codes = 4, .iters = 20, .seed = 5};
     sd_sid_output out;
     sd_err err = {0};
     cr_assert_eq(sd_rqkmeans(x, n, d, &p, &out, &err), 0, "%s", err.msg);

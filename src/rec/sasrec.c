@@ -16,6 +16,7 @@
 #include "nn/ops.h"
 #include "nn/optim.h"
 #include "eval/evaluate.h"
+#include "eval/ws_pool.h"
 #include "rec/params_io.h"
 #include "rec/seqbatch.h"
 #include "nn/train.h"
@@ -222,24 +223,47 @@ void sd_sasrec_loss_backward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_bat
 
 /* ---- scoring ---- */
 
+/* Concurrent: every call takes its own workspace from the pool (eval/ws_pool.h). */
 typedef struct scorer_model {
     sd_sasrec *m;
     bool own;
-    sd_seqenc_ws *ws;
     int max_seqs;
+    sd_ws_pool pool;
+} scorer_model;
+
+typedef struct scorer_ws {
+    sd_seqenc_ws *ws;
     int32_t *len, *tok;
     int64_t *off;
-    float *H;
-} scorer_model;
+} scorer_ws;
+
+static void *scorer_ws_new(void *ctx) {
+    scorer_model *s = ctx;
+    scorer_ws *w = sd_xcalloc(1, sizeof *w);
+    w->ws = sd_seqenc_ws_new(&s->m->enc, s->max_seqs, false);
+    w->len = sd_xmalloc(sizeof(int32_t) * (size_t)s->max_seqs);
+    w->off = sd_xmalloc(sizeof(int64_t) * ((size_t)s->max_seqs + 1));
+    w->tok = sd_xmalloc(sizeof(int32_t) * (size_t)s->max_seqs * s->m->cfg.maxlen);
+    return w;
+}
+
+static void scorer_ws_free(void *p) {
+    scorer_ws *w = p;
+    sd_seqenc_ws_free(w->ws);
+    free(w->len); free(w->tok); free(w->off);
+    free(w);
+}
 
 /* Last hidden state of each user's context (its last maxlen items); an empty context gets the
  * final LayerNorm of a zero vector, i.e. its bias. H: [n, C]. */
-static void user_states(scorer_model *s, int n, const int32_t *const *hist, const int32_t *hist_len, float *H) {
-    sd_sasrec *m = s->m;
+static void user_states(scorer_model *sm, int n, const int32_t *const *hist, const int32_t *hist_len, float *H) {
+    sd_sasrec *m = sm->m;
+    scorer_ws *s = sd_ws_pool_get(&sm->pool);
+    int max_seqs = sm->max_seqs;
     int C = m->cfg.dim, T = m->cfg.maxlen;
     const float *E = sd_params_ptr(&m->p, m->item_emb), *last_b = sd_params_ptr(&m->p, m->enc.last_b);
-    for (int u0 = 0; u0 < n; u0 += s->max_seqs) {
-        int nb = n - u0 < s->max_seqs ? n - u0 : s->max_seqs, B = 0, N = 0;
+    for (int u0 = 0; u0 < n; u0 += max_seqs) {
+        int nb = n - u0 < max_seqs ? n - u0 : max_seqs, B = 0, N = 0;
         int32_t who[nb];
         s->off[0] = 0;
         for (int i = 0; i < nb; i++) {
@@ -259,6 +283,7 @@ static void user_states(scorer_model *s, int n, const int32_t *const *hist, cons
         for (int b = 0; b < B; b++)
             memcpy(H + (size_t)who[b] * C, out + (size_t)(s->off[b + 1] - 1) * C, (size_t)C * sizeof(float));
     }
+    sd_ws_pool_put(&sm->pool, s);
 }
 
 static int score_batch(void *model, int n_users, const int32_t *users, const int32_t *const *hist,
@@ -294,8 +319,7 @@ static int score_candidates(void *model, int n_users, const int32_t *users, cons
 
 static void scorer_free(void *model) {
     scorer_model *s = model;
-    sd_seqenc_ws_free(s->ws);
-    free(s->len); free(s->tok); free(s->off);
+    sd_ws_pool_free(&s->pool);
     if (s->own) { sd_sasrec_free(s->m); free(s->m); }
     free(s);
 }
@@ -305,12 +329,9 @@ void sd_sasrec_scorer(sd_sasrec *m, bool own, sd_scorer *out) {
     s->m = m;
     s->own = own;
     s->max_seqs = 256;
-    s->ws = sd_seqenc_ws_new(&m->enc, s->max_seqs, false);
-    s->len = sd_xmalloc(sizeof(int32_t) * (size_t)s->max_seqs);
-    s->off = sd_xmalloc(sizeof(int64_t) * ((size_t)s->max_seqs + 1));
-    s->tok = sd_xmalloc(sizeof(int32_t) * (size_t)s->max_seqs * m->cfg.maxlen);
+    sd_ws_pool_init(&s->pool, scorer_ws_new, scorer_ws_free, s);
     *out = (sd_scorer){.name = "sasrec", .n_items = m->n_items, .model = s, .score_batch = score_batch,
-                       .score_candidates = score_candidates, .concurrent = false, .batch_hint = 256,
+                       .score_candidates = score_candidates, .concurrent = true, .batch_hint = 256,
                        .free = scorer_free};
 }
 
