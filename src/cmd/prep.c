@@ -99,7 +99,7 @@ static int64_t drop_cold(sd_catalog **cat, sd_sequences *seq, const sd_seq_opts 
 static int run(int argc, char **argv) {
     const char *format = NULL, *items = NULL, *inter = NULL, *dir = NULL, *out = NULL, *split = NULL;
     bool strict = false, no_filters = false, cold = false, force = false, repeats = false;
-    int min_title = -1, min_desc = -1, min_user = -1, max_len = -1;
+    int min_title = -1, min_desc = -1, min_user = -1, max_len = -1, min_eval = 0;
     double min_rating = 0;
     char fl[128];
     format_list(fl, sizeof fl);
@@ -137,6 +137,10 @@ static int run(int argc, char **argv) {
          .help = "work directory to write (also -o WORK; required)"},
         {.name = "split", .type = SD_OPT_STR, .ptr = &split, .metavar = "KIND",
          .help = "loo | user | time (default per format)"},
+        {.name = "min-eval-len", .type = SD_OPT_INT, .ptr = &min_eval, .metavar = "N",
+         .help = "users with fewer than N items are never evaluated and train on their whole sequence (the "
+                 "semantic-IDs paper: 3); recorded in split.bin and meta.json, printed by `semid eval` "
+                 "(default 0 = every user with a target is evaluated)"},
         {.name = "strict", .type = SD_OPT_FLAG, .ptr = &strict,
          .help = "stop at the first bad line or unknown item (exit 1)"},
         {.name = "min-title", .type = SD_OPT_INT, .ptr = &min_title, .metavar = "N",
@@ -177,7 +181,7 @@ static int run(int argc, char **argv) {
         sd_errf(&err, SD_EUSAGE, "prep: --split must be loo, user or time, not '%s'", split);
         return sd_cmd_error(&err);
     }
-    if (min_title < -1 || min_desc < -1 || min_user < -1 || max_len < -1 || min_rating < 0) {
+    if (min_title < -1 || min_desc < -1 || min_user < -1 || max_len < -1 || min_rating < 0 || min_eval < 0) {
         sd_errf(&err, SD_EUSAGE, "prep: filter values must not be negative");
         return sd_cmd_error(&err);
     }
@@ -224,7 +228,7 @@ static int run(int argc, char **argv) {
     }
     char *meta = extra_meta(&o, &st, seq.repeats_dropped, cold_dropped, t_load);
     double t_w = sd_now();
-    rc = sd_work_create_flags(out, cat, &seq, sk, sd_seed, pf->name, meta, out_flags, &err);
+    rc = sd_work_create_flags(out, cat, &seq, sk, sd_seed, min_eval, pf->name, meta, out_flags, &err);
     sd_unlock(&lk);
     sd_debug("prep: work directory written in %.2f s", sd_now() - t_w);
     free(meta);
@@ -241,7 +245,9 @@ static int run(int argc, char **argv) {
         if (o.keep_repeats) printf("  repeats        kept (--keep-repeats)\n");
         else printf("  repeats        %lld repeated items dropped from histories (--keep-repeats keeps them)\n",
                     (long long)seq.repeats_dropped);
-        printf("  split          %s\n", sd_split_name(sk));
+        printf("  split          %s", sd_split_name(sk));
+        if (min_eval > 1) printf(" (users with fewer than %d items: training only)", min_eval);
+        printf("\n");
         printf("  time           %.2f s (read %.2f s, %.1f MB/s of %.1f MB)\n", secs, t_load,
                t_load > 0 ? st.bytes_read / 1e6 / t_load : 0.0, st.bytes_read / 1e6);
     }
