@@ -103,7 +103,7 @@ static int run(int argc, char **argv) {
     double min_rating = 0;
     char fl[128];
     format_list(fl, sizeof fl);
-    char about[2048];
+    char about[6144];
     int k = snprintf(about, sizeof about,
         "Reads a dataset and writes the work directory WORK (items.jsonl, sequences.bin, split.bin, meta.json)\n"
         "atomically: on any error WORK is left as it was. Inputs may be plain or gzip (detected by content).\n"
@@ -122,7 +122,27 @@ static int run(int argc, char **argv) {
                  "benchmark\n"
                  "CSV user_id,parent_asin,rating,timestamp[,history] with or without a header; with history, each\n"
                  "user's row with the longest history gives the sequence history + [parent_asin] (as "
-                 "semantic-ids-llm).");
+                 "semantic-ids-llm).\n"
+                 "\n"
+                 "generic input (data from anywhere):\n"
+                 "  --items ITEMS.jsonl: one JSON object per line. \"id\" (required, unique; a string or an integer)\n"
+                 "    is the item's external id; \"title\" (string), \"text\" (string or list of strings: the\n"
+                 "    description), \"features\" and \"categories\" (lists of strings) are optional; every other\n"
+                 "    field becomes an attribute (strings, numbers, booleans, lists of them).\n"
+                 "  --interactions INTER.csv: a header line naming the columns user, item and timestamp (any order,\n"
+                 "    other columns ignored; \"rating\" is read by --min-rating), then one interaction per line;\n"
+                 "    fields may be quoted (\"a,b\", \"\" for a quote), a quoted field cannot span lines.\n"
+                 "  --interactions INTER.jsonl: one object per line with \"user\", \"item\" (strings or integers)\n"
+                 "    and \"timestamp\" (an integer, any unit), optionally \"rating\" (a number).\n"
+                 "  The interactions format is told by the first non-blank line ('{': JSONL, else CSV). \"item\" is an\n"
+                 "  items \"id\"; a user's items are ordered by timestamp. Example:\n"
+                 "    items.jsonl:  {\"id\": \"g1\", \"title\": \"Kart Racer\", \"text\": \"Fast karts.\", "
+                 "\"categories\": [\"Racing\"], \"platform\": \"PC\"}\n"
+                 "                  {\"id\": 2, \"title\": \"Dragon Quest\", \"features\": [\"open world\"]}\n"
+                 "    inter.csv:    user,item,timestamp\n"
+                 "                  u1,g1,1700000000\n"
+                 "                  u1,2,1700000500\n"
+                 "    semid prep --format generic --items items.jsonl --interactions inter.csv -o WORK");
     sd_usage u = {.usage = "semid prep --format FORMAT [--items F] [--interactions F] [--dir D] -o WORK [options]",
                   .about = about, .min_pos = 0, .max_pos = 0};
     sd_opt opts[] = {
