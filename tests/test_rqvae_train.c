@@ -312,7 +312,7 @@ Test(rqvae_train, cli_method_rqvae) {
     cr_assert(strstr(out, "\"rqvae\"") && strstr(out, "\"training\""), "%s", out);
     cr_assert(strstr(out, "\"straight-through\""), "%s", out);
     free(out);
-    const char *files[] = {"rqvae_sids.tsv", "rqvae_sids.bin", "rqvae_ids_report.json", "rqvae.safetensors"};
+    const char *files[] = {"rqvae_sids.tsv", "rqvae_sids.bin", "rqvae_ids_report.json", "rqvae_rqvae.safetensors"};
     for (int i = 0; i < 4; i++) {
         snprintf(p2, sizeof p2, "%s/%s", w, files[i]);
         cr_assert(sd_exists(p2), "%s missing", p2);
@@ -321,6 +321,8 @@ Test(rqvae_train, cli_method_rqvae) {
     cr_assert(n1 == n2 && !memcmp(before, after, n1), "sids.tsv changed by a prefixed run");
     free(before), free(after);
     snprintf(p2, sizeof p2, "%s/rqvae.safetensors", w);
+    cr_assert(!sd_exists(p2), "a prefixed run wrote the unprefixed model %s", p2);
+    snprintf(p2, sizeof p2, "%s/rqvae_rqvae.safetensors", w);
     sd_rqvae m;
     sd_err err = {0};
     cr_assert_eq(sd_rqvae_load(&m, p2, &err), 0, "%s", err.msg);

@@ -14,6 +14,7 @@
 #include "base/file.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include "base/threads.h"
 #include "data/workdir.h"
 #include "nn_ref.h"
 #include "eval/baselines.h"
@@ -197,6 +198,25 @@ static int run_cmd(const char *args, char **out) {
     return sd_test_run(cmd, out);
 }
 
+/* Not on a terminal (the test captures stderr), training logs a line every SEMID_LOG_EVERY
+ * seconds with epoch, step, loss and the run's ETA; --quiet silences it. */
+Test(sasrec_cli, progress_lines_off_terminal) {
+    char work[512], cmd[2048], *out = NULL;
+    make_work(work, sizeof work);
+    snprintf(cmd, sizeof cmd, "SEMID_LOG_EVERY=0.001 %s sasrec %s --epochs 2 --eval-every 2 --dim 16 --maxlen 6 2>&1",
+             sd_test_bin(), work);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    cr_assert(strstr(out, "epoch 1/2: ") && strstr(out, " steps (") && strstr(out, "loss ") && strstr(out, "run ETA"),
+              "%s", out);
+    cr_assert(!strchr(out, '\r'), "a bar was drawn off a terminal: %s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "SEMID_LOG_EVERY=0.001 %s sasrec %s --epochs 1 --dim 16 --maxlen 6 --force --quiet 2>&1",
+             sd_test_bin(), work);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
+    cr_assert(!strstr(out, "steps ("), "--quiet: %s", out);
+    free(out);
+}
+
 Test(sasrec_cli, bad_input_and_roundtrip) {
     char work[512], args[1024], *out = NULL;
     make_work(work, sizeof work);
@@ -286,6 +306,13 @@ Test(sasrec_sid, trie) {
     cr_assert_eq(c.node[2][4], 2);
     int32_t k0 = c.child_off[2][2], k1 = c.child_off[2][3];
     cr_assert_eq(k1 - k0, 2, "prefix (2,0) has children 0 and 1");
+    /* prefixes per depth: (0) (2); (0,0) (0,1) (2,0); every full code its own */
+    cr_assert_eq(c.P[0], 2); cr_assert_eq(c.P[1], 3); cr_assert_eq(c.P[2], 5);
+    cr_assert_eq(c.poff[1], 2); cr_assert_eq(c.poff[2], 5); cr_assert_eq(c.n_prefixes, 10);
+    cr_assert_eq(c.prefix[0][1], 1); cr_assert_eq(c.prefix[1][0], 1); cr_assert_eq(c.prefix[1][3], 0);
+    cr_assert_eq(c.prefix[1][4], 2);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < i; j++) cr_assert_neq(c.prefix[2][i], c.prefix[2][j]);
     /* duplicate IDs are an error */
     c.codes[3] = 0; c.codes[4] = 1; c.codes[5] = 0;
     sd_sid_codes tmp = c;
@@ -306,7 +333,7 @@ Test(sasrec_sid, probabilities_and_gradients) {
     sd_err err = {0};
     cr_assert_eq(sd_work_load(&w, work, &err), 0, "%s", err.msg);
     char *sids = sd_work_path(&w, "sids.tsv");
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 3; mode++) {
         sd_sasrec_cfg cfg = sd_sasrec_defaults();
         cfg.dim = 8; cfg.blocks = 1; cfg.heads = 2; cfg.maxlen = 5; cfg.dropout = 0; cfg.loss = SD_LOSS_SOFTMAX;
         sd_sasrec_sid m;
@@ -374,7 +401,7 @@ Test(sasrec_sid, training_beats_popularity) {
     sd_scorer pop;
     cr_assert_eq(sd_baseline_popularity(&w.seq, &w.split, false, &pop, &err), 0);
     double pop_ndcg = ndcg_of(&pop, &w);
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 3; mode++) {
         sd_sasrec_cfg cfg = sd_sasrec_defaults();
         sd_train_opts to = sd_sasrec_train_defaults();
         cfg.dim = 32; cfg.maxlen = 8; cfg.dropout = 0.2f; to.batch = 64; to.epochs = 10; to.eval_every_epochs = 5;
@@ -393,6 +420,147 @@ Test(sasrec_sid, training_beats_popularity) {
         sd_sasrec_sid_free(&m);
     }
     sd_scorer_free(&pop);
+    free(sids);
+    sd_work_free(&w);
+}
+
+/* Data parallelism (rec/sasrec.c, sharded_step): with two threads every batch is cut into two
+ * shards whose scaled gradients sum to the batch's, so without dropout a run on 2 threads ends
+ * where the 1-thread run does, up to float summation order; with dropout both are reproducible. */
+static void fit_params(int threads, int mode, float dropout, float **out, size_t *n) {
+    char work[512];
+    make_work(work, sizeof work);
+    write_sids(work);
+    sd_work w;
+    sd_err err = {0};
+    cr_assert_eq(sd_work_load(&w, work, &err), 0, "%s", err.msg);
+    sd_sasrec_cfg cfg = sd_sasrec_defaults();
+    sd_train_opts to = sd_sasrec_train_defaults();
+    cfg.dim = 16; cfg.maxlen = 8; cfg.dropout = dropout; to.batch = 64; to.epochs = 2; to.eval_every_epochs = 2;
+    to.progress = NULL;
+    /* a large eps makes Adam's step linear in the gradient: a gradient near zero whose sign
+     * depends on summation order would otherwise move by a whole learning rate either way */
+    to.adam.eps = 1.0;
+    to.adam.lr = 0.05;
+    sd_set_threads(threads);
+    sd_fit_report rep;
+    sd_params *p;
+    sd_sasrec m;
+    sd_sasrec_sid ms;
+    if (mode < 0) {
+        cr_assert_eq(sd_sasrec_init(&m, &cfg, to.seed, w.seq.n_items, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_fit(&m, &to, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
+        p = &m.p;
+    } else {
+        char *sids = sd_work_path(&w, "sids.tsv");
+        cr_assert_eq(sd_sasrec_sid_init(&ms, &cfg, to.seed, (sd_sid_mode)mode, sids, w.cat, &err), 0, "%s", err.msg);
+        cr_assert_eq(sd_sasrec_sid_fit(&ms, &to, &w.seq, &w.split, &rep, &err), 0, "%s", err.msg);
+        free(sids);
+        p = &ms.p;
+    }
+    sd_set_threads(0);
+    *n = p->n;
+    *out = malloc(sizeof(float) * p->n);
+    memcpy(*out, p->data, sizeof(float) * p->n);
+    if (mode < 0) sd_sasrec_free(&m);
+    else sd_sasrec_sid_free(&ms);
+    sd_work_free(&w);
+}
+
+Test(sasrec, two_threads_shard_batches) {
+    for (int mode = -1; mode < 3; mode++) {
+        float *a, *b, *c;
+        size_t na, nb, nc;
+        fit_params(1, mode, 0.0f, &a, &na);
+        fit_params(2, mode, 0.0f, &b, &nb);
+        cr_assert_eq(na, nb);
+        double worst = 0;
+        for (size_t i = 0; i < na; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
+        fprintf(stderr, "%s: 1 vs 2 threads, largest parameter difference %.3g\n",
+                mode < 0 ? "sasrec" : sd_sid_mode_name((sd_sid_mode)mode), worst);
+        cr_assert_lt(worst, 1e-5, "mode %d: 1 and 2 threads differ by %g", mode, worst);
+        cr_assert_gt(worst, 0, "mode %d: bit-identical: were the batches sharded at all?", mode);
+        free(b);
+        /* with dropout, 2 threads twice: the same bits */
+        fit_params(2, mode, 0.3f, &b, &nb);
+        fit_params(2, mode, 0.3f, &c, &nc);
+        cr_assert(nb == nc && !memcmp(b, c, sizeof(float) * nb), "mode %d: 2-thread runs differ", mode);
+        free(a); free(b); free(c);
+    }
+}
+
+/* Mean rank (as a share of the catalogue, 0 = top) of every cold test target: items whose
+ * every occurrence was cut from training. */
+static double cold_rank(const sd_scorer *sc, const sd_work *w, const sd_split *sp, const unsigned char *cold,
+                        int *n_users) {
+    int32_t n = w->seq.n_items;
+    float *s = malloc(sizeof(float) * n);
+    double acc = 0;
+    *n_users = 0;
+    for (int32_t u = 0; u < w->seq.n_users; u++) {
+        int32_t tp = sp->test_pos[u];
+        if (tp < 1) continue;
+        const int32_t *it = w->seq.items + w->seq.offsets[u];
+        if (!cold[it[tp]]) continue;
+        sd_err err = {0};
+        const int32_t *hist[1] = {it};
+        cr_assert_eq(sc->score_batch(sc->model, 1, &u, hist, &tp, s, &err), 0);
+        int64_t above = 0;
+        for (int32_t i = 0; i < n; i++) above += s[i] > s[it[tp]];
+        acc += (double)above / n;
+        (*n_users)++;
+    }
+    free(s);
+    return *n_users ? acc / *n_users : 1;
+}
+
+/* Cold start: items 7, 17, 27, ... leave training (each user's training part ends before the
+ * first of them); the prefix model still ranks them far above chance for the users whose test
+ * target they are, through the prefixes they share with seen items. */
+Test(sasrec_sid, cold_items_rank_above_chance) {
+    char work[512];
+    make_work(work, sizeof work);
+    write_sids(work);
+    sd_work w;
+    sd_err err = {0};
+    cr_assert_eq(sd_work_load(&w, work, &err), 0, "%s", err.msg);
+    unsigned char cold[120] = {0};
+    for (int i = 7; i < 120; i += 10) cold[i] = 1;
+    sd_split sp = w.split;
+    sp.train_len = malloc(sizeof(int32_t) * w.seq.n_users);
+    sp.mapped = NULL;
+    for (int32_t u = 0; u < w.seq.n_users; u++) {
+        const int32_t *it = w.seq.items + w.seq.offsets[u];
+        int32_t k = 0;
+        while (k < w.split.train_len[u] && !cold[it[k]]) k++;
+        sp.train_len[u] = k;
+    }
+    char *sids = sd_work_path(&w, "sids.tsv");
+    sd_sasrec_cfg cfg = sd_sasrec_defaults();
+    sd_train_opts to = sd_sasrec_train_defaults();
+    cfg.dim = 32; cfg.maxlen = 8; cfg.dropout = 0.2f; to.batch = 64; to.epochs = 10; to.eval_every_epochs = 5;
+    to.adam.lr = 5e-3; cfg.loss = SD_LOSS_SOFTMAX; to.progress = NULL;
+    sd_sasrec_sid m;
+    cr_assert_eq(sd_sasrec_sid_init(&m, &cfg, to.seed, SD_SID_PREFIX, sids, w.cat, &err), 0, "%s", err.msg);
+    sd_fit_report rep;
+    cr_assert_eq(sd_sasrec_sid_fit(&m, &to, &w.seq, &sp, &rep, &err), 0, "%s", err.msg);
+    /* the cold items' own rows are zero */
+    const float *E = sd_params_ptr(&m.p, m.code_emb);
+    int l = m.codes.m - 1;
+    for (int i = 7; i < 120; i += 10) {
+        const float *row = E + (size_t)(1 + m.codes.poff[l] + m.codes.prefix[l][i]) * cfg.dim;
+        for (int k = 0; k < cfg.dim; k++) cr_assert_eq(row[k], 0.0f, "item %d: own row not zeroed", i);
+    }
+    sd_scorer sc;
+    sd_sasrec_sid_scorer(&m, false, &sc);
+    int users;
+    double r = cold_rank(&sc, &w, &sp, cold, &users);
+    fprintf(stderr, "cold items: %d test users, mean rank %.3f of the catalogue (chance 0.5)\n", users, r);
+    cr_assert_geq(users, 10);
+    cr_assert_lt(r, 0.2, "cold targets rank at %.3f of the catalogue", r);
+    sd_scorer_free(&sc);
+    sd_sasrec_sid_free(&m);
+    free(sp.train_len);
     free(sids);
     sd_work_free(&w);
 }

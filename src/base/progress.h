@@ -1,5 +1,6 @@
-/* A progress bar on stderr with rate and ETA. Drawn only when stderr is a terminal and
- * --quiet is off; otherwise every call is a cheap no-op, so long loops can call it freely. */
+/* A progress bar on stderr with rate and ETA, redrawn when stderr is a terminal; otherwise a
+ * plain log line every SEMID_LOG_EVERY seconds (10). Nothing with --quiet. Calls in between are
+ * cheap, so long loops can call it freely. */
 #ifndef SD_PROGRESS_H
 #define SD_PROGRESS_H
 #include <stdint.h>
@@ -11,8 +12,9 @@ typedef struct sd_progress {
     int64_t total;     /* 0 = unknown (shows count and rate only) */
     int64_t done;
     double t_start, t_last_draw;
-    bool active;
-    char extra[64];    /* e.g. "loss 0.1234", shown after the bar */
+    bool active, tty;
+    double every;      /* seconds between redraws (terminal) or log lines (not a terminal) */
+    char extra[96];    /* e.g. "loss 0.1234", shown after the bar */
 } sd_progress;
 
 void sd_progress_start(sd_progress *p, const char *label, int64_t total, const char *unit);

@@ -19,6 +19,10 @@
 #include "ids/sid_vocab.h"
 #include "nn/ops.h"
 
+/* Thresholds below which `semid ids` warns (and ids_report.json marks a level weak). */
+#define WEAK_PERPLEXITY 0.5 /* of K, per semantic level */
+#define WEAK_UNIQUE 0.97    /* items whose semantic codes no other item shares */
+
 static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *p, const sd_sid_output *o,
                      const float *emb, int64_t d, const sd_sid_table *t, const sd_sid_collisions *col, double secs) {
     int64_t n = t->n_items;
@@ -35,6 +39,7 @@ static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *
     if (o->recon) cJSON_AddNumberToObject(r, "recon_mse", sd_recon_mse(emb, o->recon, n, d));
     cJSON *det = o->details_json ? cJSON_Parse(o->details_json) : NULL;
     if (det) cJSON_AddItemToObject(r, "training", det);
+    cJSON *warn = cJSON_CreateArray();
     cJSON *lv = cJSON_AddArrayToObject(r, "per_level");
     for (int l = 0; l < t->n_codes; l++) {
         sd_level_stats s;
@@ -45,13 +50,38 @@ static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *
         cJSON_AddNumberToObject(e, "codes_used", s.used);
         cJSON_AddNumberToObject(e, "perplexity", s.perplexity);
         cJSON_AddNumberToObject(e, "largest_cluster", (double)s.largest);
+        /* a semantic level whose codes are used like fewer than half of K carries little */
+        bool weak = l < t->levels && s.perplexity < WEAK_PERPLEXITY * t->K;
+        cJSON_AddBoolToObject(e, "weak", weak);
         cJSON_AddItemToArray(lv, e);
+        if (weak) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "level %d: perplexity %.1f of %d codes (below %.0f%%): most items crowd few codes", l,
+                     s.perplexity, (int)t->K, 100 * WEAK_PERPLEXITY);
+            cJSON_AddItemToArray(warn, cJSON_CreateString(msg));
+        }
     }
     cJSON_AddNumberToObject(r, "distinct_prefixes", (double)col->n_prefixes);
     cJSON_AddNumberToObject(r, "unique_prefix_items", (double)col->n_unique);
     cJSON_AddNumberToObject(r, "unique_prefix_share", (double)col->n_unique / (double)n);
     cJSON_AddNumberToObject(r, "collision_groups", (double)col->n_groups);
     cJSON_AddNumberToObject(r, "largest_collision_group", (double)col->max_group);
+    if ((double)col->n_unique / (double)n < WEAK_UNIQUE) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "only %.1f%% of items have a prefix of their own (below %.0f%%): items told apart "
+                 "by the uniqueness code alone look the same to every model", 100.0 * (double)col->n_unique / (double)n,
+                 100 * WEAK_UNIQUE);
+        cJSON_AddItemToArray(warn, cJSON_CreateString(msg));
+    }
+    /* do similar items share prefixes? nearest neighbours in embedding space against chance */
+    sd_neighbour_stats ns;
+    sd_neighbour_share(emb, n, d, t->codes, t->n_codes, 2000, p->seed, &ns);
+    cJSON *nb = cJSON_AddObjectToObject(r, "nearest_neighbour");
+    cJSON_AddNumberToObject(nb, "queries", (double)ns.queries);
+    cJSON_AddNumberToObject(nb, "same_first_code", ns.share1);
+    cJSON_AddNumberToObject(nb, "chance_first_code", ns.chance1);
+    cJSON_AddNumberToObject(nb, "same_first_two_codes", ns.share2);
+    cJSON_AddNumberToObject(nb, "chance_first_two_codes", ns.chance2);
     /* purity of the first level against ground-truth attributes, where the catalogue has them */
     cJSON *pur = cJSON_AddObjectToObject(r, "first_level_purity");
     const char *keys[] = {"platform", "genre"};
@@ -71,6 +101,7 @@ static cJSON *report(const sd_work *w, const char *method, const sd_sid_params *
     }
     free(labels);
     free(c0);
+    cJSON_AddItemToObject(r, "warnings", warn);
     return r;
 }
 
@@ -91,6 +122,11 @@ static void print_report(const cJSON *r) {
     printf("unique prefixes: %.2f%% of items; %d collision groups, largest %d\n",
            100 * cJSON_GetObjectItem(r, "unique_prefix_share")->valuedouble,
            cJSON_GetObjectItem(r, "collision_groups")->valueint, cJSON_GetObjectItem(r, "largest_collision_group")->valueint);
+    const cJSON *nb = cJSON_GetObjectItem(r, "nearest_neighbour");
+    printf("nearest neighbour shares the first code: %.3f (chance %.3f), the first two: %.3f (chance %.4f)\n",
+           cJSON_GetObjectItem(nb, "same_first_code")->valuedouble, cJSON_GetObjectItem(nb, "chance_first_code")->valuedouble,
+           cJSON_GetObjectItem(nb, "same_first_two_codes")->valuedouble,
+           cJSON_GetObjectItem(nb, "chance_first_two_codes")->valuedouble);
     cJSON_ArrayForEach(e, cJSON_GetObjectItem(r, "first_level_purity"))
         printf("first-level purity vs %s: %.3f (random, same sizes: %.3f)\n", e->string,
                cJSON_GetObjectItem(e, "purity")->valuedouble, cJSON_GetObjectItem(e, "random_same_sizes")->valuedouble);
@@ -119,8 +155,7 @@ static int stage_all(const sd_work *w, const char *prefix, const sd_sid_table *t
     int rc = 0;
     for (int i = 0; i < N_OUT; i++) {
         char name[512];
-        /* the rqvae model keeps its one name, WORK/rqvae.safetensors, whatever the prefix */
-        snprintf(name, sizeof name, "%s%s", i == 4 ? "" : prefix, out_names[i]);
+        snprintf(name, sizeof name, "%s%s", prefix, out_names[i]);
         final[i] = sd_work_path(w, name);
         tmp[i] = i == 4 && model_staged ? sd_xstrdup(model_staged) : staged_path(final[i]);
         sd_clean_stale_temps(final[i]);
@@ -164,8 +199,8 @@ static int stage_all(const sd_work *w, const char *prefix, const sd_sid_table *t
 
 static int run(int argc, char **argv) {
     const char *method = "rqkmeans", *emb_path = NULL, *collide = "error", *prefix = "", *recon = "sum", *keep = "val";
-    sd_sid_params p = {.levels = 3, .codes = 256, .iters = 20};
-    bool json = false, ste = false, rotation = false;
+    sd_sid_params p = {.levels = 3, .codes = -1, .iters = 20, .balanced = true, .spread = true};
+    bool json = false, ste = false, rotation = false, unbalanced = false, no_spread = false, balanced_flag = false;
     sd_rqvae_method_opts rq;
     sd_rqvae_method_defaults(&rq);
     double beta = rq.model.beta;
@@ -173,17 +208,25 @@ static int run(int argc, char **argv) {
         {.name = "method", .type = SD_OPT_STR, .ptr = &method, .metavar = "NAME",
          .help = "rqkmeans (default): residual k-means on the embeddings; rqvae: trained RQ-VAE (semantic-ids-llm)"},
         {.name = "levels", .type = SD_OPT_INT, .ptr = &p.levels, .metavar = "L", .help = "semantic codes per item (3)"},
-        {.name = "codes", .type = SD_OPT_INT, .ptr = &p.codes, .metavar = "K", .help = "codes per level (256)"},
+        {.name = "codes", .type = SD_OPT_INT, .ptr = &p.codes, .metavar = "K",
+         .help = "codes per level (default: 256, fewer for catalogues under 1,024 items: the largest power of two "
+                 "<= items / 4, at least 2)"},
         {.name = "iters", .type = SD_OPT_INT, .ptr = &p.iters, .metavar = "N",
          .help = "k-means iterations per level at most (20)"},
-        {.name = "balanced", .type = SD_OPT_FLAG, .ptr = &p.balanced, .help = "cap every cluster at ceil(items / K)"},
+        {.name = "balanced", .type = SD_OPT_FLAG, .ptr = &balanced_flag,
+         .help = "rqkmeans: cap every cluster at ceil(items / K) (default; OneRec's balanced RQ-KMeans)"},
+        {.name = "unbalanced", .type = SD_OPT_FLAG, .ptr = &unbalanced,
+         .help = "rqkmeans: plain k-means at every level (large clusters crowd the later levels)"},
+        {.name = "no-spread", .type = SD_OPT_FLAG, .ptr = &no_spread,
+         .help = "rqkmeans: keep items that share all codes where they are (default: each but the nearest moves to "
+                 "the nearest last-level code still free under its prefix, as LC-Rec's uniform mapping)"},
         {.name = "max-collision", .type = SD_OPT_STR, .ptr = &collide, .metavar = "HOW",
          .help = "items sharing all L codes beyond K: error (default) or extend-level (more uniqueness codes for all)"},
         {.name = "emb", .type = SD_OPT_STR, .ptr = &emb_path, .metavar = "FILE",
          .help = "embeddings (default WORK/emb.npy)"},
         {.name = "out-prefix", .type = SD_OPT_STR, .ptr = &prefix, .metavar = "NAME",
-         .help = "write WORK/NAMEsids.tsv, NAMEsids.bin, NAMEsid_vocab.json, NAMEids_report.json (default: no prefix; "
-                 "later stages read sids.tsv)"},
+         .help = "write WORK/NAMEsids.tsv, NAMEsids.bin, NAMEsid_vocab.json, NAMEids_report.json (and "
+                 "NAMErqvae.safetensors) (default: no prefix; later stages read sids.tsv unless given --sids NAME)"},
         {.name = "json", .type = SD_OPT_FLAG, .ptr = &json, .help = "print the report as JSON"},
         {.name = "epochs", .type = SD_OPT_INT, .ptr = &rq.train.common.epochs, .metavar = "N",
          .help = "rqvae: passes over the items (100)"},
@@ -212,7 +255,10 @@ static int run(int argc, char **argv) {
     };
     sd_usage u = {.usage = "semid ids WORK [options]",
                   .about = "Turns item embeddings into semantic IDs: L codes from the method, plus a uniqueness code "
-                           "ranking items that share them by popularity. Writes WORK/sids.tsv, WORK/sids.bin, "
+                           "ranking items that share them by popularity. RQ-KMeans (default) is balanced at every level "
+                           "and spreads items that share all L codes over free last-level codes. Warns when the IDs "
+                           "are weak (a level's perplexity under half of K, fewer than 97%% of items with a prefix of "
+                           "their own; ids_report.json: per_level[].weak, warnings). Writes WORK/sids.tsv, WORK/sids.bin, "
                            "WORK/sid_vocab.json (levels, codes per level and SID tokens, read by `semid extend --work` "
                            "and SID-SASRec), WORK/ids_report.json (and WORK/ids_codebooks.npy for rqkmeans; the "
                            "trained model as WORK/rqvae.safetensors for rqvae), then WORK/ids_set.json, the record of "
@@ -238,8 +284,13 @@ static int run(int argc, char **argv) {
         return sd_cmd_error(&err);
     }
     if (p.levels < 1 || p.levels > 16) return sd_errf(&err, SD_EUSAGE, "ids: --levels must be 1..16, got %d", p.levels), sd_cmd_error(&err);
-    if (p.codes < 2 || p.codes > 65536) return sd_errf(&err, SD_EUSAGE, "ids: --codes must be 2..65536, got %d", p.codes), sd_cmd_error(&err);
+    bool auto_codes = p.codes == -1;
+    if (!auto_codes && (p.codes < 2 || p.codes > 65536)) return sd_errf(&err, SD_EUSAGE, "ids: --codes must be 2..65536, got %d", p.codes), sd_cmd_error(&err);
     if (p.iters < 1) return sd_errf(&err, SD_EUSAGE, "ids: --iters must be >= 1"), sd_cmd_error(&err);
+    if (unbalanced && balanced_flag)
+        return sd_errf(&err, SD_EUSAGE, "ids: --balanced and --unbalanced exclude each other"), sd_cmd_error(&err);
+    p.balanced = !unbalanced;
+    p.spread = !no_spread;
     if (ste && rotation) return sd_errf(&err, SD_EUSAGE, "ids: --ste and --rotation exclude each other"), sd_cmd_error(&err);
     if (strcmp(recon, "sum") && strcmp(recon, "mean"))
         return sd_errf(&err, SD_EUSAGE, "ids: --recon must be sum or mean, got '%s'", recon), sd_cmd_error(&err);
@@ -254,7 +305,7 @@ static int run(int argc, char **argv) {
     rq.train.keep = strcmp(keep, "distinct") ? SD_RQVAE_KEEP_VAL : SD_RQVAE_KEEP_DISTINCT;
     if (!strcmp(method, "rqvae")) {
         sd_rqvae_cfg c = rq.model;
-        c.dim = 1, c.levels = p.levels, c.codes = p.codes;
+        c.dim = 1, c.levels = p.levels, c.codes = auto_codes ? 256 : p.codes;
         sd_rqvae_train_opts to = rq.train;
         if (sd_rqvae_cfg_check(&c, &err) || sd_rqvae_train_check(&to, &err)) return sd_cmd_error(&err);
     }
@@ -273,7 +324,9 @@ static int run(int argc, char **argv) {
     free(set_path);
     if (rc) { sd_unlock(&lk); return sd_cmd_error(&err); }
     /* the trained rqvae model is staged with the other outputs and renamed into place with them */
-    char *model_final = sd_work_path(&w, "rqvae.safetensors"), *model_staged = NULL;
+    char model_name[512];
+    snprintf(model_name, sizeof model_name, "%srqvae.safetensors", prefix);
+    char *model_final = sd_work_path(&w, model_name), *model_staged = NULL;
     if (!strcmp(method, "rqvae")) {
         model_staged = staged_path(model_final);
         rq.model_path = model_staged;
@@ -295,6 +348,7 @@ static int run(int argc, char **argv) {
         rc = sd_errf(&err, SD_EFORMAT, "%s: %lld rows but the catalogue has %d items", ep, (long long)n, w.cat->n_items);
         goto done;
     }
+    if (auto_codes) p.codes = sd_sid_default_codes(n);
     if (p.codes > n) {
         rc = sd_errf(&err, SD_EUSAGE, "ids: --codes %d exceeds the %lld items", p.codes, (long long)n);
         goto done;
@@ -309,6 +363,8 @@ static int run(int argc, char **argv) {
         sd_warn("largest collision group has %lld items: every item gets %d uniqueness codes", (long long)col.max_group,
                 t.n_codes - p.levels);
     rep = report(&w, method, &p, &out, x, d, &t, &col, sd_now() - t0);
+    const cJSON *wv;
+    cJSON_ArrayForEach(wv, cJSON_GetObjectItem(rep, "warnings")) sd_warn("weak semantic IDs: %s", wv->valuestring);
     if ((rc = stage_all(&w, prefix, &t, &out, d, rep, model_staged, &err))) goto done;
     if (json) {
         char *s = cJSON_Print(rep);

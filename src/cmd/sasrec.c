@@ -42,7 +42,7 @@ static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJS
 static int run(int argc, char **argv) {
     sd_sasrec_cfg c = sd_sasrec_defaults();
     sd_train_opts t = sd_sasrec_train_defaults();
-    const char *loss = "bce", *block = "pmixer", *out_dir = NULL, *sid_mode = "tokens", *sids_prefix = NULL;
+    const char *loss = "bce", *block = "pmixer", *out_dir = NULL, *sid_mode = "prefix", *sids_prefix = NULL;
     bool sid = false, cosine = false, resume = false, no_ckpt = false, force = false;
     int ckpt_every = 1, stop_after = 0;
     double lr = t.adam.lr, b1 = t.adam.beta1, b2 = t.adam.beta2, wd = t.adam.weight_decay;
@@ -88,8 +88,9 @@ static int run(int argc, char **argv) {
                  "`semid ids --out-prefix PREFIX` wrote; recorded in config.json, so `semid eval` reads the same "
                  "set (default: WORK/sids.tsv)"},
         {.name = "sid-mode", .type = SD_OPT_STR, .ptr = &sid_mode, .metavar = "M",
-         .help = "with --sid: tokens (one token per code, per-level heads) or sum "
-                 "(item = sum of its code embeddings) (default tokens)"},
+         .help = "with --sid: prefix (item = sum of its prefix embeddings c0, c0c1, ...: shared by similar "
+                 "items, the deepest one the item's own; default), sum (item = sum of its code embeddings) or "
+                 "tokens (one token per code, per-level heads over the code trie)"},
         {.name = "out", .type = SD_OPT_STR, .ptr = &out_dir, .metavar = "DIR",
          .help = "output folder (default WORK/sasrec or WORK/sasrec_sid)"},
         {.name = "force", .type = SD_OPT_FLAG, .ptr = &force,
@@ -133,7 +134,7 @@ static int run(int argc, char **argv) {
     else if (sd_seqenc_block_parse(block, &c.block))
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --block '%s' (choose pmixer or standard)", block);
     else if (sd_sid_mode_parse(sid_mode, &mode))
-        rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --sid-mode '%s' (choose tokens or sum)", sid_mode);
+        rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --sid-mode '%s' (choose prefix, sum or tokens)", sid_mode);
     else if ((rc = sd_sasrec_cfg_check(&c, &err)) || (rc = sd_sasrec_train_check(&t, &err)))
         sd_err_prefix(&err, "sasrec: ");
     else if (sids_prefix && !sid)

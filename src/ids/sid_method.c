@@ -18,6 +18,12 @@ const sd_sid_method *sd_sid_method_find(const char *name) {
 int sd_sid_method_count(void) { return (int)(sizeof METHODS / sizeof *METHODS); }
 const sd_sid_method *sd_sid_method_at(int i) { return i >= 0 && i < sd_sid_method_count() ? &METHODS[i] : NULL; }
 
+int sd_sid_default_codes(int64_t n) {
+    int k = 256;
+    while (k > 2 && (int64_t)k * 4 > n) k /= 2;
+    return k;
+}
+
 void sd_sid_output_free(sd_sid_output *o) {
     free(o->codes);
     free(o->recon);

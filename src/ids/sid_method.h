@@ -13,6 +13,7 @@ typedef struct sd_sid_params {
     int codes;            /* codes per codebook (K) */
     int iters;            /* training iterations per level (k-means: Lloyd iterations) */
     bool balanced;        /* cap cluster sizes (methods that support it) */
+    bool spread;          /* rqkmeans: move items that share all codes to free last-level codes */
     uint64_t seed;
     const char *work_dir; /* where a trained model may be saved; may be NULL */
     bool progress;
@@ -35,6 +36,11 @@ typedef struct sd_sid_method {
     const char *summary;
     sd_sid_method_fn run;
 } sd_sid_method;
+
+/* Codes per level when the user sets none: 256, or for catalogues under 1,024 items the largest
+ * power of two <= n / 4 (at least 2), so every level can still be used well (256 codes over 300
+ * items leave most codes empty and every level's perplexity low). */
+int sd_sid_default_codes(int64_t n);
 
 /* NULL if unknown. */
 const sd_sid_method *sd_sid_method_find(const char *name);

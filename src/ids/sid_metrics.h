@@ -27,4 +27,16 @@ int64_t sd_purity(const int32_t *cluster, int64_t n, int32_t K, const int32_t *l
  * number of distinct values. labels [cat->n_items]. */
 void sd_attr_labels(const sd_catalog *cat, const char *key, int32_t *labels, int32_t *n_labels);
 
+/* Do similar items share prefixes? For up to max_queries items (a seeded sample; all if fewer),
+ * their nearest other item by squared Euclidean distance between embeddings [n, d]:
+ * share1 = share of queries whose neighbour has the same first code, share2 the same first two
+ * codes (codes [n, width]); chance1 = the share two random items have for the first code
+ * (sum of squared code frequencies), chance2 likewise for two codes. Returns the queries used. */
+typedef struct sd_neighbour_stats {
+    int64_t queries;
+    double share1, share2, chance1, chance2;
+} sd_neighbour_stats;
+void sd_neighbour_share(const float *emb, int64_t n, int64_t d, const int32_t *codes, int width, int64_t max_queries,
+                        uint64_t seed, sd_neighbour_stats *out);
+
 #endif

@@ -138,6 +138,8 @@ typedef struct loop {
     bool stop;            /* stop_after_steps reached */
     sd_progress pr;
     bool bar;
+    double t0;            /* when this run (or resumed run) started, at step step0 */
+    int64_t step0;
 } loop;
 
 static int validate(loop *L, sd_err *err) {
@@ -168,6 +170,12 @@ static void progress_update(loop *L) {
     char buf[160];
     if (L->t->note) L->t->note(L->t->ctx, &L->s, buf, sizeof buf);
     else snprintf(buf, sizeof buf, "loss %.4f", L->s.epoch_loss_sum / (double)L->s.epoch_batches);
+    if (L->o->progress_per_epoch && L->s.step > L->step0) {
+        /* a bar per epoch knows only its own ETA: add the run's */
+        double rem = (sd_now() - L->t0) / (double)(L->s.step - L->step0) * (double)(L->s.total_steps - L->s.step);
+        size_t n = strlen(buf);
+        snprintf(buf + n, sizeof buf - n, ", run ETA %dm%02ds", (int)(rem / 60), (int)rem % 60);
+    }
     sd_progress_note(&L->pr, "%s", buf);
     sd_progress_set(&L->pr, L->o->progress_per_epoch ? L->s.epoch_batches : L->s.step);
 }
@@ -269,6 +277,8 @@ int sd_train(const sd_trainer *t, const sd_train_opts *o, sd_train_state *out, s
         if (!rc && o->progress) sd_info("resuming from %s after epoch %d", o->ckpt_path, L.s.epoch);
     }
     L.bar = o->progress != NULL;
+    L.t0 = sd_now();
+    L.step0 = L.s.step;
     if (L.bar && !o->progress_per_epoch) sd_progress_start(&L.pr, o->progress, L.s.total_steps, "step");
     int every = o->ckpt_every > 0 ? o->ckpt_every : 1;
     for (int ep = L.s.epoch + 1; ep <= o->epochs && !rc && !L.s.done; ep++) {

@@ -2,12 +2,14 @@
 #include "io/json_util.h"
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/threads.h"
 #include "base/progress.h"
 #include "base/rng.h"
 #include "nn/gemm.h"
@@ -140,13 +142,14 @@ float sd_item_loss_forward(sd_item_loss *s, sd_rec_loss loss, const float *out, 
 }
 
 void sd_item_loss_backward(sd_item_loss *s, sd_rec_loss loss, float *dout, float *dE, const float *out,
-                           const float *E, int32_t n_items, const int32_t *target, const int32_t *neg, int N, int C) {
+                           const float *E, int32_t n_items, const int32_t *target, const int32_t *neg, int N, int C,
+                           float dloss) {
     if (loss == SD_LOSS_SOFTMAX) {
-        sd_xent_chunked_backward(dout, dE, out, E, target, s->lse, N, C, n_items, -1, 1.0f);
+        sd_xent_chunked_backward(dout, dE, out, E, target, s->lse, N, C, n_items, -1, dloss);
         return;
     }
     memset(s->dlogits, 0, 2 * (size_t)N * sizeof(float));
-    sd_bce_logits_backward(s->dlogits, s->logits, s->labels, 2 * (size_t)N, 2.0f);
+    sd_bce_logits_backward(s->dlogits, s->logits, s->labels, 2 * (size_t)N, 2.0f * dloss);
     /* d out += dpos E[pos] + dneg E[neg]; dE rows get dlogit * out through the embedding
      * backward (deterministic scatter-add). */
     for (int which = 0; which < 2; which++) {
@@ -209,7 +212,8 @@ void sd_sasrec_loss_backward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_bat
     const float *out = sd_seqenc_forward_out(ws->enc);
     float *dout = sd_seqenc_dout(ws->enc);
     memset(dout, 0, NC * sizeof(float));
-    sd_item_loss_backward(&ws->loss, m->cfg.loss, dout, dE + C, out, E + C, m->n_items, b->target, b->neg, N, C);
+    sd_item_loss_backward(&ws->loss, m->cfg.loss, dout, dE + C, out, E + C, m->n_items, b->target, b->neg, N, C,
+                          b->scale > 0 ? b->scale : 1.0f);
     const float *din = sd_seqenc_backward(&m->enc, &m->p, ws->enc, &(sd_packed){b->B, N, b->len, b->off}, dout);
     float s = sqrtf((float)C), *rows = ws->loss.rows;
     for (size_t i = 0; i < NC; i++) rows[i] = din[i] * s;
@@ -339,6 +343,7 @@ static cJSON *data_config(const sd_rec_trainer *tr, const sd_sequences *seq, con
 }
 
 /* sd_rec_fit as a client of the shared loop (nn/train.h). */
+enum { MAX_SHARDS = 64, SHARD_MIN_POSITIONS = 256 };
 typedef struct rec_fit {
     const sd_rec_trainer *tr;
     const sd_sequences *seq;
@@ -346,7 +351,87 @@ typedef struct rec_fit {
     sd_seqbatcher *bt;
     sd_eval_opts eo;
     sd_fit_report *rep;
+    /* data parallelism: T threads, thread t > 0 with its own model copy, workspace, gradients */
+    int T;
+    void *models[MAX_SHARDS], *ws[MAX_SHARDS];
+    float *grads[MAX_SHARDS];
+    int64_t *shard_off;
 } rec_fit;
+
+/* Small models (SASRec: d 50, a few thousand positions per batch) spend a step in hundreds of
+ * short ops; parallel inside each op, the threads wait more than they work (the second core
+ * ~40% busy). So with T threads a batch is cut into T shards of whole sequences, each thread runs
+ * forward and backward of its shard with its ops serial (nested regions are inactive), and the
+ * gradients are summed: one parallel region per step instead of hundreds. Each shard's gradient is
+ * scaled by its share of the positions, so the sum is the whole batch's; dropout streams are keyed
+ * by (step, shard), so a run is reproducible for a given --threads. */
+static void shards_init(rec_fit *f) {
+    const sd_rec_trainer *tr = f->tr;
+    f->T = 1;
+    if (!tr->clone || !tr->ws_new) return;
+    int T = sd_threads();
+    if (T > MAX_SHARDS) T = MAX_SHARDS;
+    if (T > tr->opts->batch) T = tr->opts->batch;
+    if (T < 2) return;
+    f->T = T;
+    for (int t = 1; t < T; t++) {
+        f->grads[t] = sd_afloats(tr->p->n); /* zero, and left zero after every step */
+        memset(f->grads[t], 0, sizeof(float) * tr->p->n);
+        f->models[t] = tr->clone(tr->model, f->grads[t]);
+        f->ws[t] = tr->ws_new(tr->model, tr->opts->batch);
+    }
+    f->shard_off = sd_xmalloc(sizeof(int64_t) * ((size_t)tr->opts->batch + T));
+}
+
+static void shards_free(rec_fit *f) {
+    for (int t = 1; t < f->T; t++) {
+        f->tr->ws_free(f->ws[t]);
+        free(f->models[t]);
+        sd_afree(f->grads[t]);
+    }
+    free(f->shard_off);
+}
+
+static float sharded_step(rec_fit *f, const sd_seqbatch *b, uint64_t step) {
+    const sd_rec_trainer *tr = f->tr;
+    sd_seqbatch sh[MAX_SHARDS];
+    float loss[MAX_SHARDS];
+    double tf = 0, tb = 0;
+    int ns = sd_seqbatch_shard(b, f->T, sh, f->shard_off);
+    sd_params *P = tr->p;
+#pragma omp parallel num_threads(ns)
+    {
+        int t = omp_get_thread_num();
+        void *m = t ? f->models[t] : tr->model, *ws = t ? f->ws[t] : tr->ws;
+        double t0 = sd_now();
+        loss[t] = tr->forward(m, ws, &sh[t], true, step * (uint64_t)f->T + (uint64_t)t);
+        double t1 = sd_now();
+        tr->backward(m, ws, &sh[t]);
+        if (!t) tf = t1 - t0, tb = sd_now() - t1;
+    }
+    double t2 = sd_now();
+    /* Thread 0 added into P->grad itself; the others' buffers join it and are left zero for the
+     * next step. Most of the gradient is embedding rows the shard never touched: blocks that are
+     * all zero are skipped, so only the rows a shard used cost writes. */
+    enum { BLK = 16 };
+    size_t nblk = (P->n + BLK - 1) / BLK;
+#pragma omp parallel for schedule(static) num_threads(ns)
+    for (size_t k = 0; k < nblk; k++) {
+        size_t a = k * BLK, e = a + BLK < P->n ? a + BLK : P->n;
+        for (int t = 1; t < ns; t++) {
+            float *g = f->grads[t];
+            uint32_t any = 0;
+            for (size_t i = a; i < e; i++) { uint32_t u; memcpy(&u, g + i, 4); any |= u; }
+            if (!any) continue;
+            for (size_t i = a; i < e; i++) { P->grad[i] += g[i]; g[i] = 0; }
+        }
+    }
+    f->rep->phase_seconds[0] += tf;
+    f->rep->phase_seconds[1] += tb + (sd_now() - t2);
+    float total = 0;
+    for (int t = 0; t < ns; t++) total += loss[t] * sh[t].scale;
+    return total;
+}
 
 static int rec_epoch_begin(void *ctx, const sd_train_state *s, sd_err *err) {
     (void)err;
@@ -360,8 +445,12 @@ static int rec_next(void *ctx, const sd_train_state *s, float *loss, sd_err *err
     const sd_rec_trainer *tr = f->tr;
     sd_sasrec_batch b;
     if (!sd_seqbatcher_next(f->bt, &b)) return 0;
+    if (f->T > 1 && b.N >= SHARD_MIN_POSITIONS) {
+        *loss = sharded_step(f, &b, (uint64_t)s->step);
+        return 1;
+    }
     double ta = sd_now();
-    *loss = tr->forward(tr->model, tr->ws, &b, true, (uint64_t)s->step);
+    *loss = tr->forward(tr->model, tr->ws, &b, true, (uint64_t)s->step * (uint64_t)f->T);
     double tb = sd_now();
     tr->backward(tr->model, tr->ws, &b);
     f->rep->phase_seconds[0] += tb - ta;
@@ -431,6 +520,7 @@ int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split
         return sd_errf(err, SD_ESTATE, "%s: no user has two training items to learn from", tr->scorer->name);
     }
     rec_fit f = {.tr = tr, .seq = seq, .sp = sp, .bt = bt, .eo = sd_eval_defaults(), .rep = rep};
+    shards_init(&f);
     f.eo.part = SD_PART_VALID;
     f.eo.progress = false;
     f.eo.seed = tr->opts->seed;
@@ -467,6 +557,7 @@ int sd_rec_fit(const sd_rec_trainer *tr, const sd_sequences *seq, const sd_split
     rep->resumed_from = s.resumed_from;
     rep->interrupted = s.interrupted;
     cJSON_Delete(config);
+    shards_free(&f);
     sd_seqbatcher_free(bt);
     return rc;
 }
@@ -475,6 +566,14 @@ static float fwd_sasrec(void *m, void *ws, const sd_seqbatch *b, bool train, uin
     return sd_sasrec_loss_forward(m, ws, b, train, step);
 }
 static void bwd_sasrec(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_loss_backward(m, ws, b); }
+static void *clone_sasrec(const void *m, float *grad) {
+    sd_sasrec *c = sd_xmalloc(sizeof *c);
+    *c = *(const sd_sasrec *)m; /* shares weights, views and config; only the gradients differ */
+    c->p.grad = grad;
+    return c;
+}
+static void *ws_new_sasrec(const void *m, int max_seqs) { return sd_sasrec_ws_new(m, max_seqs); }
+static void ws_free_sasrec(void *ws) { sd_sasrec_ws_free(ws); }
 
 int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
                        const sd_rec_ckpt_opts *ck, sd_fit_report *rep, sd_err *err) {
@@ -490,7 +589,8 @@ int sd_sasrec_fit_ckpt(sd_sasrec *m, const sd_train_opts *o, const sd_sequences 
         cJSON_AddNumberToObject(config, "n_items", m->n_items);
     }
     sd_rec_trainer tr = {.cfg = &m->cfg, .opts = o, .p = &m->p, .model = m, .ws = ws, .forward = fwd_sasrec,
-                         .backward = bwd_sasrec, .scorer = &sc, .ckpt = ck, .ckpt_config = config};
+                         .backward = bwd_sasrec, .clone = clone_sasrec, .ws_new = ws_new_sasrec,
+                         .ws_free = ws_free_sasrec, .scorer = &sc, .ckpt = ck, .ckpt_config = config};
     rc = sd_rec_fit(&tr, seq, sp, rep, err);
     cJSON_Delete(config);
     sd_sasrec_ws_free(ws);

@@ -111,6 +111,12 @@ typedef struct sd_rec_trainer {
     void *model, *ws;
     float (*forward)(void *model, void *ws, const sd_seqbatch *b, bool train, uint64_t step);
     void (*backward)(void *model, void *ws, const sd_seqbatch *b);
+    /* Optional, for data parallelism over --threads (see sd_rec_fit): a malloc'd shallow copy of
+     * the model whose gradients go to grad (weights shared; freed with free), and a workspace for
+     * it. NULL: one thread runs each batch, its ops parallel inside. */
+    void *(*clone)(const void *model, float *grad);
+    void *(*ws_new)(const void *model, int max_seqs);
+    void (*ws_free)(void *ws);
     const sd_scorer *scorer;
     const sd_rec_ckpt_opts *ckpt; /* NULL: none */
     const cJSON *ckpt_config;     /* model identity for the checkpoint (data sizes are added) */
@@ -125,8 +131,10 @@ void sd_item_loss_init(sd_item_loss *s, size_t max_rows, int C);
 void sd_item_loss_free(sd_item_loss *s);
 float sd_item_loss_forward(sd_item_loss *s, sd_rec_loss loss, const float *out, const float *E, int32_t n_items,
                            const int32_t *target, const int32_t *neg, int N, int C);
+/* dloss: the gradient of the loss (1 for the loss itself, a shard's scale). */
 void sd_item_loss_backward(sd_item_loss *s, sd_rec_loss loss, float *dout, float *dE, const float *out,
-                           const float *E, int32_t n_items, const int32_t *target, const int32_t *neg, int N, int C);
+                           const float *E, int32_t n_items, const int32_t *target, const int32_t *neg, int N, int C,
+                           float dloss);
 
 /* Trains with AdamW on the split's training prefixes, evaluating on valid; leaves the best
  * parameters in m. */

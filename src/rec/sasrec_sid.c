@@ -16,11 +16,14 @@
 
 #define MAX_LEVELS 8
 
-const char *sd_sid_mode_name(sd_sid_mode m) { return m == SD_SID_SUM ? "sum" : "tokens"; }
+const char *sd_sid_mode_name(sd_sid_mode m) {
+    return m == SD_SID_SUM ? "sum" : m == SD_SID_PREFIX ? "prefix" : "tokens";
+}
 
 int sd_sid_mode_parse(const char *s, sd_sid_mode *m) {
     if (!strcmp(s, "tokens")) *m = SD_SID_TOKENS;
     else if (!strcmp(s, "sum")) *m = SD_SID_SUM;
+    else if (!strcmp(s, "prefix")) *m = SD_SID_PREFIX;
     else return SD_EUSAGE;
     return 0;
 }
@@ -29,7 +32,9 @@ int sd_sid_mode_parse(const char *s, sd_sid_mode *m) {
 
 void sd_sid_codes_free(sd_sid_codes *c) {
     free(c->codes);
-    for (int l = 0; l < MAX_LEVELS; l++) { free(c->node[l]); free(c->child_off[l]); free(c->child[l]); }
+    for (int l = 0; l < MAX_LEVELS; l++) {
+        free(c->node[l]); free(c->child_off[l]); free(c->child[l]); free(c->prefix[l]);
+    }
     sd_sid_vocab_free(&c->vocab);
     memset(c, 0, sizeof *c);
 }
@@ -43,8 +48,13 @@ static void views_of_vocab(sd_sid_codes *c) {
     const sd_sid_vocab *v = &c->vocab;
     const sd_sid_trie *t = &v->trie;
     int32_t n = c->n_items, m = c->m;
-    c->n_codes = 0;
+    c->n_codes = c->n_prefixes = 0;
     for (int l = 0; l < m; l++) {
+        /* prefixes c_0..c_l are the trie's nodes at depth l + 1 */
+        c->P[l] = (int32_t)(v->level_begin[l + 2] - v->level_begin[l + 1]);
+        c->poff[l] = c->n_prefixes;
+        c->n_prefixes += c->P[l];
+        c->prefix[l] = sd_xmalloc(sizeof(int32_t) * (size_t)n);
         c->V[l] = sd_sid_vocab_used(v, l);
         c->off[l] = c->n_codes;
         c->n_codes += c->V[l];
@@ -65,6 +75,7 @@ static void views_of_vocab(sd_sid_codes *c) {
             c->node[l][i] = (int32_t)(nd - v->level_begin[l]);
             const int32_t *row = c->codes + (size_t)i * m;
             nd = sd_sid_trie_find(t, row, l + 1);
+            c->prefix[l][i] = (int32_t)(nd - v->level_begin[l + 1]);
         }
     }
 }
@@ -109,9 +120,14 @@ int sd_sid_codes_read(sd_sid_codes *c, const char *path, const sd_catalog *cat, 
 
 static int tokens_per_item(const sd_sasrec_sid *m) { return m->mode == SD_SID_TOKENS ? m->codes.m : 1; }
 
+/* rows of the embedding table: padding, then per-level codes (tokens, sum) or per-depth prefixes */
+static int64_t table_rows(const sd_sasrec_sid *m) {
+    return 1 + (int64_t)(m->mode == SD_SID_PREFIX ? m->codes.n_prefixes : m->codes.n_codes);
+}
+
 static void declare(sd_sasrec_sid *m) {
     sd_params_init(&m->p);
-    int64_t shape[2] = {(int64_t)m->codes.n_codes + 1, m->cfg.dim};
+    int64_t shape[2] = {table_rows(m), m->cfg.dim};
     m->code_emb = sd_params_add(&m->p, "code_emb.weight", 2, shape, true);
     sd_seqenc_cfg ec = {.dim = m->cfg.dim, .blocks = m->cfg.blocks, .heads = m->cfg.heads,
                         .maxlen = m->cfg.maxlen * tokens_per_item(m), .dropout = m->cfg.dropout,
@@ -131,7 +147,7 @@ int sd_sasrec_sid_init(sd_sasrec_sid *m, const sd_sasrec_cfg *cfg, uint64_t seed
     if ((rc = sd_sid_codes_read(&m->codes, sids_path, cat, err))) return rc;
     declare(m);
     float *E = sd_params_ptr(&m->p, m->code_emb);
-    sd_xavier_normal(E, (int64_t)m->codes.n_codes + 1, cfg->dim, seed, 1);
+    sd_xavier_normal(E, table_rows(m), cfg->dim, seed, 1);
     memset(E, 0, (size_t)cfg->dim * sizeof(float));
     sd_seqenc_init_weights(&m->enc, &m->p, seed);
     return 0;
@@ -147,6 +163,13 @@ static int32_t code_row(const sd_sid_codes *c, int32_t item, int l) {
     return 1 + c->off[l] + c->codes[(size_t)item * c->m + l];
 }
 
+/* Row of item's level-l part of its embedding: its level-l code (sum) or its prefix c_0..c_l
+ * (prefix). Within one level the rows of different codes or prefixes differ. */
+static int32_t part_row(const sd_sasrec_sid *m, int32_t item, int l) {
+    const sd_sid_codes *c = &m->codes;
+    return m->mode == SD_SID_PREFIX ? 1 + c->poff[l] + c->prefix[l][item] : code_row(c, item, l);
+}
+
 /* Item embeddings as sums of code embeddings: Ei [n_items, C]. */
 static void item_matrix(const sd_sasrec_sid *m, float *Ei, const float *E) {
     const sd_sid_codes *c = &m->codes;
@@ -154,9 +177,9 @@ static void item_matrix(const sd_sasrec_sid *m, float *Ei, const float *E) {
 #pragma omp parallel for schedule(static)
     for (int32_t i = 0; i < c->n_items; i++) {
         float *d = Ei + (size_t)i * C;
-        memcpy(d, E + (size_t)code_row(c, i, 0) * C, sizeof(float) * C);
+        memcpy(d, E + (size_t)part_row(m, i, 0) * C, sizeof(float) * C);
         for (int l = 1; l < c->m; l++) {
-            const float *e = E + (size_t)code_row(c, i, l) * C;
+            const float *e = E + (size_t)part_row(m, i, l) * C;
             for (int k = 0; k < C; k++) d[k] += e[k];
         }
     }
@@ -169,7 +192,7 @@ static void item_matrix_backward(const sd_sasrec_sid *m, float *dE, const float 
     int C = m->cfg.dim;
     for (int l = 0; l < c->m; l++)
         for (int32_t i = 0; i < c->n_items; i++) {
-            float *d = dE + (size_t)code_row(c, i, l) * C;
+            float *d = dE + (size_t)part_row(m, i, l) * C;
             const float *g = dEi + (size_t)i * C;
             for (int k = 0; k < C; k++) d[k] += g[k];
         }
@@ -233,7 +256,7 @@ sd_sasrec_sid_ws *sd_sasrec_sid_ws_new(const sd_sasrec_sid *m, int max_seqs) {
             maxk = k > maxk ? k : maxk;
         }
     ws->z = sd_afloats((size_t)maxk);
-    if (m->mode == SD_SID_SUM) {
+    if (m->mode != SD_SID_TOKENS) {
         ws->Ei = sd_afloats((size_t)m->codes.n_items * C);
         ws->dEi = sd_afloats((size_t)m->codes.n_items * C);
         sd_item_loss_init(&ws->loss, N, C);
@@ -262,7 +285,7 @@ static sd_packed embed_batch(const sd_sasrec_sid *m, sd_seqenc_ws *enc, int32_t 
     for (int b = 0; b <= B; b++) off[b] = ioff[b] * tpi;
     for (int b = 0; b < B; b++) len[b] = ilen[b] * tpi;
     for (int n = 0; n < N; n++) row[n] = n * tpi + tpi - 1;
-    if (m->mode == SD_SID_SUM) {
+    if (m->mode != SD_SID_TOKENS) {
         sd_embedding_forward(in, items, Ei, N, c->n_items, C);
     } else {
         for (int n = 0; n < N; n++)
@@ -277,11 +300,11 @@ float sd_sasrec_sid_loss_forward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
                                  uint64_t step) {
     int N = b->N, C = m->cfg.dim;
     const float *E = sd_params_ptr(&m->p, m->code_emb);
-    if (m->mode == SD_SID_SUM) item_matrix(m, ws->Ei, E);
+    if (m->mode != SD_SID_TOKENS) item_matrix(m, ws->Ei, E);
     sd_packed pk = embed_batch(m, ws->enc, ws->tok, ws->len, ws->off, ws->row, ws->Ei, b->B, b->len, b->off, b->item, N, train);
     const float *out = sd_seqenc_forward(&m->enc, &m->p, ws->enc, &pk, train, m->seed, step);
     for (int n = 0; n < N; n++) memcpy(ws->hsel + (size_t)n * C, out + (size_t)ws->row[n] * C, sizeof(float) * C);
-    if (m->mode == SD_SID_SUM)
+    if (m->mode != SD_SID_TOKENS)
         return sd_item_loss_forward(&ws->loss, m->cfg.loss, ws->hsel, ws->Ei, m->codes.n_items, b->target, b->neg, N, C);
     double total = 0;
     for (int n = 0; n < N; n++)
@@ -294,13 +317,13 @@ void sd_sasrec_sid_loss_backward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
     const float *E = sd_params_ptr(&m->p, m->code_emb);
     float *dE = sd_params_grad(&m->p, m->code_emb);
     memset(ws->dhsel, 0, sizeof(float) * (size_t)N * C);
-    if (m->mode == SD_SID_SUM) {
+    if (m->mode != SD_SID_TOKENS) {
         memset(ws->dEi, 0, sizeof(float) * (size_t)m->codes.n_items * C);
         sd_item_loss_backward(&ws->loss, m->cfg.loss, ws->dhsel, ws->dEi, ws->hsel, ws->Ei, m->codes.n_items, b->target,
-                              b->neg, N, C);
+                              b->neg, N, C, b->scale > 0 ? b->scale : 1.0f);
     } else {
         for (int n = 0; n < N; n++)
-            tree_nll(&m->codes, E, ws->hsel + (size_t)n * C, b->target[n], C, ws->z, 1.0f / N,
+            tree_nll(&m->codes, E, ws->hsel + (size_t)n * C, b->target[n], C, ws->z, (b->scale > 0 ? b->scale : 1.0f) / N,
                      ws->dhsel + (size_t)n * C, dE);
     }
     size_t NT = (size_t)N * tpi;
@@ -310,7 +333,7 @@ void sd_sasrec_sid_loss_backward(sd_sasrec_sid *m, sd_sasrec_sid_ws *ws, const s
     sd_packed pk = {b->B, (int)NT, ws->len, ws->off};
     const float *din = sd_seqenc_backward(&m->enc, &m->p, ws->enc, &pk, dout);
     float s = sqrtf((float)C);
-    if (m->mode == SD_SID_SUM) {
+    if (m->mode != SD_SID_TOKENS) {
         /* one token per item, so NT == N: hsel [N, C], read for the last time above, holds the rows */
         float *rows = ws->hsel;
         for (size_t i = 0; i < NT * C; i++) rows[i] = din[i] * s;
@@ -368,7 +391,7 @@ static void score_items(sid_scorer *s, int n, const float *H, float *scores) {
     sd_sasrec_sid *m = s->m;
     const sd_sid_codes *c = &m->codes;
     int C = m->cfg.dim;
-    if (m->mode == SD_SID_SUM) {
+    if (m->mode != SD_SID_TOKENS) {
         sd_sgemm(false, true, n, c->n_items, C, 1.0f, H, C, s->Ei, C, 0.0f, scores, c->n_items);
         return;
     }
@@ -410,7 +433,7 @@ static int sid_score_batch(void *model, int n_users, const int32_t *users, const
                            const int32_t *hist_len, float *scores, sd_err *err) {
     (void)users; (void)err;
     sid_scorer *s = model;
-    if (s->m->mode == SD_SID_SUM) item_matrix(s->m, s->Ei, sd_params_ptr(&s->m->p, s->m->code_emb));
+    if (s->m->mode != SD_SID_TOKENS) item_matrix(s->m, s->Ei, sd_params_ptr(&s->m->p, s->m->code_emb));
     float *H = sd_afloats((size_t)n_users * s->m->cfg.dim);
     user_states(s, n_users, hist, hist_len, H);
     score_items(s, n_users, H, scores);
@@ -442,7 +465,7 @@ void sd_sasrec_sid_scorer(sd_sasrec_sid *m, bool own, sd_scorer *out) {
     s->items = sd_xmalloc(sizeof(int32_t) * N);
     s->row = sd_xmalloc(sizeof(int32_t) * N);
     s->tok = sd_xmalloc(sizeof(int32_t) * N * tpi);
-    if (m->mode == SD_SID_SUM) s->Ei = sd_afloats((size_t)m->codes.n_items * m->cfg.dim);
+    if (m->mode != SD_SID_TOKENS) s->Ei = sd_afloats((size_t)m->codes.n_items * m->cfg.dim);
     *out = (sd_scorer){.name = "sasrec_sid", .n_items = m->codes.n_items, .model = s, .score_batch = sid_score_batch,
                        .concurrent = false, .batch_hint = s->max_seqs, .free = sid_scorer_free};
 }
@@ -455,6 +478,14 @@ static float fwd(void *m, void *ws, const sd_seqbatch *b, bool train, uint64_t s
     return sd_sasrec_sid_loss_forward(m, ws, b, train, step);
 }
 static void bwd(void *m, void *ws, const sd_seqbatch *b) { sd_sasrec_sid_loss_backward(m, ws, b); }
+static void *clone_sid(const void *m, float *grad) {
+    sd_sasrec_sid *c = sd_xmalloc(sizeof *c);
+    *c = *(const sd_sasrec_sid *)m; /* shares weights, codes and trie; only the gradients differ */
+    c->p.grad = grad;
+    return c;
+}
+static void *ws_new_sid(const void *m, int max_seqs) { return sd_sasrec_sid_ws_new(m, max_seqs); }
+static void ws_free_sid(void *ws) { sd_sasrec_sid_ws_free(ws); }
 
 int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
                       sd_fit_report *rep, sd_err *err) {
@@ -484,6 +515,31 @@ static cJSON *ckpt_config(const sd_sasrec_sid *m, const sd_train_opts *o) {
     return j;
 }
 
+/* Rows that no training item uses are reached only as negatives: they learn "not this item" and
+ * nothing of what the item is like. Zeroed, an item never seen in training is scored by the rows
+ * it shares with seen items (its prefixes) alone. Prefix and sum modes; returns the rows zeroed. */
+static int64_t zero_unseen_rows(sd_sasrec_sid *m, const sd_sequences *seq, const sd_split *sp) {
+    if (m->mode == SD_SID_TOKENS) return 0;
+    const sd_sid_codes *c = &m->codes;
+    int64_t rows = table_rows(m);
+    unsigned char *seen = sd_xcalloc((size_t)c->n_items, 1), *used = sd_xcalloc((size_t)rows, 1);
+    for (int32_t u = 0; u < seq->n_users; u++)
+        for (int32_t k = 0; k < sp->train_len[u]; k++) {
+            int32_t it = seq->items[seq->offsets[u] + k];
+            if (it >= 0 && it < c->n_items) seen[it] = 1;
+        }
+    for (int32_t i = 0; i < c->n_items; i++)
+        if (seen[i])
+            for (int l = 0; l < c->m; l++) used[part_row(m, i, l)] = 1;
+    float *E = sd_params_ptr(&m->p, m->code_emb);
+    int64_t zeroed = 0;
+    for (int64_t r = 1; r < rows; r++)
+        if (!used[r]) { memset(E + r * m->cfg.dim, 0, sizeof(float) * (size_t)m->cfg.dim); zeroed++; }
+    free(seen);
+    free(used);
+    return zeroed;
+}
+
 int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_train_opts *o, const sd_sequences *seq, const sd_split *sp,
                            const sd_rec_ckpt_opts *ck, sd_fit_report *rep, sd_err *err) {
     int rc = sd_sasrec_train_check(o, err);
@@ -495,8 +551,14 @@ int sd_sasrec_sid_fit_ckpt(sd_sasrec_sid *m, const sd_train_opts *o, const sd_se
     if (m->mode == SD_SID_TOKENS) c.loss = SD_LOSS_SOFTMAX; /* the tree loss needs no negatives */
     cJSON *config = ck ? ckpt_config(m, o) : NULL;
     sd_rec_trainer tr = {.cfg = &c, .opts = o, .p = &m->p, .model = m, .ws = ws, .forward = fwd, .backward = bwd,
-                         .scorer = &sc, .ckpt = ck, .ckpt_config = config};
+                         .clone = clone_sid, .ws_new = ws_new_sid, .ws_free = ws_free_sid, .scorer = &sc, .ckpt = ck,
+                         .ckpt_config = config};
     rc = sd_rec_fit(&tr, seq, sp, rep, err);
+    if (!rc) {
+        int64_t z = zero_unseen_rows(m, seq, sp);
+        if (z) sd_info("sasrec_sid: %lld embedding rows no training item uses zeroed (unseen items score by "
+                       "their shared prefixes)", (long long)z);
+    }
     cJSON_Delete(config);
     sd_sasrec_sid_ws_free(ws);
     sd_scorer_free(&sc);
@@ -573,7 +635,7 @@ int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path,
     if (!rc) c.block = sd_seqenc_block_of_json(j);
     const cJSON *mode = rc ? NULL : cJSON_GetObjectItemCaseSensitive(j, "sid_mode");
     if (!rc && (!cJSON_IsString(mode) || sd_sid_mode_parse(mode->valuestring, &m->mode)))
-        rc = sd_errf(err, SD_EFORMAT, "%s: \"sid_mode\" must be \"tokens\" or \"sum\"", path);
+        rc = sd_errf(err, SD_EFORMAT, "%s: \"sid_mode\" must be \"prefix\", \"sum\" or \"tokens\"", path);
     if (!rc && ni != n_items)
         rc = sd_errf(err, SD_ESTATE, "%s: model has %d items, the work directory %d (retrain: semid sasrec --sid)", path, ni, n_items);
     if (!rc && (rc = sd_sasrec_cfg_check(&c, err))) sd_err_prefix(err, "%s: ", path);

@@ -16,6 +16,12 @@
  *   sum     the item sequence as in SASRec, but an item's embedding is the sum of its codes'
  *           embeddings, input and output (tied): items sharing a prefix share statistics.
  *           Loss as --loss (bce or softmax).
+ *   prefix  as sum, but the parts are prefix embeddings (Singh et al., "Better Generalization
+ *           with Semantic IDs", 2023): item = e(c_0) + e(c_0 c_1) + ... + e(c_0 .. c_{m-1}).
+ *           The deepest prefix (with the uniqueness code) is the item's own row, so a seen item
+ *           has as much capacity as in SASRec, while the shallower prefixes are shared by similar
+ *           items: an item never seen in training is scored through what its prefixes learnt
+ *           (its own row, which only negatives reach, is zeroed for such items before scoring).
  * Difference to semantic-ids-llm: its heads predict level l from the hidden state after
  * feeding the earlier codes as tokens; ours condition on them through the trie instead, which
  * lets every item be scored exactly from one hidden state. */
@@ -33,9 +39,9 @@
 #include "rec/sasrec.h"
 #include "rec/seqenc.h"
 
-typedef enum { SD_SID_TOKENS = 0, SD_SID_SUM = 1 } sd_sid_mode;
+typedef enum { SD_SID_TOKENS = 0, SD_SID_SUM = 1, SD_SID_PREFIX = 2 } sd_sid_mode;
 const char *sd_sid_mode_name(sd_sid_mode m);
-int sd_sid_mode_parse(const char *s, sd_sid_mode *m); /* "tokens", "sum" */
+int sd_sid_mode_parse(const char *s, sd_sid_mode *m); /* "tokens", "sum", "prefix" */
 
 /* Codes of every item and the trie over them: the SID vocabulary (ids/sid_vocab.h) and this
  * model's per-level views of its trie. */
@@ -49,6 +55,9 @@ typedef struct sd_sid_codes {
     /* trie: node[l][i] = index of item i's prefix c_0..c_{l-1} among level l's nodes (level 0:
      * the root, 0); children of node n at level l: child[l][child_off[l][n] .. child_off[l][n+1]) */
     int32_t *node[8], n_nodes[8], *child_off[8], *child[8];
+    /* prefixes: prefix[l][i] = index of item i's prefix c_0..c_l among the P[l] distinct ones,
+     * whose table rows start at poff[l]; n_prefixes = sum of P */
+    int32_t *prefix[8], P[8], poff[8], n_prefixes;
 } sd_sid_codes;
 
 /* Reads sids.tsv and the sid_vocab.json beside it through ids/sid_vocab.h (every row checked

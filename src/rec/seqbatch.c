@@ -93,3 +93,26 @@ bool sd_seqbatcher_next(sd_seqbatcher *b, sd_seqbatch *out) {
                          .neg = b->negatives ? b->neg : NULL, .users = b->bu};
     return true;
 }
+
+int sd_seqbatch_shard(const sd_seqbatch *b, int T, sd_seqbatch *shards, int64_t *off_store) {
+    int n = 0, s0 = 0;
+    float whole = b->scale > 0 ? b->scale : 1.0f;
+    for (int t = 0; t < T && s0 < b->B; t++) {
+        /* sequences up to the one that crosses (t + 1) / T of the positions */
+        int64_t cut = (int64_t)((double)b->N * (t + 1) / T);
+        int s1 = s0 + 1;
+        while (s1 < b->B && b->off[s1] < cut) s1++;
+        if (t == T - 1) s1 = b->B;
+        int64_t base = b->off[s0], *off = off_store;
+        off_store += s1 - s0 + 1;
+        for (int i = s0; i <= s1; i++) off[i - s0] = b->off[i] - base;
+        int N = (int)(b->off[s1] - base);
+        if (N > 0)
+            shards[n++] = (sd_seqbatch){.B = s1 - s0, .N = N, .len = b->len + s0, .off = off, .item = b->item + base,
+                                        .target = b->target + base, .neg = b->neg ? b->neg + base : NULL,
+                                        .users = b->users ? b->users + s0 : NULL,
+                                        .scale = whole * (float)N / (float)(b->N ? b->N : 1)};
+        s0 = s1;
+    }
+    return n;
+}

@@ -18,7 +18,14 @@ typedef struct sd_seqbatch {
     int32_t *len;
     int64_t *off;
     int32_t *item, *target, *neg, *users;
+    float scale;   /* multiplier of this batch's gradients (0 = 1): a shard's share of its batch's
+                    * positions, so the shards' gradients sum to the whole batch's */
 } sd_seqbatch;
+
+/* Splits b into at most T shards of whole sequences with about N / T positions each; shard t
+ * views b's arrays, its offsets rebased into off_store [b->B + T] (caller's), its scale
+ * N_t / N. Returns the shards made (>= 1; empty shards are not made). */
+int sd_seqbatch_shard(const sd_seqbatch *b, int T, sd_seqbatch *shards, int64_t *off_store);
 
 typedef struct sd_seqbatcher sd_seqbatcher;
 sd_seqbatcher *sd_seqbatcher_new(const sd_sequences *seq, const sd_split *sp, int maxlen, int batch, bool negatives,
