@@ -201,7 +201,7 @@ static int csv_record(const char **p, char fields[][128], int max) {
 Test(eval_csv, rfc4180_round_trip) {
     char d[256];
     sd_test_tmpdir(d, sizeof d);
-    const char *names[] = {"plain", "a,b", "say \"hi\"", "two\nlines", "\"", ",\"\n"};
+    const char *names[] = {"plain", "a,b", "say \"hi\"", "two\nlines", "\"", ",\"\n", "a|b"};
     int n = (int)(sizeof names / sizeof *names);
     sd_results r = {0};
     for (int i = 0; i < n; i++) {
@@ -236,6 +236,25 @@ Test(eval_csv, rfc4180_round_trip) {
         cr_assert_str_eq(f[c_split], "loo");
     }
     cr_assert_eq(*p, 0, "trailing text: %s", p);
+    /* the markdown table keeps its columns: one line per row, '|' escaped */
+    char *md = NULL;
+    size_t mdn = 0;
+    FILE *mf = open_memstream(&md, &mdn);
+    cr_assert(mf);
+    sd_results_print_markdown(&r, mf);
+    fclose(mf);
+    int lines = 0, bars = -1;
+    for (char *line = md, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        cr_assert(nl);
+        int k = 0;
+        for (char *q = line; q < nl; q++) k += *q == '|' && (q == line || q[-1] != '\\');
+        if (bars < 0) bars = k;
+        cr_assert_eq(k, bars, "line %d: %.*s", lines, (int)(nl - line), line);
+        lines++;
+    }
+    cr_assert_eq(lines, 2 + n, "%s", md);
+    free(md);
     /* and eval.json keeps them too */
     sd_results back = {0};
     cr_assert_eq(sd_results_load(&back, d, &err), 0, "%s", err.msg);
@@ -309,6 +328,9 @@ Test(eval_models, model_folders, .timeout = 120) {
     free(out);
     cr_assert_eq(semid(&out, "eval --help"), 0);
     cr_assert(strstr(out, "--model DIR") && strstr(out, "--eval-users N") && strstr(out, "--sids PREFIX"), "%s", out);
+    free(out);
+    cr_assert_eq(semid(&out, "sasrec --help"), 0);
+    cr_assert(strstr(out, "--sids PREFIX"), "%s", out);
     free(out);
     free(cfg); free(other); free(odd); free(small); free(w);
 }

@@ -39,6 +39,15 @@ static double *metric_ptr(sd_metrics *m, int c) {
     return c == 6 ? &m->mrr : c == 7 ? &m->mean_rank : &m->median_rank;
 }
 
+/* A table cell: '|' escaped and line breaks made spaces, so a model folder of any name keeps the
+ * table's columns. */
+static void md_cell(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|') fputc('\\', f);
+        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+    }
+}
+
 void sd_results_print_markdown(const sd_results *r, FILE *f) {
     fprintf(f, "| model | protocol | part | history | users |");
     for (int c = 0; c < N_METRIC_COLS; c++) fprintf(f, " %s |", metric_cols[c].title);
@@ -47,8 +56,10 @@ void sd_results_print_markdown(const sd_results *r, FILE *f) {
     fprintf(f, "\n");
     for (int i = 0; i < r->n; i++) {
         sd_result_row row = r->rows[i];
-        fprintf(f, "| %s | %s | %s | %s | %" PRId64 " |", row.model, row.protocol, row.part,
-                row.exclude_history ? "excluded" : "kept", row.m.n_users);
+        fputs("| ", f);
+        md_cell(f, row.model);
+        fprintf(f, " | %s | %s | %s | %" PRId64 " |", row.protocol, row.part, row.exclude_history ? "excluded" : "kept",
+                row.m.n_users);
         for (int c = 0; c < N_METRIC_COLS; c++) fprintf(f, " %.*f |", metric_cols[c].decimals, *metric_ptr(&row.m, c));
         fprintf(f, "\n");
     }
