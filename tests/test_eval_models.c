@@ -334,3 +334,29 @@ Test(eval_models, model_folders, .timeout = 120) {
     free(out);
     free(cfg); free(other); free(odd); free(small); free(w);
 }
+
+/* eval.json rows of an older semid (no split fields) still load; a bad count is refused, named. */
+Test(eval_results, older_rows_and_bad_counts) {
+    const char *old_row = "[{\"model\": \"m\", \"protocol\": \"full\", \"part\": \"test\", \"exclude_history\": true, "
+                          "\"seed\": \"42\", \"n_users\": 7, \"hit@5\": 0, \"hit@10\": 0, \"hit@20\": 0, \"ndcg@5\": 0, "
+                          "\"ndcg@10\": 0, \"ndcg@20\": 0, \"mrr\": 0.5, \"mean_rank\": 2, \"median_rank\": 2%s}]";
+    char text[1024];
+    sd_results r = {0};
+    sd_err err = {0};
+    snprintf(text, sizeof text, old_row, "");
+    cr_assert_eq(sd_results_parse_json(&r, text, "eval.json", &err), 0, "%s", err.msg);
+    cr_assert_eq(r.n, 1);
+    cr_assert_eq(r.rows[0].users_total, 7, "an older row ranked all its users");
+    cr_assert_eq(r.rows[0].eval_users, 0);
+    cr_assert_str_eq(r.rows[0].split, "");
+    sd_results_free(&r);
+    const char *bad[] = {", \"eval_users\": -1", ", \"min_eval_len\": 2.5", ", \"users_total\": 1e300",
+                         ", \"split\": 3"};
+    const char *field[] = {"\"eval_users\"", "\"min_eval_len\"", "\"users_total\"", "\"split\""};
+    for (int i = 0; i < 4; i++) {
+        snprintf(text, sizeof text, old_row, bad[i]);
+        cr_assert_neq(sd_results_parse_json(&r, text, "eval.json", &err), 0, "%s", bad[i]);
+        cr_assert(strstr(err.msg, "eval.json: row 0") && strstr(err.msg, field[i]), "%s", err.msg);
+        sd_results_free(&r);
+    }
+}

@@ -120,6 +120,14 @@ static int get_num(const cJSON *o, const char *key, double *dst, const char *pat
     return 0;
 }
 
+/* A count (a user number or length): an integer 0 .. 2^31 - 1, so it fits the row's fields. */
+static int get_count(const cJSON *o, const char *key, double *dst, const char *path, int i, sd_err *err) {
+    int rc = get_num(o, key, dst, path, i, err);
+    if (!rc && !(*dst >= 0 && *dst <= 2147483647.0 && *dst == (double)(int64_t)*dst))
+        rc = sd_errf(err, SD_EFORMAT, "%s: row %d: \"%s\" must be an integer from 0 to 2147483647", path, i, key);
+    return rc;
+}
+
 int sd_results_parse_json(sd_results *r, const char *text, const char *path, sd_err *err) {
     cJSON *a = cJSON_Parse(text);
     if (!cJSON_IsArray(a)) {
@@ -148,9 +156,9 @@ int sd_results_parse_json(sd_results *r, const char *text, const char *path, sd_
         /* which users: absent in the rows of an older semid (then: all of them, split unknown) */
         double mel = 0, eu = 0, ut = (double)row.m.n_users;
         if (!rc && cJSON_HasObjectItem(o, "split")) rc = get_str(o, "split", row.split, sizeof row.split, path, i, err);
-        if (!rc && cJSON_HasObjectItem(o, "min_eval_len")) rc = get_num(o, "min_eval_len", &mel, path, i, err);
-        if (!rc && cJSON_HasObjectItem(o, "eval_users")) rc = get_num(o, "eval_users", &eu, path, i, err);
-        if (!rc && cJSON_HasObjectItem(o, "users_total")) rc = get_num(o, "users_total", &ut, path, i, err);
+        if (!rc && cJSON_HasObjectItem(o, "min_eval_len")) rc = get_count(o, "min_eval_len", &mel, path, i, err);
+        if (!rc && cJSON_HasObjectItem(o, "eval_users")) rc = get_count(o, "eval_users", &eu, path, i, err);
+        if (!rc && cJSON_HasObjectItem(o, "users_total")) rc = get_count(o, "users_total", &ut, path, i, err);
         if (rc) break;
         row.min_eval_len = (int32_t)mel;
         row.eval_users = (int32_t)eu;
