@@ -1,5 +1,6 @@
-/* semid eval WORK: every model found in WORK plus the baselines, on the same users, targets and
- * candidates, as one table (stdout) and WORK/eval.json + WORK/eval.csv. */
+/* semid eval WORK: every model found in WORK, each --model folder and the baselines, on the same
+ * users (all with a target, or one seeded --eval-users sample), targets and candidates, as one
+ * table (stdout, under a line saying which users) and WORK/eval.json + WORK/eval.csv. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* The models `semid eval WORK` knows: a table of kinds, each able to tell whether its trained
- * model is present in a work directory and to load it as a scorer (eval/scorer.h). The baselines
- * are always present. Adding a model = one table entry in model_registry.c.
+ * model is present in a work directory and to load it as a scorer (eval/scorer.h), from its
+ * folder in WORK or from one given (`eval --model DIR`, the kind read from DIR/config.json). The
+ * baselines are always present. Adding a model = one table entry in model_registry.c.
  *
  * The table lives in the command, not in eval/ or rec/: it is the one place that includes every
  * model's header, so eval/ depends on data/ only and a model folder (rec/, lm/) never includes
