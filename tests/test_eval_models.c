@@ -360,3 +360,27 @@ Test(eval_results, older_rows_and_bad_counts) {
         sd_results_free(&r);
     }
 }
+
+/* A run into --out DIR keeps its checkpoint beside DIR (DIR.ckpt.safetensors), not WORK's: two runs
+ * into two folders never share one, and --resume with that --out continues it. */
+Test(eval_models, out_folder_has_its_own_checkpoint, .timeout = 120) {
+    char d[256], *out = NULL;
+    sd_test_tmpdir(d, sizeof d);
+    char *w = sd_path_join(d, "work"), *a = sd_path_join(d, "runs/a"), *ck = sd_path_join(d, "runs/a.ckpt.safetensors");
+    char *wck = sd_path_join(w, "sasrec.ckpt.safetensors");
+    ids_make_work(w, 120, 4);
+    const char *opts = "--epochs 2 --eval-every 1 --dim 8 --maxlen 6";
+    cr_assert_eq(semid(&out, "sasrec %s --out %s/ %s --stop-after 1", w, a, opts), 0, "%s", out);
+    free(out);
+    cr_assert(sd_exists(ck), "no %s", ck);
+    cr_assert(!sd_exists(wck), "%s written by a run into %s", wck, a);
+    cr_assert(!sd_exists(a), "an interrupted run wrote the model");
+    cr_assert_eq(semid(&out, "sasrec %s --out %s %s --resume", w, a, opts), 0, "%s", out);
+    free(out);
+    cr_assert(sd_exists(a));
+    char names[256];
+    int rc = eval_models(names, sizeof names, "%s --models random --model %s", w, a);
+    cr_assert_eq(rc, 0, "%s", names);
+    cr_assert_str_eq(names, "a,random");
+    free(wck); free(ck); free(a); free(w);
+}

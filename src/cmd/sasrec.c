@@ -1,7 +1,8 @@
 /* semid sasrec WORK [--sid]: trains SASRec (or SID-SASRec) on WORK's training split, keeps the
  * epoch with the best validation NDCG@10, reports test figures with the shared evaluator and
  * writes WORK/sasrec/ (or WORK/sasrec_sid/): model.safetensors + config.json, atomically.
- * Training checkpoints go to WORK/sasrec.ckpt.safetensors (WORK/sasrec_sid.ckpt.safetensors)
+ * Training checkpoints go beside the output folder, OUT.ckpt.safetensors (by default
+ * WORK/sasrec.ckpt.safetensors, WORK/sasrec_sid.ckpt.safetensors)
  * and are kept after a finished run, so `--resume` of a finished run re-reports it. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -37,6 +38,17 @@ static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJS
         cJSON_AddNumberToObject(o, "mrr", mt.mrr);
     }
     return 0;
+}
+
+/* The checkpoint sits beside the output folder and is written under its lock, so runs into other
+ * --out folders never share one (WORK/sasrec -> WORK/sasrec.ckpt.safetensors). malloc'd. */
+static char *ckpt_path_for(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    char *p = sd_xmalloc(n + sizeof ".ckpt.safetensors");
+    memcpy(p, dir, n);
+    memcpy(p + n, ".ckpt.safetensors", sizeof ".ckpt.safetensors");
+    return p;
 }
 
 static int run(int argc, char **argv) {
@@ -115,8 +127,9 @@ static int run(int argc, char **argv) {
                            "the semantic-ID variant over WORK/sids.tsv (--sids PREFIX: WORK/PREFIXsids.tsv).\n"
                            "Checkpoints: after every --ckpt-every epochs the whole training state (parameters, AdamW\n"
                            "moments, step, epoch, best epoch and its parameters, the options and a fingerprint of the\n"
-                           "data) goes atomically to WORK/sasrec.ckpt.safetensors (with --sid\n"
-                           "WORK/sasrec_sid.ckpt.safetensors); --resume continues from it bit-identically. The\n"
+                           "data) goes atomically beside the output folder: WORK/sasrec.ckpt.safetensors (with --sid\n"
+                           "WORK/sasrec_sid.ckpt.safetensors, with --out DIR DIR.ckpt.safetensors); --resume\n"
+                           "continues from it bit-identically. The\n"
                            "checkpoint is kept after a finished run (a later run without --resume overwrites it).",
                   .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
@@ -161,7 +174,7 @@ static int run(int argc, char **argv) {
         return sd_cmd_error(&err);
     }
     char *dir = out_dir ? sd_xstrdup(out_dir) : sd_work_path(&w, sid ? "sasrec_sid" : "sasrec");
-    char *tmp = NULL, *ckpt = sd_work_path(&w, sid ? "sasrec_sid.ckpt.safetensors" : "sasrec.ckpt.safetensors");
+    char *tmp = NULL, *ckpt = ckpt_path_for(dir);
     sd_rec_ckpt_opts ck = {.path = no_ckpt ? NULL : ckpt, .every = ckpt_every, .stop_after = stop_after,
                            .resume = resume};
     sd_scorer sc = {0};
