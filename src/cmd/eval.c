@@ -1,5 +1,7 @@
-/* semid eval WORK: every model found in WORK plus the baselines, on the same users, targets and
- * candidates, as one table (stdout) and WORK/eval.json + WORK/eval.csv. */
+/* semid eval WORK: every model found in WORK, each --model folder and the baselines, on the same
+ * users (all with a target, or one seeded --eval-users sample), targets and candidates, as one
+ * table (stdout, under a line saying which users) and WORK/eval.json + WORK/eval.csv. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +72,74 @@ static int select_models(const sd_work *w, const char *list, const sd_model_kind
     return 0;
 }
 
+/* One model to evaluate: its kind, its folder (NULL: the kind's folder in WORK or a baseline) and
+ * the name of its rows. */
+typedef struct eval_entry {
+    const sd_model_kind *kind;
+    const char *dir;
+    char name[64];
+} eval_entry;
+
+/* The last component of a folder path, trailing slashes ignored, into buf. */
+static void folder_name(const char *dir, char *buf, size_t n) {
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') len--;
+    size_t b = len;
+    while (b > 0 && dir[b - 1] != '/') b--;
+    snprintf(buf, n, "%.*s", (int)(len - b), dir + b);
+}
+
+/* true when a and b name the same existing directory */
+static bool same_dir(const char *a, const char *b) {
+    char ra[PATH_MAX], rb[PATH_MAX];
+    return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
+}
+
+/* Adds the --model folders after the kinds chosen: each folder's kind from its config.json, its
+ * rows named after the folder (WORK/sasrec given again is the default model, named "sasrec"). */
+static int add_folders(const sd_work *w, char **dirs, eval_entry *e, int *n, sd_err *err) {
+    for (int d = 0; dirs && dirs[d]; d++) {
+        const sd_model_kind *k;
+        int rc = sd_model_kind_of_dir(dirs[d], &k, err);
+        if (rc) {
+            sd_err_prefix(err, "eval: --model");
+            return rc;
+        }
+        char *def = sd_work_path(w, k->folder);
+        bool is_default = same_dir(dirs[d], def);
+        free(def);
+        char name[1024];
+        if (is_default) snprintf(name, sizeof name, "%s", k->name);
+        else folder_name(dirs[d], name, sizeof name);
+        if (!name[0] || strlen(name) >= sizeof e->name)
+            return sd_errf(err, SD_EUSAGE, "eval: --model %s: its rows are named after the folder, which must be 1 "
+                           "to %zu bytes long (got '%s')", dirs[d], sizeof e->name - 1, name);
+        bool dup = false;
+        for (int i = 0; i < *n && !dup; i++) {
+            if (strcmp(e[i].name, name)) continue;
+            /* the same model twice (WORK/sasrec and the default, or one folder given twice): once */
+            const char *other = e[i].dir;
+            char *od = other ? NULL : e[i].kind->folder ? sd_work_path(w, e[i].kind->folder) : NULL;
+            dup = (other || od) && same_dir(other ? other : od, dirs[d]);
+            free(od);
+            if (!dup)
+                return sd_errf(err, SD_EUSAGE, "eval: --model %s: two models would both be named '%s' in the table "
+                               "(rows are named after the folder: rename one)", dirs[d], name);
+        }
+        if (dup) continue;
+        e[*n].kind = k;
+        e[*n].dir = is_default ? NULL : dirs[d];
+        snprintf(e[*n].name, sizeof e[*n].name, "%s", name);
+        (*n)++;
+    }
+    return 0;
+}
+
 static int run(int argc, char **argv) {
-    const char *protocol = "full", *part_s = "test", *models = NULL;
+    const char *protocol = "full", *part_s = "test", *models = NULL, *sids = NULL;
+    char **model_dirs = NULL;
     bool no_excl = false, json = false;
-    int batch = 0;
+    int batch = 0, eval_users = 0;
     sd_opt opts[] = {
         {.name = "protocol", .type = SD_OPT_STR, .ptr = &protocol, .metavar = "P",
          .help = "full (default), sampled100, sampled1000, or all"},
@@ -84,6 +150,15 @@ static int run(int argc, char **argv) {
                  "sampled100)"},
         {.name = "models", .type = SD_OPT_STR, .ptr = &models, .metavar = "A,B",
          .help = "evaluate only these models (default: all found in WORK + baselines)"},
+        {.name = "model", .type = SD_OPT_STRS, .ptr = &model_dirs, .metavar = "DIR",
+         .help = "also evaluate the model in folder DIR (e.g. written by `semid sasrec WORK --out DIR`), its kind "
+                 "(sasrec, sasrec_sid) read from DIR/config.json and its rows named after the folder; repeatable"},
+        {.name = "sids", .type = SD_OPT_STR, .ptr = &sids, .metavar = "PREFIX",
+         .help = "SID models read WORK/PREFIXsids.tsv (default: the prefix each model's config.json records, "
+                 "the one it was trained on: `semid sasrec --sid --sids PREFIX`)"},
+        {.name = "eval-users", .type = SD_OPT_INT, .ptr = &eval_users, .metavar = "N",
+         .help = "rank a random sample of N of the users with a target (the paper: 10000), drawn from --seed: the "
+                 "same users for every model and protocol (default 0 = all)"},
         {.name = "json", .type = SD_OPT_FLAG, .ptr = &json,
          .help = "print the rows as a JSON list instead of a markdown table"},
         {.name = "batch", .type = SD_OPT_INT, .ptr = &batch, .metavar = "N",
@@ -91,32 +166,33 @@ static int run(int argc, char **argv) {
         {0},
     };
     sd_usage u = {.usage = "semid eval WORK [options]",
-                  .about = "Ranks each user's held-out item with every model found in WORK and the baselines "
-                           "(popularity, popularity_unseen, random); prints Hit@K, NDCG@K (K = 5, 10, 20), MRR, mean "
-                           "and median rank, and records the rows in WORK/eval.json and WORK/eval.csv. Ties count "
-                           "against the model. --seed seeds the sampled negatives (same seed: same candidates for "
-                           "every model) and the random baseline.",
+                  .about = "Ranks each user's held-out item with every model found in WORK (WORK/sasrec, "
+                           "WORK/sasrec_sid), each --model folder and the baselines (popularity, popularity_unseen, "
+                           "random); prints which users were ranked (split, min eval length, all or sampled users) "
+                           "above the table of Hit@K, NDCG@K (K = 5, 10, 20), MRR, mean and median rank, and records "
+                           "the rows in WORK/eval.json and WORK/eval.csv. Ties count against the model. --seed seeds "
+                           "the sampled negatives and users (same seed: same candidates for every model) and the "
+                           "random baseline.",
                   .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
     char **pos = NULL;
     int npos = 0;
     int rc = sd_parse(&u, opts, argc, argv, &pos, &npos, &err);
-    if (rc) return rc == 1 ? 0 : sd_cmd_error(&err);
+    if (rc) { free(model_dirs); return rc == 1 ? 0 : sd_cmd_error(&err); }
     const char *dir = pos[0];
     free(pos);
 
     sd_protocol protos[SD_PROTO_COUNT];
     int n_protos = 0;
     sd_part part;
-    if ((rc = parse_protocols(protocol, protos, &n_protos, &err))) return sd_cmd_error(&err);
-    if (sd_part_parse(part_s, &part)) {
-        sd_errf(&err, SD_EUSAGE, "eval: unknown --part '%s' (choose test or valid)", part_s);
-        return sd_cmd_error(&err);
-    }
-    if (batch < 0) {
-        sd_errf(&err, SD_EUSAGE, "eval: --batch must be > 0");
-        return sd_cmd_error(&err);
-    }
+    if ((rc = parse_protocols(protocol, protos, &n_protos, &err))) rc = SD_EUSAGE;
+    else if (sd_part_parse(part_s, &part))
+        rc = sd_errf(&err, SD_EUSAGE, "eval: unknown --part '%s' (choose test or valid)", part_s);
+    else if (batch < 0)
+        rc = sd_errf(&err, SD_EUSAGE, "eval: --batch must be > 0");
+    else if (eval_users < 0)
+        rc = sd_errf(&err, SD_EUSAGE, "eval: --eval-users must be > 0 (or 0 for every user), got %d", eval_users);
+    if (rc) { free(model_dirs); return sd_cmd_error(&err); }
 
     /* eval.json is read, merged and written back: one writer at a time, or rows are lost */
     sd_lock lk = {.fd = -1}, lk_out = {.fd = -1};
@@ -126,21 +202,54 @@ static int run(int argc, char **argv) {
     if (!rc) rc = sd_work_load(&w, dir, &err);
     if (!rc && (rc = sd_lock_output(&lk_out, out, &err))) sd_work_free(&w);
     free(out);
-    if (rc) { sd_unlock(&lk); return sd_cmd_error(&err); }
+    if (rc) { sd_unlock(&lk); free(model_dirs); return sd_cmd_error(&err); }
+    char *sids_check = NULL; /* a bad --sids is a usage error before any model is loaded */
+    if (sids && (rc = sd_sids_path(&w, sids, "eval: --sids", SD_EUSAGE, &sids_check, &err))) {
+        sd_work_free(&w);
+        sd_unlock(&lk_out);
+        sd_unlock(&lk);
+        free(model_dirs);
+        return sd_cmd_error(&err);
+    }
+    free(sids_check);
     const sd_model_kind **kinds = NULL;
-    int n_kinds = 0;
-    if ((rc = select_models(&w, models, &kinds, &n_kinds, &err))) {
+    int n_kinds = 0, n_dirs = 0, n_entries = 0;
+    for (; model_dirs && model_dirs[n_dirs]; n_dirs++) {}
+    eval_entry *entries = NULL;
+    if (!(rc = select_models(&w, models, &kinds, &n_kinds, &err))) {
+        /* the trained models first (WORK's, then the folders), the baselines after them */
+        entries = sd_xcalloc((size_t)(n_kinds + n_dirs) + 1, sizeof *entries);
+        for (int k = 0; k < n_kinds; k++)
+            if (kinds[k]->folder) entries[n_entries++] = (eval_entry){.kind = kinds[k]};
+        rc = add_folders(&w, model_dirs, entries, &n_entries, &err);
+        for (int k = 0; k < n_kinds && !rc; k++)
+            if (!kinds[k]->folder) entries[n_entries++] = (eval_entry){.kind = kinds[k]};
+        for (int i = 0; i < n_entries; i++)
+            if (!entries[i].name[0]) snprintf(entries[i].name, sizeof entries[i].name, "%s", entries[i].kind->name);
+    }
+    free(kinds);
+    if (rc) {
+        free(entries);
+        free(model_dirs);
         sd_work_free(&w);
         sd_unlock(&lk_out);
         sd_unlock(&lk);
         return sd_cmd_error(&err);
     }
 
+    /* the users: every one with a target in the part, or the same seeded sample for every model */
+    int32_t n_ranked = 0, n_total = 0;
+    free(sd_eval_users_sample(&w.split, part, eval_users, sd_seed, &n_ranked, &n_total));
+    if (eval_users > n_total)
+        sd_warn("eval: --eval-users %d, but only %d users have a %s target: ranking all of them", eval_users, n_total,
+                sd_part_name(part));
+
     sd_results run_rows = {0};
-    for (int k = 0; k < n_kinds && !rc; k++) {
+    for (int k = 0; k < n_entries && !rc; k++) {
         sd_scorer sc;
-        if ((rc = kinds[k]->load(&w, sd_seed, &sc, &err))) {
-            sd_err_prefix(&err, "eval: loading model '%s'", kinds[k]->name);
+        sd_model_src src = {.seed = sd_seed, .dir = entries[k].dir, .sids_prefix = sids};
+        if ((rc = entries[k].kind->load(&w, &src, &sc, &err))) {
+            sd_err_prefix(&err, "eval: loading model '%s'", entries[k].name);
             break;
         }
         for (int p = 0; p < n_protos && !rc; p++) {
@@ -150,14 +259,19 @@ static int run(int argc, char **argv) {
             o.exclude_history = no_excl ? 0 : -1;
             o.seed = sd_seed;
             o.batch = batch;
+            o.max_users = eval_users;
             sd_result_row row = {0};
             double t0 = sd_now();
             if ((rc = sd_evaluate(&sc, &w.seq, &w.split, &o, &row.m, NULL, &err))) break;
-            snprintf(row.model, sizeof row.model, "%s", kinds[k]->name);
+            snprintf(row.model, sizeof row.model, "%s", entries[k].name);
             snprintf(row.protocol, sizeof row.protocol, "%s", sd_protocol_name(protos[p]));
             snprintf(row.part, sizeof row.part, "%s", sd_part_name(part));
             row.exclude_history = sd_eval_excludes_history(&o);
             row.seed = sd_seed;
+            snprintf(row.split, sizeof row.split, "%s", sd_split_name(w.split.kind));
+            row.min_eval_len = w.split.min_eval_len;
+            row.eval_users = eval_users;
+            row.users_total = n_total;
             sd_results_put(&run_rows, &row);
             sd_info("%s / %s / %s: %lld users, NDCG@10 %.4f (%.2fs)", row.model, row.protocol, row.part,
                     (long long)row.m.n_users, row.m.ndcg[1], sd_now() - t0);
@@ -169,7 +283,8 @@ static int run(int argc, char **argv) {
         }
         sd_scorer_free(&sc);
     }
-    free(kinds);
+    free(entries);
+    free(model_dirs);
 
     if (!rc) {
         /* keep rows of earlier runs (other protocols or parts) in the files */
@@ -189,6 +304,12 @@ static int run(int argc, char **argv) {
             printf("%s\n", s);
             free(s);
         } else {
+            /* which users the table is about, above it: every row of a run shares them */
+            if (run_rows.n) {
+                char line[256];
+                sd_results_split_line(&run_rows.rows[0], line, sizeof line);
+                printf("%s\n\n", line);
+            }
             sd_results_print_markdown(&run_rows, stdout);
         }
     }

@@ -99,11 +99,11 @@ static int64_t drop_cold(sd_catalog **cat, sd_sequences *seq, const sd_seq_opts 
 static int run(int argc, char **argv) {
     const char *format = NULL, *items = NULL, *inter = NULL, *dir = NULL, *out = NULL, *split = NULL;
     bool strict = false, no_filters = false, cold = false, force = false, repeats = false;
-    int min_title = -1, min_desc = -1, min_user = -1, max_len = -1;
+    int min_title = -1, min_desc = -1, min_user = -1, max_len = -1, min_eval = 0;
     double min_rating = 0;
     char fl[128];
     format_list(fl, sizeof fl);
-    char about[2048];
+    char about[6144];
     int k = snprintf(about, sizeof about,
         "Reads a dataset and writes the work directory WORK (items.jsonl, sequences.bin, split.bin, meta.json)\n"
         "atomically: on any error WORK is left as it was. Inputs may be plain or gzip (detected by content).\n"
@@ -122,7 +122,27 @@ static int run(int argc, char **argv) {
                  "benchmark\n"
                  "CSV user_id,parent_asin,rating,timestamp[,history] with or without a header; with history, each\n"
                  "user's row with the longest history gives the sequence history + [parent_asin] (as "
-                 "semantic-ids-llm).");
+                 "semantic-ids-llm).\n"
+                 "\n"
+                 "generic input (data from anywhere):\n"
+                 "  --items ITEMS.jsonl: one JSON object per line. \"id\" (required, unique; a string or an integer)\n"
+                 "    is the item's external id; \"title\" (string), \"text\" (string or list of strings: the\n"
+                 "    description), \"features\" and \"categories\" (lists of strings) are optional; every other\n"
+                 "    field becomes an attribute (strings, numbers, booleans, lists of them).\n"
+                 "  --interactions INTER.csv: a header line naming the columns user, item and timestamp (any order,\n"
+                 "    other columns ignored; \"rating\" is read by --min-rating), then one interaction per line;\n"
+                 "    fields may be quoted (\"a,b\", \"\" for a quote), a quoted field cannot span lines.\n"
+                 "  --interactions INTER.jsonl: one object per line with \"user\", \"item\" (strings or integers)\n"
+                 "    and \"timestamp\" (an integer, any unit), optionally \"rating\" (a number).\n"
+                 "  The interactions format is told by the first non-blank line ('{': JSONL, else CSV). \"item\" is an\n"
+                 "  items \"id\"; a user's items are ordered by timestamp. Example:\n"
+                 "    items.jsonl:  {\"id\": \"g1\", \"title\": \"Kart Racer\", \"text\": \"Fast karts.\", "
+                 "\"categories\": [\"Racing\"], \"platform\": \"PC\"}\n"
+                 "                  {\"id\": 2, \"title\": \"Dragon Quest\", \"features\": [\"open world\"]}\n"
+                 "    inter.csv:    user,item,timestamp\n"
+                 "                  u1,g1,1700000000\n"
+                 "                  u1,2,1700000500\n"
+                 "    semid prep --format generic --items items.jsonl --interactions inter.csv -o WORK");
     sd_usage u = {.usage = "semid prep --format FORMAT [--items F] [--interactions F] [--dir D] -o WORK [options]",
                   .about = about, .min_pos = 0, .max_pos = 0};
     sd_opt opts[] = {
@@ -137,6 +157,10 @@ static int run(int argc, char **argv) {
          .help = "work directory to write (also -o WORK; required)"},
         {.name = "split", .type = SD_OPT_STR, .ptr = &split, .metavar = "KIND",
          .help = "loo | user | time (default per format)"},
+        {.name = "min-eval-len", .type = SD_OPT_INT, .ptr = &min_eval, .metavar = "N",
+         .help = "users with fewer than N items are never evaluated and train on their whole sequence (the "
+                 "semantic-IDs paper: 3); recorded in split.bin and meta.json, printed by `semid eval` "
+                 "(default 0 = every user with a target is evaluated)"},
         {.name = "strict", .type = SD_OPT_FLAG, .ptr = &strict,
          .help = "stop at the first bad line or unknown item (exit 1)"},
         {.name = "min-title", .type = SD_OPT_INT, .ptr = &min_title, .metavar = "N",
@@ -177,7 +201,7 @@ static int run(int argc, char **argv) {
         sd_errf(&err, SD_EUSAGE, "prep: --split must be loo, user or time, not '%s'", split);
         return sd_cmd_error(&err);
     }
-    if (min_title < -1 || min_desc < -1 || min_user < -1 || max_len < -1 || min_rating < 0) {
+    if (min_title < -1 || min_desc < -1 || min_user < -1 || max_len < -1 || min_rating < 0 || min_eval < 0) {
         sd_errf(&err, SD_EUSAGE, "prep: filter values must not be negative");
         return sd_cmd_error(&err);
     }
@@ -224,7 +248,7 @@ static int run(int argc, char **argv) {
     }
     char *meta = extra_meta(&o, &st, seq.repeats_dropped, cold_dropped, t_load);
     double t_w = sd_now();
-    rc = sd_work_create_flags(out, cat, &seq, sk, sd_seed, pf->name, meta, out_flags, &err);
+    rc = sd_work_create_flags(out, cat, &seq, sk, sd_seed, min_eval, pf->name, meta, out_flags, &err);
     sd_unlock(&lk);
     sd_debug("prep: work directory written in %.2f s", sd_now() - t_w);
     free(meta);
@@ -241,7 +265,9 @@ static int run(int argc, char **argv) {
         if (o.keep_repeats) printf("  repeats        kept (--keep-repeats)\n");
         else printf("  repeats        %lld repeated items dropped from histories (--keep-repeats keeps them)\n",
                     (long long)seq.repeats_dropped);
-        printf("  split          %s\n", sd_split_name(sk));
+        printf("  split          %s", sd_split_name(sk));
+        if (min_eval > 1) printf(" (users with fewer than %d items: training only)", min_eval);
+        printf("\n");
         printf("  time           %.2f s (read %.2f s, %.1f MB/s of %.1f MB)\n", secs, t_load,
                t_load > 0 ? st.bytes_read / 1e6 / t_load : 0.0, st.bytes_read / 1e6);
     }

@@ -1,13 +1,15 @@
 /* semid sasrec WORK [--sid]: trains SASRec (or SID-SASRec) on WORK's training split, keeps the
  * epoch with the best validation NDCG@10, reports test figures with the shared evaluator and
  * writes WORK/sasrec/ (or WORK/sasrec_sid/): model.safetensors + config.json, atomically.
- * Training checkpoints go to WORK/sasrec.ckpt.safetensors (WORK/sasrec_sid.ckpt.safetensors)
+ * Training checkpoints go beside the output folder, OUT.ckpt.safetensors (by default
+ * WORK/sasrec.ckpt.safetensors, WORK/sasrec_sid.ckpt.safetensors)
  * and are kept after a finished run, so `--resume` of a finished run re-reports it. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cmd/cli.h"
+#include "cmd/model_registry.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -38,10 +40,21 @@ static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJS
     return 0;
 }
 
+/* The checkpoint sits beside the output folder and is written under its lock, so runs into other
+ * --out folders never share one (WORK/sasrec -> WORK/sasrec.ckpt.safetensors). malloc'd. */
+static char *ckpt_path_for(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    char *p = sd_xmalloc(n + sizeof ".ckpt.safetensors");
+    memcpy(p, dir, n);
+    memcpy(p + n, ".ckpt.safetensors", sizeof ".ckpt.safetensors");
+    return p;
+}
+
 static int run(int argc, char **argv) {
     sd_sasrec_cfg c = sd_sasrec_defaults();
     sd_train_opts t = sd_sasrec_train_defaults();
-    const char *loss = "bce", *block = "pmixer", *out_dir = NULL, *sid_mode = "prefix";
+    const char *loss = "bce", *block = "pmixer", *out_dir = NULL, *sid_mode = "prefix", *sids_prefix = NULL;
     bool sid = false, cosine = false, resume = false, no_ckpt = false, force = false;
     int ckpt_every = 1, stop_after = 0;
     double lr = t.adam.lr, b1 = t.adam.beta1, b2 = t.adam.beta2, wd = t.adam.weight_decay;
@@ -82,6 +95,10 @@ static int run(int argc, char **argv) {
          .help = "stop after N validations without improvement (default 0 = never)"},
         {.name = "sid", .type = SD_OPT_FLAG, .ptr = &sid,
          .help = "SID-SASRec on WORK/sids.tsv (writes WORK/sasrec_sid/)"},
+        {.name = "sids", .type = SD_OPT_STR, .ptr = &sids_prefix, .metavar = "PREFIX",
+         .help = "with --sid: train on WORK/PREFIXsids.tsv (and PREFIXsid_vocab.json, PREFIXids_set.json), the set "
+                 "`semid ids --out-prefix PREFIX` wrote; recorded in config.json, so `semid eval` reads the same "
+                 "set (default: WORK/sids.tsv)"},
         {.name = "sid-mode", .type = SD_OPT_STR, .ptr = &sid_mode, .metavar = "M",
          .help = "with --sid: prefix (item = sum of its prefix embeddings c0, c0c1, ...: shared by similar "
                  "items, the deepest one the item's own; default), sum (item = sum of its code embeddings) or "
@@ -107,11 +124,12 @@ static int run(int argc, char **argv) {
                            "--eval-every\n"
                            "epochs (full ranking, NDCG@10), keeps the best epoch and reports test figures. With "
                            "--sid,\n"
-                           "the semantic-ID variant over WORK/sids.tsv.\n"
+                           "the semantic-ID variant over WORK/sids.tsv (--sids PREFIX: WORK/PREFIXsids.tsv).\n"
                            "Checkpoints: after every --ckpt-every epochs the whole training state (parameters, AdamW\n"
                            "moments, step, epoch, best epoch and its parameters, the options and a fingerprint of the\n"
-                           "data) goes atomically to WORK/sasrec.ckpt.safetensors (with --sid\n"
-                           "WORK/sasrec_sid.ckpt.safetensors); --resume continues from it bit-identically. The\n"
+                           "data) goes atomically beside the output folder: WORK/sasrec.ckpt.safetensors (with --sid\n"
+                           "WORK/sasrec_sid.ckpt.safetensors, with --out DIR DIR.ckpt.safetensors); --resume\n"
+                           "continues from it bit-identically. The\n"
                            "checkpoint is kept after a finished run (a later run without --resume overwrites it).",
                   .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
@@ -132,6 +150,9 @@ static int run(int argc, char **argv) {
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: unknown --sid-mode '%s' (choose prefix, sum or tokens)", sid_mode);
     else if ((rc = sd_sasrec_cfg_check(&c, &err)) || (rc = sd_sasrec_train_check(&t, &err)))
         sd_err_prefix(&err, "sasrec: ");
+    else if (sids_prefix && !sid)
+        rc = sd_errf(&err, SD_EUSAGE, "sasrec: --sids %s needs --sid (it names the semantic IDs SID-SASRec trains on)",
+                     sids_prefix);
     else if (ckpt_every <= 0)
         rc = sd_errf(&err, SD_EUSAGE, "sasrec: --ckpt-every must be > 0 (got %d)", ckpt_every);
     else if (stop_after < 0)
@@ -153,7 +174,7 @@ static int run(int argc, char **argv) {
         return sd_cmd_error(&err);
     }
     char *dir = out_dir ? sd_xstrdup(out_dir) : sd_work_path(&w, sid ? "sasrec_sid" : "sasrec");
-    char *tmp = NULL, *ckpt = sd_work_path(&w, sid ? "sasrec_sid.ckpt.safetensors" : "sasrec.ckpt.safetensors");
+    char *tmp = NULL, *ckpt = ckpt_path_for(dir);
     sd_rec_ckpt_opts ck = {.path = no_ckpt ? NULL : ckpt, .every = ckpt_every, .stop_after = stop_after,
                            .resume = resume};
     sd_scorer sc = {0};
@@ -166,10 +187,13 @@ static int run(int argc, char **argv) {
     double t0 = sd_now();
     if (sid) {
         sd_sasrec_sid *m = sd_xcalloc(1, sizeof *m);
-        char *sids = sd_work_path(&w, "sids.tsv");
-        rc = sd_sasrec_sid_init(m, &c, t.seed, mode, sids, w.cat, &err);
+        char *sids = NULL;
+        if (!(rc = sd_sids_path(&w, sids_prefix ? sids_prefix : "", "sasrec: --sids", SD_EUSAGE, &sids, &err)))
+            rc = sd_sasrec_sid_init(m, &c, t.seed, mode, sids, w.cat, &err);
         free(sids);
         if (rc) { free(m); goto done; }
+        /* which set of semantic IDs this model is tied to: `semid eval` reads it back */
+        cJSON_AddStringToObject(extra, "sids_prefix", sids_prefix ? sids_prefix : "");
         sd_sasrec_sid_scorer(m, true, &sc);
         if ((rc = sd_sasrec_sid_fit_ckpt(m, &t, &w.seq, &w.split, &ck, &rep, &err))) goto done;
     } else {

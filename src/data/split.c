@@ -1,6 +1,8 @@
 #include "data/split.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,27 +96,41 @@ int sd_split_make(sd_split *sp, const sd_sequences *s, sd_split_kind kind, uint6
     return 0;
 }
 
+void sd_split_min_eval_len(sd_split *sp, const sd_sequences *s, int32_t min_len) {
+    sp->min_eval_len = min_len > 1 ? min_len : 0;
+    for (int32_t u = 0; u < sp->n_users && min_len > 1; u++) {
+        int32_t n = sd_seq_len(s, u);
+        if (n >= min_len) continue;
+        if (sp->kind != SD_SPLIT_TIME) sp->train_len[u] = n;
+        sp->valid_pos[u] = sp->test_pos[u] = -1;
+    }
+}
+
 void sd_split_free(sd_split *sp) {
     if (!sp->mapped) { free(sp->train_len); free(sp->valid_pos); free(sp->test_pos); }
     sd_map_close(&sp->map);
     memset(sp, 0, sizeof *sp);
 }
 
+/* Version 1: the fields up to n_users (72 bytes). Version 2 adds min_eval_len; it is written only
+ * when that is set, so every other split.bin stays as version 1 (readable by an older semid). */
 typedef struct split_header {
     char magic[8];
     uint32_t version, kind;
     uint64_t seed;
     double holdout, valid_q, test_q;
     int64_t t_valid, t_test, n_users;
+    int64_t min_eval_len; /* version 2 */
 } split_header;
+#define SPLIT_HEADER_V1 offsetof(split_header, min_eval_len)
 
 int sd_split_write(const sd_split *sp, const char *path, sd_err *err) {
     sd_atomic a;
     int rc = sd_atomic_open(&a, path, err);
     if (rc) return rc;
-    split_header h = {SPLIT_MAGIC, 1, sp->kind, sp->seed, sp->holdout, sp->valid_q, sp->test_q,
-                      sp->t_valid, sp->t_test, sp->n_users};
-    fwrite(&h, sizeof h, 1, a.f);
+    split_header h = {SPLIT_MAGIC, sp->min_eval_len > 0 ? 2 : 1, sp->kind, sp->seed, sp->holdout, sp->valid_q,
+                      sp->test_q, sp->t_valid, sp->t_test, sp->n_users, sp->min_eval_len};
+    fwrite(&h, h.version == 2 ? sizeof h : SPLIT_HEADER_V1, 1, a.f);
     fwrite(sp->train_len, 4, sp->n_users, a.f);
     fwrite(sp->valid_pos, 4, sp->n_users, a.f);
     fwrite(sp->test_pos, 4, sp->n_users, a.f);
@@ -125,10 +141,13 @@ int sd_split_read(sd_split *sp, const char *path, int32_t n_users, sd_err *err) 
     memset(sp, 0, sizeof *sp);
     int rc = sd_map_open(&sp->map, path, err);
     if (rc) return rc;
-    split_header h;
-    if (sp->map.size < sizeof h) { sd_map_close(&sp->map); return sd_errf(err, SD_EFORMAT, "%s: truncated: %zu bytes, too short for a split file header", path, sp->map.size); }
-    memcpy(&h, sp->map.data, sizeof h);
-    if (memcmp(h.magic, SPLIT_MAGIC, 8) || h.version != 1 || h.kind > SD_SPLIT_TIME) {
+    split_header h = {0};
+    if (sp->map.size < SPLIT_HEADER_V1) { sd_map_close(&sp->map); return sd_errf(err, SD_EFORMAT, "%s: truncated: %zu bytes, too short for a split file header", path, sp->map.size); }
+    memcpy(&h, sp->map.data, SPLIT_HEADER_V1);
+    size_t hsize = h.version == 2 ? sizeof h : SPLIT_HEADER_V1;
+    if (h.version == 2 && sp->map.size < sizeof h) { sd_map_close(&sp->map); return sd_errf(err, SD_EFORMAT, "%s: truncated: %zu bytes, too short for a version 2 split file header", path, sp->map.size); }
+    if (h.version == 2) memcpy(&h, sp->map.data, sizeof h);
+    if (memcmp(h.magic, SPLIT_MAGIC, 8) || (h.version != 1 && h.version != 2) || h.kind > SD_SPLIT_TIME) {
         sd_map_close(&sp->map);
         return sd_errf(err, SD_EFORMAT, "%s: not a semid split file (bad magic or version)", path);
     }
@@ -137,15 +156,19 @@ int sd_split_read(sd_split *sp, const char *path, int32_t n_users, sd_err *err) 
         return sd_errf(err, SD_EFORMAT, "%s: split is for %lld users, sequences have %d", path, (long long)h.n_users, n_users);
     }
     /* n_users is bounded by the sequences file here, so the product cannot overflow */
-    size_t need = sizeof h + (size_t)h.n_users * 12, have = sp->map.size;
+    if (h.min_eval_len < 0 || h.min_eval_len > INT32_MAX) {
+        sd_map_close(&sp->map);
+        return sd_errf(err, SD_EFORMAT, "%s: min_eval_len %lld out of range", path, (long long)h.min_eval_len);
+    }
+    size_t need = hsize + (size_t)h.n_users * 12, have = sp->map.size;
     if (have != need) {
         sd_map_close(&sp->map);
         return sd_errf(err, SD_EFORMAT, "%s: %s: %zu bytes, %lld users need %zu", path,
                        have < need ? "truncated" : "trailing bytes", have, (long long)h.n_users, need);
     }
     sp->kind = h.kind; sp->seed = h.seed; sp->holdout = h.holdout; sp->valid_q = h.valid_q; sp->test_q = h.test_q;
-    sp->t_valid = h.t_valid; sp->t_test = h.t_test; sp->n_users = n_users;
-    int32_t *arr = (int32_t *)((char *)sp->map.data + sizeof h);
+    sp->t_valid = h.t_valid; sp->t_test = h.t_test; sp->n_users = n_users; sp->min_eval_len = (int32_t)h.min_eval_len;
+    int32_t *arr = (int32_t *)((char *)sp->map.data + hsize);
     sp->train_len = arr; sp->valid_pos = arr + n_users; sp->test_pos = arr + 2 * (size_t)n_users;
     sp->mapped = sp->map.data;
     return 0;

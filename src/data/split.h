@@ -18,6 +18,7 @@ typedef struct sd_split {
     double holdout;        /* SD_SPLIT_USER: share of users held out for test (0.1) */
     double valid_q, test_q;/* SD_SPLIT_TIME: time quantiles of all interactions (0.8, 0.9) */
     int64_t t_valid, t_test;
+    int32_t min_eval_len;  /* users with fewer items are never evaluated (sd_split_min_eval_len); 0: off */
     int32_t n_users;
     int32_t *train_len, *valid_pos, *test_pos;
     void *mapped;          /* non-NULL when the arrays point into a mapping */
@@ -33,6 +34,11 @@ int sd_split_parse_kind(const char *s, sd_split_kind *k); /* "loo", "user", "tim
  * Time: global cut points at quantiles of all timestamps; a user's first item after each cut is
  * the target. */
 int sd_split_make(sd_split *sp, const sd_sequences *s, sd_split_kind kind, uint64_t seed, sd_err *err);
+/* Users with fewer than min_len items belong to training only (the semantic-IDs paper drops users
+ * with fewer than 3 interactions from evaluation): no validation or test target, and they train
+ * on their whole sequence, except under the time split, which never trains on items after its
+ * first cut. Recorded in sp->min_eval_len (and split.bin). min_len <= 1 changes nothing. */
+void sd_split_min_eval_len(sd_split *sp, const sd_sequences *s, int32_t min_len);
 void sd_split_free(sd_split *sp);
 int sd_split_write(const sd_split *sp, const char *path, sd_err *err);
 int sd_split_read(sd_split *sp, const char *path, int32_t n_users, sd_err *err);

@@ -17,6 +17,7 @@ static char *meta_json(const sd_catalog *cat, const sd_sequences *seq, const sd_
     cJSON_AddNumberToObject(m, "interactions", (double)seq->n_inter);
     cJSON_AddStringToObject(m, "split", sd_split_name(sp->kind));
     cJSON_AddNumberToObject(m, "seed", (double)sp->seed);
+    if (sp->min_eval_len > 0) cJSON_AddNumberToObject(m, "min_eval_len", sp->min_eval_len);
     if (extra) {
         cJSON *e = cJSON_Parse(extra);
         if (!e || !cJSON_IsObject(e)) {
@@ -41,16 +42,18 @@ static char *meta_json(const sd_catalog *cat, const sd_sequences *seq, const sd_
 
 int sd_work_create(const char *dir, const sd_catalog *cat, const sd_sequences *seq, sd_split_kind kind,
                    uint64_t seed, const char *format, const char *extra_meta, sd_err *err) {
-    return sd_work_create_flags(dir, cat, seq, kind, seed, format, extra_meta, 0, err);
+    return sd_work_create_flags(dir, cat, seq, kind, seed, 0, format, extra_meta, 0, err);
 }
 
 int sd_work_create_flags(const char *dir, const sd_catalog *cat, const sd_sequences *seq, sd_split_kind kind,
-                         uint64_t seed, const char *format, const char *extra_meta, unsigned out_flags, sd_err *err) {
+                         uint64_t seed, int32_t min_eval_len, const char *format, const char *extra_meta,
+                         unsigned out_flags, sd_err *err) {
     if (seq->n_items != cat->n_items)
         return sd_errf(err, SD_ESTATE, "internal: sequences over %d items, catalogue has %d", seq->n_items, cat->n_items);
     sd_split sp;
     int rc = sd_split_make(&sp, seq, kind, seed, err);
     if (rc) return rc;
+    sd_split_min_eval_len(&sp, seq, min_eval_len);
     char *tmp = NULL;
     rc = sd_dir_begin_flags(dir, &tmp, out_flags, err);
     if (rc) { sd_split_free(&sp); return rc; }

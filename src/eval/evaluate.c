@@ -51,6 +51,32 @@ int32_t *sd_eval_users(const sd_split *sp, sd_part part, int32_t *n) {
     return users;
 }
 
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int32_t *sd_eval_users_sample(const sd_split *sp, sd_part part, int32_t max_users, uint64_t seed, int32_t *n,
+                              int32_t *total) {
+    int32_t all;
+    int32_t *users = sd_eval_users(sp, part, &all);
+    if (total) *total = all;
+    *n = all;
+    if (max_users <= 0 || max_users >= all) return users;
+    /* a partial Fisher-Yates shuffle from its own stream of the seed (not the negatives'), so the
+     * sample depends on (seed, part) only: every model and protocol gets the same users */
+    sd_rng r;
+    sd_rng_stream(&r, seed, 0x6576616c75736572ull + (uint64_t)part); /* "evalusers" */
+    for (int32_t i = 0; i < max_users; i++) {
+        int32_t j = i + (int32_t)sd_rng_below(&r, (uint64_t)(all - i)), t = users[i];
+        users[i] = users[j];
+        users[j] = t;
+    }
+    qsort(users, (size_t)max_users, sizeof *users, cmp_i32); /* ascending, as sd_eval_users */
+    *n = max_users;
+    return users;
+}
+
 int32_t sd_sample_negatives(int32_t n_items, int32_t target, const int32_t *hist, int32_t hist_len, bool exclude,
                             int32_t n_neg, uint64_t seed, sd_part part, int32_t user, uint8_t *mark, int32_t *out) {
     /* mark: 1 = not eligible. Set for the target and (if excluding) distinct history items. */
@@ -316,7 +342,8 @@ int sd_evaluate(const sd_scorer *sc, const sd_sequences *seq, const sd_split *sp
     c.k = o->top_k > 0 ? o->top_k : sd_metric_ks[SD_METRIC_NK - 1];
     if (c.k > c.n_items) c.k = c.n_items > 0 ? c.n_items : 1; /* a list holds distinct items */
     int32_t n_eval;
-    int32_t *users = sd_eval_users(sp, o->part, &n_eval);
+    if (o->max_users < 0) return sd_errf(err, SD_EUSAGE, "evaluated users %d must be >= 0 (0: all)", o->max_users);
+    int32_t *users = sd_eval_users_sample(sp, o->part, o->max_users, o->seed, &n_eval, NULL);
     c.users = users;
     for (int32_t i = 0; i < n_eval; i++)
         if (c.pos[users[i]] >= sd_seq_len(seq, users[i])) {

@@ -53,9 +53,12 @@ typedef struct sd_eval_opts {
     int batch;            /* users per scorer call; 0: scorer's batch_hint, else 256 */
     int top_k;            /* list length asked of a top-K scorer; 0: the largest cut-off (20) */
     bool progress;        /* progress bar (drawn only on a terminal, never under --quiet) */
+    int32_t max_users;    /* 0: every user with a target; N: a sample of N of them, seeded by seed
+                           * (sd_eval_users_sample: the same users for every model and protocol) */
 } sd_eval_opts;
 
-/* Defaults: full ranking on test, protocol's exclusion, seed 42, batch 0, top_k 0, progress on. */
+/* Defaults: full ranking on test, protocol's exclusion, seed 42, batch 0, top_k 0, progress on,
+ * every user. */
 sd_eval_opts sd_eval_defaults(void);
 
 /* Whether history is excluded under these options (exclude_history, else the protocol's default). */
@@ -63,6 +66,12 @@ bool sd_eval_excludes_history(const sd_eval_opts *o);
 
 /* Users evaluated for a part, ascending (malloc'd; *n may be 0). */
 int32_t *sd_eval_users(const sd_split *sp, sd_part part, int32_t *n);
+
+/* The users sd_evaluate ranks: sd_eval_users, or when 0 < max_users < their number a uniform
+ * sample of max_users of them without replacement, drawn from (seed, part) alone; ascending
+ * (malloc'd). total (may be NULL): the number of users with a target. */
+int32_t *sd_eval_users_sample(const sd_split *sp, sd_part part, int32_t max_users, uint64_t seed, int32_t *n,
+                              int32_t *total);
 
 /* Draws up to n_neg distinct negatives for one user into out, uniformly over items != target
  * (and not in hist[0 .. hist_len) when exclude). Deterministic in (seed, part, user). mark is

@@ -39,6 +39,15 @@ static double *metric_ptr(sd_metrics *m, int c) {
     return c == 6 ? &m->mrr : c == 7 ? &m->mean_rank : &m->median_rank;
 }
 
+/* A table cell: '|' escaped and line breaks made spaces, so a model folder of any name keeps the
+ * table's columns. */
+static void md_cell(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|') fputc('\\', f);
+        fputc(*s == '\n' || *s == '\r' ? ' ' : *s, f);
+    }
+}
+
 void sd_results_print_markdown(const sd_results *r, FILE *f) {
     fprintf(f, "| model | protocol | part | history | users |");
     for (int c = 0; c < N_METRIC_COLS; c++) fprintf(f, " %s |", metric_cols[c].title);
@@ -47,11 +56,24 @@ void sd_results_print_markdown(const sd_results *r, FILE *f) {
     fprintf(f, "\n");
     for (int i = 0; i < r->n; i++) {
         sd_result_row row = r->rows[i];
-        fprintf(f, "| %s | %s | %s | %s | %" PRId64 " |", row.model, row.protocol, row.part,
-                row.exclude_history ? "excluded" : "kept", row.m.n_users);
+        fputs("| ", f);
+        md_cell(f, row.model);
+        fprintf(f, " | %s | %s | %s | %" PRId64 " |", row.protocol, row.part, row.exclude_history ? "excluded" : "kept",
+                row.m.n_users);
         for (int c = 0; c < N_METRIC_COLS; c++) fprintf(f, " %.*f |", metric_cols[c].decimals, *metric_ptr(&row.m, c));
         fprintf(f, "\n");
     }
+}
+
+void sd_results_split_line(const sd_result_row *row, char *buf, size_t n) {
+    int k = snprintf(buf, n, "split %s, min eval length %d; %s users: ", row->split[0] ? row->split : "?",
+                     (int)row->min_eval_len, row->part);
+    if (k < 0 || (size_t)k >= n) return;
+    if (row->eval_users > 0 && row->m.n_users < row->users_total)
+        snprintf(buf + k, n - k, "%" PRId64 " sampled of %" PRId64 " (seed %" PRIu64 ")", row->m.n_users,
+                 row->users_total, row->seed);
+    else
+        snprintf(buf + k, n - k, "all %" PRId64, row->m.n_users);
 }
 
 static cJSON *row_json(const sd_result_row *row) {
@@ -66,6 +88,10 @@ static cJSON *row_json(const sd_result_row *row) {
     cJSON_AddNumberToObject(o, "n_users", (double)row->m.n_users);
     sd_metrics m = row->m;
     for (int c = 0; c < N_METRIC_COLS; c++) cJSON_AddNumberToObject(o, metric_cols[c].key, *metric_ptr(&m, c));
+    cJSON_AddStringToObject(o, "split", row->split);
+    cJSON_AddNumberToObject(o, "min_eval_len", row->min_eval_len);
+    cJSON_AddNumberToObject(o, "eval_users", row->eval_users);
+    cJSON_AddNumberToObject(o, "users_total", (double)row->users_total);
     return o;
 }
 
@@ -94,6 +120,14 @@ static int get_num(const cJSON *o, const char *key, double *dst, const char *pat
     return 0;
 }
 
+/* A count (a user number or length): an integer 0 .. 2^31 - 1, so it fits the row's fields. */
+static int get_count(const cJSON *o, const char *key, double *dst, const char *path, int i, sd_err *err) {
+    int rc = get_num(o, key, dst, path, i, err);
+    if (!rc && !(*dst >= 0 && *dst <= 2147483647.0 && *dst == (double)(int64_t)*dst))
+        rc = sd_errf(err, SD_EFORMAT, "%s: row %d: \"%s\" must be an integer from 0 to 2147483647", path, i, key);
+    return rc;
+}
+
 int sd_results_parse_json(sd_results *r, const char *text, const char *path, sd_err *err) {
     cJSON *a = cJSON_Parse(text);
     if (!cJSON_IsArray(a)) {
@@ -119,12 +153,31 @@ int sd_results_parse_json(sd_results *r, const char *text, const char *path, sd_
         row.seed = strtoull(seed, NULL, 10);
         row.m.n_users = (int64_t)n_users;
         for (int c = 0; c < N_METRIC_COLS && !rc; c++) rc = get_num(o, metric_cols[c].key, metric_ptr(&row.m, c), path, i, err);
+        /* which users: absent in the rows of an older semid (then: all of them, split unknown) */
+        double mel = 0, eu = 0, ut = (double)row.m.n_users;
+        if (!rc && cJSON_HasObjectItem(o, "split")) rc = get_str(o, "split", row.split, sizeof row.split, path, i, err);
+        if (!rc && cJSON_HasObjectItem(o, "min_eval_len")) rc = get_count(o, "min_eval_len", &mel, path, i, err);
+        if (!rc && cJSON_HasObjectItem(o, "eval_users")) rc = get_count(o, "eval_users", &eu, path, i, err);
+        if (!rc && cJSON_HasObjectItem(o, "users_total")) rc = get_count(o, "users_total", &ut, path, i, err);
         if (rc) break;
+        row.min_eval_len = (int32_t)mel;
+        row.eval_users = (int32_t)eu;
+        row.users_total = (int64_t)ut;
         sd_results_put(r, &row);
         i++;
     }
     cJSON_Delete(a);
     return rc;
+}
+
+void sd_csv_write_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) { fputs(s, f); return; }
+    fputc('"', f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"') fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
 }
 
 static int write_csv(const sd_results *r, const char *path, sd_err *err) {
@@ -133,14 +186,21 @@ static int write_csv(const sd_results *r, const char *path, sd_err *err) {
     if (rc) return rc;
     fprintf(a.f, "model,protocol,part,exclude_history,seed,n_users");
     for (int c = 0; c < N_METRIC_COLS; c++) fprintf(a.f, ",%s", metric_cols[c].key);
-    fprintf(a.f, "\n");
+    fprintf(a.f, ",split,min_eval_len,eval_users,users_total\n");
     for (int i = 0; i < r->n; i++) {
-        sd_result_row row = r->rows[i];
-        /* model names are identifiers ([a-z0-9_-]); quoted anyway so a comma cannot break a row */
-        fprintf(a.f, "\"%s\",%s,%s,%s,%" PRIu64 ",%" PRId64, row.model, row.protocol, row.part,
-                row.exclude_history ? "true" : "false", row.seed, row.m.n_users);
-        for (int c = 0; c < N_METRIC_COLS; c++) fprintf(a.f, ",%.6f", *metric_ptr(&row.m, c));
-        fprintf(a.f, "\n");
+        const sd_result_row *row = &r->rows[i];
+        /* every text field through one rule: a model named after its folder may hold anything */
+        sd_csv_write_field(a.f, row->model);
+        fputc(',', a.f);
+        sd_csv_write_field(a.f, row->protocol);
+        fputc(',', a.f);
+        sd_csv_write_field(a.f, row->part);
+        fprintf(a.f, ",%s,%" PRIu64 ",%" PRId64, row->exclude_history ? "true" : "false", row->seed, row->m.n_users);
+        sd_metrics m = row->m;
+        for (int c = 0; c < N_METRIC_COLS; c++) fprintf(a.f, ",%.6f", *metric_ptr(&m, c));
+        fputc(',', a.f);
+        sd_csv_write_field(a.f, row->split);
+        fprintf(a.f, ",%d,%d,%" PRId64 "\n", (int)row->min_eval_len, (int)row->eval_users, row->users_total);
     }
     return sd_atomic_commit(&a, err);
 }

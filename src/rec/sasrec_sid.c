@@ -492,7 +492,16 @@ int sd_sasrec_sid_fit(sd_sasrec_sid *m, const sd_train_opts *o, const sd_sequenc
     return sd_sasrec_sid_fit_ckpt(m, o, seq, sp, NULL, rep, err);
 }
 
-/* What a checkpoint must match: the options, the mode and the codes (FNV-1a of the table). */
+/* FNV-1a of the codes table as 16 hex digits: ties a checkpoint and a saved model to the semantic
+ * IDs they were trained on (a re-run of `semid ids` gives other codes, so another fingerprint). */
+static void codes_fingerprint(const sd_sid_codes *c, char buf[17]) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *b = (const unsigned char *)c->codes;
+    for (size_t i = 0; i < (size_t)c->n_items * c->m * sizeof(int32_t); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    snprintf(buf, 17, "%016llx", (unsigned long long)h);
+}
+
+/* What a checkpoint must match: the options, the mode and the codes (their fingerprint). */
 static cJSON *ckpt_config(const sd_sasrec_sid *m, const sd_train_opts *o) {
     cJSON *j = sd_sasrec_train_json(&m->cfg, o);
     cJSON_AddStringToObject(j, "model_type", "sasrec_sid");
@@ -500,11 +509,8 @@ static cJSON *ckpt_config(const sd_sasrec_sid *m, const sd_train_opts *o) {
     cJSON_AddNumberToObject(j, "n_items", m->codes.n_items);
     cJSON_AddNumberToObject(j, "codes_per_item", m->codes.m);
     cJSON_AddNumberToObject(j, "n_codes", m->codes.n_codes);
-    uint64_t h = 0xcbf29ce484222325ull;
-    const unsigned char *b = (const unsigned char *)m->codes.codes;
-    for (size_t i = 0; i < (size_t)m->codes.n_items * m->codes.m * sizeof(int32_t); i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    char buf[24];
-    snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+    char buf[17];
+    codes_fingerprint(&m->codes, buf);
     cJSON_AddStringToObject(j, "codes_fingerprint", buf);
     return j;
 }
@@ -573,6 +579,9 @@ int sd_sasrec_sid_save(const sd_sasrec_sid *m, const sd_train_opts *trained, con
     cJSON_AddStringToObject(j, "sid_mode", sd_sid_mode_name(m->mode));
     cJSON_AddNumberToObject(j, "n_items", m->codes.n_items);
     cJSON_AddNumberToObject(j, "codes_per_item", m->codes.m);
+    char fp[17];
+    codes_fingerprint(&m->codes, fp);
+    cJSON_AddStringToObject(j, "codes_fingerprint", fp); /* checked by sd_sasrec_sid_load */
     /* the training options, as SASRec writes them; tokens mode trains through the code tree */
     cJSON *train = sd_sasrec_train_json(&m->cfg, trained);
     if (m->mode == SD_SID_TOKENS) cJSON_ReplaceItemInObjectCaseSensitive(train, "loss", cJSON_CreateString("tree"));
@@ -586,6 +595,25 @@ int sd_sasrec_sid_save(const sd_sasrec_sid *m, const sd_train_opts *trained, con
     rc = sd_rec_write_json(path, j, err);
     free(path);
     cJSON_Delete(j);
+    return rc;
+}
+
+/* Same sizes but other codes (`semid ids` re-run since the training) would score the wrong items:
+ * refused, naming both fingerprints. want: config.json's, "" when it has none (older models). */
+static int check_fingerprint(const sd_sid_codes *c, const char *want, const char *dir, const char *sids_path,
+                             sd_err *err) {
+    char have[17];
+    codes_fingerprint(c, have);
+    char *config = sd_path_join(dir, "config.json");
+    int rc = 0;
+    if (!want[0])
+        sd_warn("%s: no \"codes_fingerprint\" (a model of an older semid): cannot check it was trained on %s", config,
+                sids_path);
+    else if (strcmp(want, have))
+        rc = sd_errf(err, SD_ESTATE, "%s: the model was trained on semantic IDs with codes_fingerprint %s, but %s has "
+                     "codes_fingerprint %s (`semid ids` was re-run since); retrain it: semid sasrec WORK --sid",
+                     config, want, sids_path, have);
+    free(config);
     return rc;
 }
 
@@ -611,6 +639,13 @@ int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path,
     if (!rc && ni != n_items)
         rc = sd_errf(err, SD_ESTATE, "%s: model has %d items, the work directory %d (retrain: semid sasrec --sid)", path, ni, n_items);
     if (!rc && (rc = sd_sasrec_cfg_check(&c, err))) sd_err_prefix(err, "%s: ", path);
+    /* the fingerprint of the codes the model was trained on (absent in models of an older semid) */
+    char want_fp[17] = "";
+    const cJSON *fpj = rc ? NULL : cJSON_GetObjectItemCaseSensitive(j, "codes_fingerprint");
+    if (fpj && (!cJSON_IsString(fpj) || strlen(fpj->valuestring) != 16))
+        rc = sd_errf(err, SD_EFORMAT, "%s: \"codes_fingerprint\" must be a string of 16 hex digits", path);
+    else if (fpj)
+        memcpy(want_fp, fpj->valuestring, sizeof want_fp);
     cJSON_Delete(j);
     free(path);
     if (rc) return rc;
@@ -618,8 +653,13 @@ int sd_sasrec_sid_load(sd_sasrec_sid *m, const char *dir, const char *sids_path,
     m->seed = sd_sasrec_train_defaults().seed; /* not stored; only training draws from it */
     if ((rc = sd_sid_codes_read(&m->codes, sids_path, cat, err))) return rc;
     if (m->codes.m != cpi) {
+        rc = sd_errf(err, SD_ESTATE, "%s: %d codes per item, the model was trained on %d (retrain)", sids_path, m->codes.m, cpi);
+        sd_sid_codes_free(&m->codes); /* after the message, which reads m->codes.m */
+        return rc;
+    }
+    if ((rc = check_fingerprint(&m->codes, want_fp, dir, sids_path, err))) {
         sd_sid_codes_free(&m->codes);
-        return sd_errf(err, SD_ESTATE, "%s: %d codes per item, the model was trained on %d (retrain)", sids_path, m->codes.m, cpi);
+        return rc;
     }
     declare(m);
     path = sd_path_join(dir, "model.safetensors");
