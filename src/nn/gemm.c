@@ -181,27 +181,34 @@ void sd_strsm_right_upper_nt(int nt, int M, int N, const float *R, int ldr, floa
     }
 }
 
-/* Column block [j0, j1) of the upper triangle: its diagonal part by dsyrk, the rectangle above it
- * by dgemm. Block edges make the triangle's area (the work) about equal per thread, and fall on
- * 16-column boundaries: there OpenBLAS 0.3.21's dsyrk and dgemm kernels round exactly as one
- * dsyrk over the whole does (at odd offsets they do not), so the Gram matrix has the same bits
- * for every thread count. */
+/* The upper triangle in column blocks [j0, j1): each block's diagonal part by dsyrk, the rectangle
+ * above it by dgemm. The blocks depend on N alone, never on the thread count, and a thread computes
+ * whole blocks, so every element comes from the same BLAS call on the same operands however many
+ * threads run: the Gram matrix has the same bits on 1 thread and on many. (Splitting by the thread
+ * count instead relied on dsyrk and dgemm rounding alike at 16-column edges; OpenBLAS 0.3.21's
+ * Cooperlake kernels do not.) Edges fall on 16 columns and make the triangle's area (the work)
+ * about equal per block; 8 blocks keep 2 and 4 threads balanced. */
+static int syrk_block_edge(int N, int nb, int b) {
+    if (b <= 0) return 0;
+    if (b >= nb) return N;
+    return (int)(N * sqrt((double)b / nb)) / 16 * 16;
+}
+
 void sd_dsyrk_upper_tn_nt(int nt, int N, int K, const double *A, int lda, double *C, int ldc) {
     if (N <= 0) return;
     sd_blas_single();
+    int nb = N / 32 < 8 ? N / 32 : 8;
+    if (nb < 1) nb = 1;
     if (omp_in_parallel() || (double)N * N * K < 4e6) nt = 1;
-    if (N < 32 * nt) nt = N / 32 > 1 ? N / 32 : 1;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        int j0 = t ? (int)(N * sqrt((double)t / n)) / 16 * 16 : 0;
-        int j1 = t + 1 < n ? (int)(N * sqrt((double)(t + 1) / n)) / 16 * 16 : N;
-        if (j0 < j1) {
-            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, j1 - j0, K, 1.0, A + j0, lda, 0.0,
-                        C + (long)j0 * ldc + j0, ldc);
-            if (j0)
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j0, j1 - j0, K, 1.0, A, lda, A + j0, lda, 0.0,
-                            C + j0, ldc);
-        }
+    if (nt > nb) nt = nb;
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)
+    for (int b = 0; b < nb; b++) {
+        int j0 = syrk_block_edge(N, nb, b), j1 = syrk_block_edge(N, nb, b + 1);
+        if (j0 >= j1) continue;
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, j1 - j0, K, 1.0, A + j0, lda, 0.0,
+                    C + (long)j0 * ldc + j0, ldc);
+        if (j0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j0, j1 - j0, K, 1.0, A, lda, A + j0, lda, 0.0,
+                        C + j0, ldc);
     }
 }
