@@ -58,6 +58,14 @@ int sd_qwen3_config_check(const sd_qwen3_config *c, const char *where, sd_err *e
  * and the keys transformers expects when absent. */
 void sd_qwen3_config_to_json(const sd_qwen3_config *c, cJSON *obj);
 
+/* ---- size presets (lm/qwen3_presets.c) ---- */
+/* The config of a named preset (sd_qwen3_preset_names lists them) with vocab_size; SD_EUSAGE
+ * naming the choices for an unknown name. */
+int sd_qwen3_preset(sd_qwen3_config *c, const char *name, int32_t vocab_size, sd_err *err);
+const char *sd_qwen3_preset_names(void);
+/* Parameters of a model of config c (what sd_params_count gives after sd_qwen3_init). */
+size_t sd_qwen3_config_params(const sd_qwen3_config *c);
+
 /* ---- model ---- */
 typedef struct sd_qwen3 {
     sd_qwen3_config cfg;
