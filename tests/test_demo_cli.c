@@ -7,7 +7,7 @@
 Test(demo, runs_every_stage, .timeout = 600) {
     char dir[256], cmd[1024];
     sd_test_tmpdir(dir, sizeof dir);
-    snprintf(cmd, sizeof cmd, "%s demo %s/w --items 400 --users 800 --quiet --threads 2", sd_test_bin(), dir);
+    snprintf(cmd, sizeof cmd, "%s demo %s/w --quick --quiet --threads 2", sd_test_bin(), dir);
     char *out = NULL;
     int rc = sd_test_run(cmd, &out);
     cr_assert_eq(rc, 0, "demo failed:\n%s", out);

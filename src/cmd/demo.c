@@ -7,10 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* --quick: a store this size and the stages' quick values run the whole demo in a few minutes */
+#define QUICK_ITEMS "400"
+#define QUICK_USERS "800"
+
 typedef struct stage {
     const char *label;
     const char *command;
     const char *args[24]; /* after the command name; "@W" is replaced by the work directory */
+    /* --quick: these replace the values of the same options in args (a smoke run in minutes) */
+    const char *quick[8];
 } stage;
 
 static const stage STAGES[] = {
@@ -26,21 +32,38 @@ static const stage STAGES[] = {
     {.label = "semantic IDs (RQ-VAE)", .command = "ids",
      .args = {"@W", "--method", "rqvae", "--epochs", "20", "--batch", "256", "--lr", "1e-3", "--standardize", "--beta",
               "8", "--keep", "distinct", "--reset-every", "20", "--max-collision", "extend-level", "--out-prefix",
-              "rqvae_", NULL}},
+              "rqvae_", NULL},
+     .quick = {"--epochs", "4", NULL}},
     /* demo-sized: the paper's 200 epochs are for real data; the synthetic store is learnt in far fewer */
-    {.label = "SASRec", .command = "sasrec", .args = {"@W", "--epochs", "30", "--eval-every", "5", NULL}},
+    {.label = "SASRec", .command = "sasrec", .args = {"@W", "--epochs", "30", "--eval-every", "5", NULL},
+     .quick = {"--epochs", "6", NULL}},
     /* the same epochs as SASRec, so the evaluation table compares like with like */
-    {.label = "SID-SASRec", .command = "sasrec", .args = {"@W", "--sid", "--epochs", "30", "--eval-every", "5", NULL}},
+    {.label = "SID-SASRec", .command = "sasrec", .args = {"@W", "--sid", "--epochs", "30", "--eval-every", "5", NULL},
+     .quick = {"--epochs", "6", NULL}},
     {.label = "evaluation", .command = "eval", .args = {"@W", NULL}},
 };
 
-static int run_stage(const stage *s, const char *work, const char *items, const char *users, bool force, bool quiet) {
+/* --quick's value for option `name` of stage s, or NULL. */
+static const char *quick_value(const stage *s, const char *name) {
+    for (int i = 0; s->quick[i] && s->quick[i + 1]; i += 2)
+        if (!strcmp(s->quick[i], name)) return s->quick[i + 1];
+    return NULL;
+}
+
+static int run_stage(const stage *s, const char *work, const char *items, const char *users, bool force, bool quiet,
+                     bool quick) {
     const sd_command *c = sd_find_command(s->command);
-    char *argv[40];
+    char *argv[48];
     int argc = 0;
     argv[argc++] = (char *)s->command;
-    for (int i = 0; s->args[i]; i++) argv[argc++] = (char *)(strcmp(s->args[i], "@W") ? s->args[i] : work);
+    for (int i = 0; s->args[i]; i++) {
+        argv[argc++] = (char *)(strcmp(s->args[i], "@W") ? s->args[i] : work);
+        const char *q = quick ? quick_value(s, s->args[i]) : NULL;
+        if (q && s->args[i + 1]) { argv[argc++] = (char *)q; i++; }
+    }
     if (!strcmp(s->command, "synth")) {
+        if (quick && !items) items = QUICK_ITEMS;
+        if (quick && !users) users = QUICK_USERS;
         if (items) { argv[argc++] = "--items"; argv[argc++] = (char *)items; }
         if (users) { argv[argc++] = "--users"; argv[argc++] = (char *)users; }
         if (force) argv[argc++] = "--force";
@@ -59,8 +82,10 @@ static int run_stage(const stage *s, const char *work, const char *items, const 
  * STAGES together with its command. */
 static int run(int argc, char **argv) {
     const char *items = NULL, *users = NULL;
-    bool force = false;
+    bool force = false, quick = false;
     sd_opt opts[] = {
+        {.name = "quick", .type = SD_OPT_FLAG, .ptr = &quick,
+         .help = "smoke run: a " QUICK_ITEMS "-item store, short training (minutes; CI runs it)"},
         {.name = "items", .type = SD_OPT_STR, .ptr = &items, .metavar = "N",
          .help = "items in the synthetic store (synth default)"},
         {.name = "users", .type = SD_OPT_STR, .ptr = &users, .metavar = "N",
@@ -93,7 +118,7 @@ static int run(int argc, char **argv) {
         if (!sd_find_command(s->command)) continue;
         if (!quiet) fprintf(stderr, "\n== %s: semid %s\n", s->label, s->command);
         double t0 = sd_now();
-        status[i] = run_stage(s, work, items, users, force, quiet);
+        status[i] = run_stage(s, work, items, users, force, quiet, quick);
         times[i] = sd_now() - t0;
         if (status[i] != 0) { failed = 1; break; }
     }
