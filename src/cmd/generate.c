@@ -6,7 +6,10 @@
 #include "cmd/cli.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "cmd/model_registry.h"
+#include "data/workdir.h"
 #include "lm/generate.h"
+#include "lm/sid_decode.h"
 #include "lm/utf8_stream.h"
 #include "text/chat_template.h"
 
@@ -40,7 +43,8 @@ static void on_token(void *ctx, int seq, int32_t t) {
 }
 
 static int run(int argc, char **argv) {
-    const char *model = NULL, *prompt = NULL;
+    const char *model = NULL, *prompt = NULL, *work = NULL, *sids_prefix = NULL;
+    bool free_sids = false;
     int max_new = 128, top_k = 0;
     double temperature = 0, top_p = 1, min_p = 0, penalty = 1;
     bool chat = false, ids = false, think = false, no_think = false;
@@ -67,6 +71,12 @@ static int run(int argc, char **argv) {
          .help = "with --chat: answer directly (the default)"},
         {.name = "think", .type = SD_OPT_FLAG, .ptr = &think,
          .help = "with --chat: let the model write its <think> block"},
+        {.name = "work", .type = SD_OPT_STR, .ptr = &work, .metavar = "WORK",
+         .help = "work directory whose semantic IDs the model speaks: every SID it writes is a real item"},
+        {.name = "sids", .type = SD_OPT_STR, .ptr = &sids_prefix, .metavar = "PREFIX",
+         .help = "with --work: read WORK/PREFIXsids.tsv"},
+        {.name = "free-sids", .type = SD_OPT_FLAG, .ptr = &free_sids,
+         .help = "with --work: do not constrain SIDs (sample them freely, as semantic-ids-llm does)"},
         {.name = "ids", .type = SD_OPT_FLAG, .ptr = &ids,
          .help = "print the new token ids (space-separated) instead of text"},
         {0},
@@ -75,7 +85,8 @@ static int run(int argc, char **argv) {
                   .about = "Generates a continuation of TEXT (raw by default; --chat makes it a user message in the "
                            "Qwen3 chat template with the assistant prompt, thinking off unless --think). Stops at "
                            "the model's end tokens or after --max-new-tokens. Temperature 0 is greedy; sampling is "
-                           "seeded by --seed.",
+                           "seeded by --seed. With --work, SIDs are decoded over the trie of WORK's items: after "
+                           "<|sid_start|> only codes that continue a real item are possible.",
                   .min_pos = 0, .max_pos = 0};
     sd_err err = {0};
     char **pos = NULL;
@@ -113,6 +124,30 @@ static int run(int argc, char **argv) {
         sd_errf(&err, SD_EFORMAT, "%s: no tokenizer.json: generate needs the model's tokenizer", model);
         return sd_cmd_error(&err);
     }
+    /* constrained SIDs: the work directory's vocabulary bound to the model's tokens */
+    sd_work w = {0};
+    sd_sid_vocab sv = {0};
+    sd_sid_mask mk = {0};
+    bool have_work = false, have_vocab = false;
+    if (work && !free_sids) {
+        char *sp = NULL;
+        rc = sd_work_load(&w, work, &err);
+        have_work = !rc;
+        if (!rc) rc = sd_sids_path(&w, sids_prefix ? sids_prefix : "", "--sids", SD_EUSAGE, &sp, &err);
+        if (!rc) rc = sd_sid_vocab_open(&sv, sp, w.cat, &err);
+        have_vocab = !rc;
+        if (!rc) rc = sd_qwen3_bind_sid_vocab(m.tok, &sv, model, &err);
+        if (!rc) rc = sd_sid_mask_init(&mk, &sv, &err);
+        free(sp);
+        if (rc) {
+            if (have_vocab) sd_sid_vocab_free(&sv);
+            if (have_work) sd_work_free(&w);
+            sd_qwen3_free(&m);
+            return sd_cmd_error(&err);
+        }
+        g.sample.mask = sd_sid_mask_apply;
+        g.sample.mask_ctx = &mk;
+    }
     char *text = chat ? sd_chat_render(&(sd_chat_msg){.role = "user", .content = prompt}, 1, true, think)
                       : sd_xstrdup(prompt);
     sd_ids in = {0};
@@ -123,6 +158,12 @@ static int run(int argc, char **argv) {
         sd_qwen3_free(&m);
         sd_errf(&err, SD_EUSAGE, "generate: the prompt is empty");
         return sd_cmd_error(&err);
+    }
+    uint8_t open_sid = 0;
+    if (g.sample.mask) { /* a prompt ending in <|sid_start|> leaves the SID for the model to finish */
+        const int32_t *codes;
+        open_sid = sd_sid_open_prefix(&sv, in.v, (int)in.n, &codes) == 0;
+        mk.open = &open_sid;
     }
     int32_t stop[16];
     g.n_stop = sd_qwen3_stop_ids(&m, stop, 16);
@@ -145,6 +186,11 @@ static int run(int argc, char **argv) {
         sd_gen_out_free(&o);
     }
     sd_ids_free(&in);
+    if (g.sample.mask) {
+        sd_sid_mask_free(&mk);
+        sd_sid_vocab_free(&sv);
+        sd_work_free(&w);
+    }
     sd_qwen3_free(&m);
     return rc ? sd_cmd_error(&err) : 0;
 }
