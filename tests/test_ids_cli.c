@@ -53,6 +53,11 @@ Test(ids_cli, embed_ids_end_to_end, .timeout = 120) {
     }
     free(x);
     cr_assert_eq(run(&out, "ids %s --levels 3 --codes 16 --balanced", w), 0, "%s", out);
+    cr_assert(!strstr(out, "unique prefixes"), "--quiet prints no report:\n%s", out);
+    free(out);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s ids %s --levels 3 --codes 16 --balanced", sd_test_bin(), w);
+    cr_assert_eq(sd_test_run(cmd, &out), 0, "%s", out);
     cr_assert(strstr(out, "unique prefixes"), "%s", out);
     free(out);
     sd_work wk;

@@ -371,7 +371,7 @@ static int run(int argc, char **argv) {
         char *s = cJSON_Print(rep);
         puts(s);
         free(s);
-    } else {
+    } else if (!sd_quiet) { /* the report stays in WORK/ids_report.json; warnings above still print */
         print_report(rep);
     }
 done:
