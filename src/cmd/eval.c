@@ -136,7 +136,7 @@ static int add_folders(const sd_work *w, char **dirs, eval_entry *e, int *n, sd_
 }
 
 static int run(int argc, char **argv) {
-    const char *protocol = "full", *part_s = "test", *models = NULL, *sids = NULL;
+    const char *protocol = "full", *part_s = NULL, *models = NULL, *sids = NULL;
     char **model_dirs = NULL;
     bool no_excl = false, json = false;
     int batch = 0, eval_users = 0;
@@ -144,7 +144,8 @@ static int run(int argc, char **argv) {
         {.name = "protocol", .type = SD_OPT_STR, .ptr = &protocol, .metavar = "P",
          .help = "full (default), sampled100, sampled1000, or all"},
         {.name = "part", .type = SD_OPT_STR, .ptr = &part_s, .metavar = "PART",
-         .help = "split part to evaluate on: test (default) or valid"},
+         .help = "split part to evaluate on: test (default; with cold items also cold), valid or cold (test users "
+                 "whose target is a cold item: prep/synth --cold-items)"},
         {.name = "no-exclude-history", .type = SD_OPT_FLAG, .ptr = &no_excl,
          .help = "keep items the user has already seen among the candidates (excluded by default for full and "
                  "sampled100)"},
@@ -186,8 +187,8 @@ static int run(int argc, char **argv) {
     int n_protos = 0;
     sd_part part;
     if ((rc = parse_protocols(protocol, protos, &n_protos, &err))) rc = SD_EUSAGE;
-    else if (sd_part_parse(part_s, &part))
-        rc = sd_errf(&err, SD_EUSAGE, "eval: unknown --part '%s' (choose test or valid)", part_s);
+    else if (sd_part_parse(part_s ? part_s : "test", &part))
+        rc = sd_errf(&err, SD_EUSAGE, "eval: unknown --part '%s' (choose test, valid or cold)", part_s);
     else if (batch < 0)
         rc = sd_errf(&err, SD_EUSAGE, "eval: --batch must be > 0");
     else if (eval_users < 0)
@@ -237,12 +238,20 @@ static int run(int argc, char **argv) {
         return sd_cmd_error(&err);
     }
 
-    /* the users: every one with a target in the part, or the same seeded sample for every model */
-    int32_t n_ranked = 0, n_total = 0;
-    free(sd_eval_users_sample(&w.split, part, eval_users, sd_seed, &n_ranked, &n_total));
-    if (eval_users > n_total)
-        sd_warn("eval: --eval-users %d, but only %d users have a %s target: ranking all of them", eval_users, n_total,
-                sd_part_name(part));
+    /* the parts: the one asked for; by default test, and beside it the cold test set when the split
+     * has cold items (the same models, protocols and users' negatives, restricted to cold targets) */
+    sd_part parts[2] = {part, SD_PART_COLD};
+    int n_parts = !part_s && part == SD_PART_TEST && w.split.cold_item ? 2 : 1;
+    int32_t n_total_of[2] = {0, 0};
+    for (int q = 0; q < n_parts; q++) {
+        int32_t n_ranked = 0;
+        free(sd_eval_users_sample(&w.split, parts[q], eval_users, sd_seed, &n_ranked, &n_total_of[q]));
+        if (eval_users > n_total_of[q])
+            sd_warn("eval: --eval-users %d, but only %d users have a %s target: ranking all of them", eval_users,
+                    n_total_of[q], sd_part_name(parts[q]));
+    }
+    if (part == SD_PART_COLD && !w.split.cold_item)
+        sd_warn("eval: the split of %s has no cold items (prep or synth --cold-items F): part cold is empty", dir);
 
     sd_results run_rows = {0};
     for (int k = 0; k < n_entries && !rc; k++) {
@@ -252,10 +261,11 @@ static int run(int argc, char **argv) {
             sd_err_prefix(&err, "eval: loading model '%s'", entries[k].name);
             break;
         }
+        for (int q = 0; q < n_parts && !rc; q++)
         for (int p = 0; p < n_protos && !rc; p++) {
             sd_eval_opts o = sd_eval_defaults();
             o.protocol = protos[p];
-            o.part = part;
+            o.part = parts[q];
             o.exclude_history = no_excl ? 0 : -1;
             o.seed = sd_seed;
             o.batch = batch;
@@ -265,13 +275,13 @@ static int run(int argc, char **argv) {
             if ((rc = sd_evaluate(&sc, &w.seq, &w.split, &o, &row.m, NULL, &err))) break;
             snprintf(row.model, sizeof row.model, "%s", entries[k].name);
             snprintf(row.protocol, sizeof row.protocol, "%s", sd_protocol_name(protos[p]));
-            snprintf(row.part, sizeof row.part, "%s", sd_part_name(part));
+            snprintf(row.part, sizeof row.part, "%s", sd_part_name(parts[q]));
             row.exclude_history = sd_eval_excludes_history(&o);
             row.seed = sd_seed;
             snprintf(row.split, sizeof row.split, "%s", sd_split_name(w.split.kind));
             row.min_eval_len = w.split.min_eval_len;
             row.eval_users = eval_users;
-            row.users_total = n_total;
+            row.users_total = n_total_of[q];
             sd_results_put(&run_rows, &row);
             sd_info("%s / %s / %s: %lld users, NDCG@10 %.4f (%.2fs)", row.model, row.protocol, row.part,
                     (long long)row.m.n_users, row.m.ndcg[1], sd_now() - t0);

@@ -100,6 +100,7 @@ static int run(int argc, char **argv) {
     const char *format = NULL, *items = NULL, *inter = NULL, *dir = NULL, *out = NULL, *split = NULL;
     bool strict = false, no_filters = false, cold = false, force = false, repeats = false;
     int min_title = -1, min_desc = -1, min_user = -1, max_len = -1, min_eval = 0;
+    double cold_share = 0;
     double min_rating = 0;
     char fl[128];
     format_list(fl, sizeof fl);
@@ -161,6 +162,9 @@ static int run(int argc, char **argv) {
          .help = "users with fewer than N items are never evaluated and train on their whole sequence (the "
                  "semantic-IDs paper: 3); recorded in split.bin and meta.json, printed by `semid eval` "
                  "(default 0 = every user with a target is evaluated)"},
+        {.name = "cold-items", .type = SD_OPT_DOUBLE, .ptr = &cold_share, .metavar = "F",
+         .help = "cold-start split: a share F of the items leaves the training data entirely; users whose test "
+                 "target is one form the cold test set (`semid eval` rows of part \"cold\"; default 0)"},
         {.name = "strict", .type = SD_OPT_FLAG, .ptr = &strict,
          .help = "stop at the first bad line or unknown item (exit 1)"},
         {.name = "min-title", .type = SD_OPT_INT, .ptr = &min_title, .metavar = "N",
@@ -203,6 +207,10 @@ static int run(int argc, char **argv) {
     }
     if (min_title < -1 || min_desc < -1 || min_user < -1 || max_len < -1 || min_rating < 0 || min_eval < 0) {
         sd_errf(&err, SD_EUSAGE, "prep: filter values must not be negative");
+        return sd_cmd_error(&err);
+    }
+    if (!(cold_share >= 0 && cold_share < 1)) {
+        sd_errf(&err, SD_EUSAGE, "prep: --cold-items must be a share in [0, 1), got %g", cold_share);
         return sd_cmd_error(&err);
     }
     sd_prep_opts o = {
@@ -248,7 +256,8 @@ static int run(int argc, char **argv) {
     }
     char *meta = extra_meta(&o, &st, seq.repeats_dropped, cold_dropped, t_load);
     double t_w = sd_now();
-    rc = sd_work_create_flags(out, cat, &seq, sk, sd_seed, min_eval, pf->name, meta, out_flags, &err);
+    sd_split_opts so = {.min_eval_len = min_eval, .cold_share = cold_share};
+    rc = sd_work_create_flags(out, cat, &seq, sk, sd_seed, &so, pf->name, meta, out_flags, &err);
     sd_unlock(&lk);
     sd_debug("prep: work directory written in %.2f s", sd_now() - t_w);
     free(meta);
@@ -267,6 +276,7 @@ static int run(int argc, char **argv) {
                     (long long)seq.repeats_dropped);
         printf("  split          %s", sd_split_name(sk));
         if (min_eval > 1) printf(" (users with fewer than %d items: training only)", min_eval);
+        if (cold_share > 0) printf(" (cold items: %.1f%% of items out of training)", 100 * cold_share);
         printf("\n");
         printf("  time           %.2f s (read %.2f s, %.1f MB/s of %.1f MB)\n", secs, t_load,
                t_load > 0 ? st.bytes_read / 1e6 / t_load : 0.0, st.bytes_read / 1e6);

@@ -26,6 +26,8 @@ static int run(int argc, char **argv) {
          .help = "longest history (default 200)"},
         {.name = "split", .type = SD_OPT_STR, .ptr = &split, .metavar = "KIND",
          .help = "evaluation split: loo, user or time (default loo)"},
+        {.name = "cold-items", .type = SD_OPT_DOUBLE, .ptr = &o.cold_items, .metavar = "F",
+         .help = "cold-start split: a share F of the items leaves the training data entirely (default 0)"},
         {.name = "force", .type = SD_OPT_FLAG, .ptr = &force,
          .help = "replace WORK even if it is a non-empty directory semid did not write"},
         {0},
@@ -50,6 +52,8 @@ static int run(int argc, char **argv) {
     if (!out || !out[0]) sd_errf(&err, SD_EUSAGE, "synth: missing -o WORK (see --help)");
     else if (sd_split_parse_kind(split, &kind))
         sd_errf(&err, SD_EUSAGE, "synth: --split must be loo, user or time (got '%s')", split);
+    else if (!(o.cold_items >= 0 && o.cold_items < 1))
+        sd_errf(&err, SD_EUSAGE, "synth: --cold-items must be a share in [0, 1), got %g", o.cold_items);
     else
         sd_synth_check(&o, &err);
     if (err.code) return sd_cmd_error(&err);

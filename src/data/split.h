@@ -12,6 +12,12 @@
 
 typedef enum { SD_SPLIT_LOO = 0, SD_SPLIT_USER = 1, SD_SPLIT_TIME = 2 } sd_split_kind;
 
+/* What a work directory's split adds to its kind and seed (sd_work_create_flags). */
+typedef struct sd_split_opts {
+    int32_t min_eval_len;  /* sd_split_min_eval_len; 0: off */
+    double cold_share;     /* sd_split_cold_items; 0: off */
+} sd_split_opts;
+
 typedef struct sd_split {
     sd_split_kind kind;
     uint64_t seed;
@@ -19,6 +25,12 @@ typedef struct sd_split {
     double valid_q, test_q;/* SD_SPLIT_TIME: time quantiles of all interactions (0.8, 0.9) */
     int64_t t_valid, t_test;
     int32_t min_eval_len;  /* users with fewer items are never evaluated (sd_split_min_eval_len); 0: off */
+    /* cold items (sd_split_cold_items); cold_share 0: none, cold_item and cold_target NULL */
+    double cold_share;
+    int32_t n_items;       /* entries of cold_item */
+    int32_t n_cold;        /* items marked cold */
+    uint8_t *cold_item;    /* [n_items] 1: every interaction with the item is kept out of training */
+    uint8_t *cold_target;  /* [n_users] 1: the user's test target is a cold item (the cold test set) */
     int32_t n_users;
     int32_t *train_len, *valid_pos, *test_pos;
     void *mapped;          /* non-NULL when the arrays point into a mapping */
@@ -39,6 +51,13 @@ int sd_split_make(sd_split *sp, const sd_sequences *s, sd_split_kind kind, uint6
  * on their whole sequence, except under the time split, which never trains on items after its
  * first cut. Recorded in sp->min_eval_len (and split.bin). min_len <= 1 changes nothing. */
 void sd_split_min_eval_len(sd_split *sp, const sd_sequences *s, int32_t min_len);
+/* Cold-start items: round(share x items that occur) items drawn by seed leave the training data
+ * entirely: a user's training prefix stops before their first interaction with one, and a
+ * validation target that is one is dropped (model selection never sees them either). Users
+ * whose test target is cold form the cold test set (`semid eval` part "cold"). Contexts keep
+ * cold items: they are the input a model is given, not what it learns from. share <= 0 changes
+ * nothing. */
+void sd_split_cold_items(sd_split *sp, const sd_sequences *s, double share, uint64_t seed);
 void sd_split_free(sd_split *sp);
 int sd_split_write(const sd_split *sp, const char *path, sd_err *err);
 int sd_split_read(sd_split *sp, const char *path, int32_t n_users, sd_err *err);

@@ -1024,7 +1024,8 @@ int sd_synth_create(const char *dir, const sd_synth_opts *o, sd_split_kind split
     int rc = sd_synth_generate(o, &cat, &seq, err);
     if (rc) return rc;
     char *meta = sd_synth_meta(o);
-    rc = sd_work_create_flags(dir, cat, &seq, split, o->seed, 0, "synth", meta, o->out_flags, err);
+    sd_split_opts so = {.cold_share = o->cold_items};
+    rc = sd_work_create_flags(dir, cat, &seq, split, o->seed, &so, "synth", meta, o->out_flags, err);
     if (!rc) {
         char *p = sd_path_join(dir, "synth_users.jsonl");
         rc = sd_synth_write_users(o, &seq, p, err);

@@ -26,6 +26,7 @@ typedef struct sd_synth_opts {
     int32_t max_len;   /* longest sequence (default 200; at most n_items / 4) */
     uint64_t seed;
     unsigned out_flags; /* SD_OUT_FORCE or 0 (base/file.h): what sd_synth_create may replace */
+    double cold_items;  /* share of items kept out of training (data/split.h sd_split_cold_items); 0: none */
 } sd_synth_opts;
 
 void sd_synth_defaults(sd_synth_opts *o);

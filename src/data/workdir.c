@@ -18,6 +18,14 @@ static char *meta_json(const sd_catalog *cat, const sd_sequences *seq, const sd_
     cJSON_AddStringToObject(m, "split", sd_split_name(sp->kind));
     cJSON_AddNumberToObject(m, "seed", (double)sp->seed);
     if (sp->min_eval_len > 0) cJSON_AddNumberToObject(m, "min_eval_len", sp->min_eval_len);
+    if (sp->cold_item) {
+        int32_t users = 0;
+        for (int32_t u = 0; u < sp->n_users; u++) users += sp->cold_target[u];
+        cJSON *c = cJSON_AddObjectToObject(m, "cold_items");
+        cJSON_AddNumberToObject(c, "share", sp->cold_share);
+        cJSON_AddNumberToObject(c, "items", sp->n_cold);
+        cJSON_AddNumberToObject(c, "test_users", users);
+    }
     if (extra) {
         cJSON *e = cJSON_Parse(extra);
         if (!e || !cJSON_IsObject(e)) {
@@ -42,18 +50,21 @@ static char *meta_json(const sd_catalog *cat, const sd_sequences *seq, const sd_
 
 int sd_work_create(const char *dir, const sd_catalog *cat, const sd_sequences *seq, sd_split_kind kind,
                    uint64_t seed, const char *format, const char *extra_meta, sd_err *err) {
-    return sd_work_create_flags(dir, cat, seq, kind, seed, 0, format, extra_meta, 0, err);
+    return sd_work_create_flags(dir, cat, seq, kind, seed, NULL, format, extra_meta, 0, err);
 }
 
 int sd_work_create_flags(const char *dir, const sd_catalog *cat, const sd_sequences *seq, sd_split_kind kind,
-                         uint64_t seed, int32_t min_eval_len, const char *format, const char *extra_meta,
+                         uint64_t seed, const sd_split_opts *so, const char *format, const char *extra_meta,
                          unsigned out_flags, sd_err *err) {
     if (seq->n_items != cat->n_items)
         return sd_errf(err, SD_ESTATE, "internal: sequences over %d items, catalogue has %d", seq->n_items, cat->n_items);
     sd_split sp;
     int rc = sd_split_make(&sp, seq, kind, seed, err);
     if (rc) return rc;
-    sd_split_min_eval_len(&sp, seq, min_eval_len);
+    if (so) {
+        sd_split_min_eval_len(&sp, seq, so->min_eval_len);
+        sd_split_cold_items(&sp, seq, so->cold_share, seed);
+    }
     char *tmp = NULL;
     rc = sd_dir_begin_flags(dir, &tmp, out_flags, err);
     if (rc) { sd_split_free(&sp); return rc; }
@@ -80,6 +91,9 @@ static int check_split(const sd_split *sp, const sd_sequences *s, const char *pa
             sp->test_pos[u] < -1 || sp->test_pos[u] >= n)
             return sd_errf(err, SD_EFORMAT, "%s: user %d: positions out of range for a sequence of %d", path, u, n);
     }
+    if (sp->cold_item && sp->n_items != s->n_items)
+        return sd_errf(err, SD_EFORMAT, "%s: cold items marked over %d items, the sequences have %d", path, sp->n_items,
+                       s->n_items);
     return 0;
 }
 

@@ -22,11 +22,11 @@ typedef struct sd_work {
  * computed here from kind and seed. extra_meta (may be NULL) is a JSON object string merged in. */
 int sd_work_create(const char *dir, const sd_catalog *cat, const sd_sequences *seq, sd_split_kind split,
                    uint64_t seed, const char *format, const char *extra_meta, sd_err *err);
-/* The same with out_flags for sd_dir_begin_flags (SD_OUT_FORCE: --force) and min_eval_len for the
- * split (data/split.h sd_split_min_eval_len; 0: off). dir may be replaced only when it is absent,
+/* The same with out_flags for sd_dir_begin_flags (SD_OUT_FORCE: --force) and the split's options
+ * (data/split.h: min_eval_len, cold items; NULL: none). dir may be replaced only when it is absent,
  * empty or semid's own (base/file.h); the caller holds its lock. */
 int sd_work_create_flags(const char *dir, const sd_catalog *cat, const sd_sequences *seq, sd_split_kind split,
-                         uint64_t seed, int32_t min_eval_len, const char *format, const char *extra_meta,
+                         uint64_t seed, const sd_split_opts *so, const char *format, const char *extra_meta,
                          unsigned out_flags, sd_err *err);
 int sd_work_load(sd_work *w, const char *dir, sd_err *err);
 void sd_work_free(sd_work *w);

@@ -20,11 +20,12 @@ int sd_protocol_parse(const char *s, sd_protocol *p) {
 
 int32_t sd_protocol_negatives(sd_protocol p) { return p == SD_PROTO_SAMPLED100 ? 100 : p == SD_PROTO_SAMPLED1000 ? 1000 : 0; }
 bool sd_protocol_excludes_history(sd_protocol p) { return p != SD_PROTO_SAMPLED1000; }
-const char *sd_part_name(sd_part p) { return p == SD_PART_VALID ? "valid" : "test"; }
+const char *sd_part_name(sd_part p) { return p == SD_PART_VALID ? "valid" : p == SD_PART_COLD ? "cold" : "test"; }
 
 int sd_part_parse(const char *s, sd_part *p) {
     if (s && !strcmp(s, "test")) { *p = SD_PART_TEST; return 0; }
     if (s && !strcmp(s, "valid")) { *p = SD_PART_VALID; return 0; }
+    if (s && !strcmp(s, "cold")) { *p = SD_PART_COLD; return 0; }
     return SD_EUSAGE;
 }
 
@@ -46,7 +47,7 @@ int32_t *sd_eval_users(const sd_split *sp, sd_part part, int32_t *n) {
     int32_t *users = sd_xmalloc(sd_mul_size((size_t)sp->n_users + 1, sizeof *users));
     int32_t k = 0;
     for (int32_t u = 0; u < sp->n_users; u++)
-        if (pos[u] >= 0) users[k++] = u;
+        if (pos[u] >= 0 && (part != SD_PART_COLD || (sp->cold_target && sp->cold_target[u]))) users[k++] = u;
     *n = k;
     return users;
 }
@@ -88,6 +89,8 @@ int32_t sd_sample_negatives(int32_t n_items, int32_t target, const int32_t *hist
             if (!mark[hist[j]]) { mark[hist[j]] = 1; forbidden++; }
     int32_t eligible = n_items - forbidden, got = 0;
     sd_rng r;
+    /* the cold part is a subset of test: the same user gets the same negatives in both */
+    if (part == SD_PART_COLD) part = SD_PART_TEST;
     sd_rng_stream(&r, seed, ((uint64_t)(uint32_t)user << 1) | (uint64_t)part);
     if (n_neg >= eligible) {
         for (int32_t i = 0; i < n_items; i++)

@@ -2,7 +2,8 @@
  * ranked on the same users, targets, contexts and (for sampled protocols) negatives.
  *
  * Users and targets come from the split (data/split.h): for part "test" the users with
- * test_pos >= 0, target items[test_pos], context items[0 .. test_pos); likewise for "valid".
+ * test_pos >= 0, target items[test_pos], context items[0 .. test_pos); likewise for "valid";
+ * "cold" is the part of "test" whose targets are cold items.
  *
  * Protocols:
  *   full         rank the target among all items (default). History excluded by default.
@@ -36,13 +37,15 @@
 #include "eval/scorer.h"
 
 typedef enum { SD_PROTO_FULL = 0, SD_PROTO_SAMPLED100 = 1, SD_PROTO_SAMPLED1000 = 2, SD_PROTO_COUNT = 3 } sd_protocol;
-typedef enum { SD_PART_TEST = 0, SD_PART_VALID = 1 } sd_part;
+/* cold: the test users whose target is a cold item (data/split.h sd_split_cold_items); none when
+ * the split has no cold items */
+typedef enum { SD_PART_TEST = 0, SD_PART_VALID = 1, SD_PART_COLD = 2 } sd_part;
 
 const char *sd_protocol_name(sd_protocol p);         /* "full", "sampled100", "sampled1000" */
 int sd_protocol_parse(const char *s, sd_protocol *p); /* SD_EUSAGE naming the choices */
 int32_t sd_protocol_negatives(sd_protocol p);         /* 0 for full ranking */
 bool sd_protocol_excludes_history(sd_protocol p);     /* the protocol's default */
-const char *sd_part_name(sd_part p);                  /* "test", "valid" */
+const char *sd_part_name(sd_part p);                  /* "test", "valid", "cold" */
 int sd_part_parse(const char *s, sd_part *p);
 
 typedef struct sd_eval_opts {
