@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "lm/kv_cache.h"
+#include "nn/vmath.h"
 
 /* ---- the mask ---- */
 
@@ -89,13 +90,10 @@ void sd_sid_beam_out_free(sd_sid_beam_out *o) {
     memset(o, 0, sizeof *o);
 }
 
-/* log-sum-exp of a row of logits (in double: the beam scores sum several of these) */
+/* log-sum-exp of a row of logits (vectorised exp; the few terms near the max dominate the sum) */
 static double row_lse(const float *x, int V) {
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
-    double s = 0;
-    for (int i = 0; i < V; i++) s += exp((double)x[i] - mx);
-    return mx + log(s);
+    float mx = sd_max_array(x, V);
+    return (double)mx + log((double)sd_sum_exp_shift(x, mx, V));
 }
 
 typedef struct cand {
@@ -169,10 +167,23 @@ static int prefill(sd_qwen3 *m, sd_kv_cache *kv, const int32_t *const *prompts, 
     return rc;
 }
 
+/* Moves the best min(nc, W) candidates, in order, to the front of c: insertion into a sorted run
+ * of W (most candidates lose against its last entry at once, so this is ~ one compare each). */
+static int top_w(cand *c, int nc, int W) {
+    int n = 0;
+    for (int i = 0; i < nc; i++) {
+        if (n == W && cand_cmp(&c[i], &c[W - 1]) >= 0) continue;
+        cand x = c[i];
+        int j = n < W ? n++ : W - 1;
+        while (j > 0 && cand_cmp(&x, &c[j - 1]) < 0) { c[j] = c[j - 1]; j--; }
+        c[j] = x;
+    }
+    return n;
+}
+
 /* Picks the W best candidates of one user into b (codes taken from the parents in prev). */
 static void select_beams(cand *c, int nc, int W, int level, int nl, const ubeams *prev, ubeams *b) {
-    qsort(c, (size_t)nc, sizeof *c, cand_cmp);
-    b->nb = nc < W ? nc : W;
+    b->nb = top_w(c, nc, W);
     for (int j = 0; j < b->nb; j++) {
         b->score[j] = c[j].score;
         if (level > 0) memcpy(b->toks + (size_t)j * nl, prev->toks + (size_t)c[j].parent * nl, sizeof(int32_t) * level);
@@ -193,8 +204,9 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
     if ((rc = sd_kv_cache_init(&tmpkv, &m->cfg, U * W, nl + 1, err))) { sd_kv_cache_free(&kv); return rc; }
     float *logits = sd_afloats((size_t)U * W * V);
     int32_t maxc = sd_sid_vocab_max_codes(v) + 1;
-    int32_t *next = sd_xmalloc(sizeof(int32_t) * (size_t)maxc);
-    cand *c = sd_xmalloc(sizeof(cand) * (size_t)W * maxc);
+    /* per-user scratch, so users expand in parallel */
+    int32_t *next_all = sd_xmalloc(sizeof(int32_t) * (size_t)U * maxc);
+    cand *c_all = sd_xmalloc(sizeof(cand) * (size_t)U * W * maxc);
     ubeams *cur = sd_xcalloc((size_t)U, sizeof *cur), *nxt = sd_xcalloc((size_t)U, sizeof *nxt);
     for (int u = 0; u < U; u++) {
         cur[u].score = sd_xmalloc(sizeof(double) * W); nxt[u].score = sd_xmalloc(sizeof(double) * W);
@@ -216,7 +228,10 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
     for (int level = 0; level < nl && !rc; level++) {
         double t0 = sd_now();
         /* expand: every beam's trie children, scored by the beam plus the child's log-probability */
+#pragma omp parallel for schedule(dynamic, 1)
         for (int u = 0; u < U; u++) {
+            int32_t *next = next_all + (size_t)u * maxc;
+            cand *c = c_all + (size_t)u * W * maxc;
             int nc = 0, nparents = level ? cur[u].nb : 1;
             for (int j = 0; j < nparents; j++) {
                 const float *lg = logits + (size_t)(level ? u * W + j : u) * V;
@@ -292,7 +307,7 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
         free(cur[u].score); free(nxt[u].score); free(cur[u].toks); free(nxt[u].toks); free(excl[u]);
     }
     free(cur); free(nxt); free(excl); free(n_ex);
-    free(ids); free(seq); free(rows); free(next); free(c);
+    free(ids); free(seq); free(rows); free(next_all); free(c_all);
     sd_afree(logits);
     sd_kv_cache_free(&kv);
     sd_kv_cache_free(&tmpkv);
