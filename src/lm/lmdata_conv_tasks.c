@@ -66,12 +66,33 @@ void sd_lm_request_tasks(sd_lm_ctx *c) {
 }
 
 /* ---- explanations ---- */
+/* One clause per claim; several kinds go in one clause ("are Adventure and Puzzle games"). */
 void sd_lm_claims_text(sd_lm_ctx *c, sd_sbuf *b, const char **keys, const char **vals, int n) {
-    for (int i = 0; i < n; i++) {
-        if (i) sd_sb_puts(b, i == n - 1 ? " and " : ", ");
+    int order[8], m = 0, first_kind = -1;
+    for (int i = 0; i < n && i < 8; i++) {
+        bool kind = sd_lm_claim_kind(&c->f, keys[i]) == 'k';
+        if (!kind || first_kind < 0) order[m++] = i;
+        if (kind && first_kind < 0) first_kind = i;
+    }
+    for (int q = 0; q < m; q++) {
+        int i = order[q];
+        if (q) sd_sb_puts(b, q == m - 1 ? " and " : ", ");
         const char *v = vals[i];
         switch (sd_lm_claim_kind(&c->f, keys[i])) {
-        case 'k': sd_sb_puts(b, "are "); sd_sb_puts(b, v); sd_sb_puts(b, " "); sd_sb_puts(b, c->f.noun); break;
+        case 'k': {
+            sd_sb_puts(b, "are ");
+            int nk = 0;
+            for (int j = 0; j < n; j++) nk += sd_lm_claim_kind(&c->f, keys[j]) == 'k';
+            for (int j = 0, seen = 0; j < n; j++)
+                if (sd_lm_claim_kind(&c->f, keys[j]) == 'k') {
+                    if (seen) sd_sb_puts(b, seen == nk - 1 ? " and " : ", ");
+                    sd_sb_puts(b, vals[j]);
+                    seen++;
+                }
+            sd_sb_puts(b, " ");
+            sd_sb_puts(b, c->f.noun);
+            break;
+        }
         case 'p': sd_sb_puts(b, "are for "); sd_sb_puts(b, v); break;
         case 'f': sd_sb_puts(b, "belong to the "); sd_sb_puts(b, v); sd_sb_puts(b, " series"); break;
         case 'm': sd_sb_puts(b, !strcmp(v, "online") ? "offer online multiplayer" : "can be played with friends"); break;

@@ -304,8 +304,10 @@ int sd_lm_shared_all(const sd_lm_facts *f, const int32_t *items, int n, const ch
         for (int64_t i = f->kv_off[items[0]]; i < f->kv_off[items[0] + 1] && got < max; i++) {
             const sd_kv *kv = &f->kv[i];
             if (sd_lm_claim_kind(f, kv->key) != *o || sd_lm_key_ignored(kv->key)) continue;
+            /* the same value under another key (a category named like the platform) says it twice */
             bool dup = false;
-            for (int g = 0; g < got && !dup; g++) dup = !strcmp(keys[g], kv->key) && (*o == 'm' || !strcmp(vals[g], kv->value));
+            for (int g = 0; g < got && !dup; g++)
+                dup = (!strcmp(keys[g], kv->key) && *o == 'm') || !strcmp(vals[g], kv->value);
             if (dup) continue;
             if (*o == 'm') {
                 const char *m = shared_multiplayer(f, items, n, kv->key);
