@@ -11,9 +11,11 @@ static const char *const task_names[SD_LMT_COUNT] = {
     "request", "request_history", "steer", "explain", "bundle", "multiturn"};
 
 /* One short fixed system message for every record: it names the ID notation once. */
+/* One short fixed system message for every record. It holds no special token, so a reader that
+ * scans records for SID strings finds only items. */
 static const char system_message[] =
-    "You are a recommender that speaks English and item IDs. An item is written as its semantic ID "
-    "tokens between <|sid_start|> and <|sid_end|>; <|rec|> asks you to recommend.";
+    "You are a recommender that speaks English and item IDs. Items are written as semantic IDs, a few "
+    "code tokens each; when asked to recommend, answer with items.";
 
 const char *sd_lm_task_name(sd_lm_task t) { return t < SD_LMT_COUNT ? task_names[t] : "?"; }
 
