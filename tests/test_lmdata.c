@@ -551,3 +551,41 @@ Test(lmdata, record_parse_rejects) {
     sd_lm_record_free(&r);
     free(buf);
 }
+
+/* --tokenizer: totals are the tokenizer's ids (with <|...|> one each), and the header says so. */
+Test(lmdata, tokenizer_counts, .timeout = 60) {
+    char *w = make_store("w", 300, 200, 42), *out;
+    char *tok = sd_path_join(w, "tok.json");
+    cr_assert_eq(sd_test_semid(&out, "tokenizer train --corpus %s/tokenizer_corpus.txt --vocab-size 300 -o %s --quiet",
+                               sd_test_fixtures(), tok), 0, "%s", out);
+    free(out);
+    cr_assert_eq(sd_test_semid(&out, "lmdata %s --quiet --tasks sid2title,next_item --json", w), 0, "%s", out);
+    cJSON *a = cJSON_Parse(strchr(out, '{'));
+    free(out);
+    cr_assert_eq(sd_test_semid(&out, "lmdata %s --quiet --tasks sid2title,next_item --tokenizer %s", w, tok), 0, "%s", out);
+    cr_assert(strstr(out, "tokenizer ids"), "%s", out);
+    free(out);
+    char *lm = sd_path_join(w, "lmdata"), *js = slurp(lm, "stats.json");
+    cJSON *b = cJSON_Parse(js);
+    cr_assert(a && b);
+    cr_assert_str_eq(cJSON_GetObjectItem(a, "tokens")->valuestring, "pretokenizer_pieces");
+    cr_assert_str_eq(cJSON_GetObjectItem(b, "tokens")->valuestring, "tokenizer");
+    const cJSON *ta = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "tasks"), "sid2title"), "train_tokens");
+    const cJSON *tb = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "tasks"), "sid2title"), "train_tokens");
+    /* a 300-token vocabulary splits words into more pieces than the pre-tokenizer */
+    cr_assert_gt(tb->valuedouble, ta->valuedouble);
+    /* the counting rule itself */
+    cr_assert_eq(sd_lm_count_tokens(NULL, "<|sid_start|><|sid_1|><|sid_end|> Hello world <|rec|>"), 7); /* " Hello", " world", " " */
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(js);
+    free(lm);
+    free(tok);
+    free(w);
+    /* a tokenizer file that is not there is an error naming it */
+    char *w2 = make_store("w2", 300, 200, 42);
+    cr_assert_eq(sd_test_semid(&out, "lmdata %s --tokenizer /nonexistent/tok.json", w2), 1, "%s", out);
+    cr_assert(strstr(out, "/nonexistent/tok.json"), "%s", out);
+    free(out);
+    free(w2);
+}

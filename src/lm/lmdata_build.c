@@ -196,6 +196,14 @@ int sd_lm_pick_popular(sd_lm_ctx *c, sd_rng *r, const int32_t *list, int32_t n_l
     return got;
 }
 
+int32_t *sd_lm_shuffled_users(const sd_lm_ctx *c, sd_rng *r) {
+    int32_t n = c->w->seq.n_users;
+    int32_t *u = sd_xmalloc(sizeof(int32_t) * ((size_t)n + 1));
+    for (int32_t i = 0; i < n; i++) u[i] = i;
+    sd_rng_shuffle_i32(r, u, (size_t)n);
+    return u;
+}
+
 static void sid_strings(sd_lm_ctx *c) {
     const sd_sid_vocab *v = c->v;
     c->sid = sd_xmalloc(sizeof(char *) * (size_t)(v->n_items ? v->n_items : 1));

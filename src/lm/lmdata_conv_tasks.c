@@ -136,7 +136,9 @@ void sd_lm_explain_task(sd_lm_ctx *c) {
     const sd_split *sp = &c->w->split;
     sd_rng r;
     sd_rng_stream(&r, c->o->seed, 100 + SD_LMT_EXPLAIN);
-    for (int32_t u = 0; u < s->n_users; u++) {
+    int32_t *users = sd_lm_shuffled_users(c, &r); /* under --max-per-task, a random share of the users */
+    for (int32_t k = 0; k < s->n_users; k++) {
+        int32_t u = users[k];
         if (c->o->progress) sd_progress_add(&c->pr, 1);
         const int32_t *it = sd_seq_items(s, u);
         /* the latest pair of consecutive training items that share something */
@@ -147,6 +149,7 @@ void sd_lm_explain_task(sd_lm_ctx *c) {
         if (c->o->max_per_task && !sd_lm_room(c, SD_LMT_EXPLAIN, SD_LMS_TRAIN) && !sd_lm_room(c, SD_LMT_EXPLAIN, SD_LMS_RESERVED))
             break;
     }
+    free(users);
 }
 
 /* ---- bundles ---- */
@@ -303,8 +306,10 @@ void sd_lm_multiturn_task(sd_lm_ctx *c) {
     }
     sd_rng r;
     sd_rng_stream(&r, c->o->seed, 100 + SD_LMT_MULTITURN);
-    for (int32_t u = 0; u < n && sd_lm_room(c, SD_LMT_MULTITURN, SD_LMS_TRAIN); u++) {
+    int32_t *users = sd_lm_shuffled_users(c, &r);
+    for (int32_t k = 0; k < n && sd_lm_room(c, SD_LMT_MULTITURN, SD_LMS_TRAIN); k++) {
         if (c->o->progress) sd_progress_add(&c->pr, 1);
-        multiturn_one(c, &r, u);
+        multiturn_one(c, &r, users[k]);
     }
+    free(users);
 }

@@ -9,14 +9,6 @@
 #include "base/mem.h"
 #include "lm/lmdata_internal.h"
 
-static int32_t *shuffled_users(const sd_lm_ctx *c, sd_rng *r) {
-    int32_t n = c->w->seq.n_users;
-    int32_t *u = sd_xmalloc(sizeof(int32_t) * ((size_t)n + 1));
-    for (int32_t i = 0; i < n; i++) u[i] = i;
-    sd_rng_shuffle_i32(r, u, (size_t)n);
-    return u;
-}
-
 /* next_item: context items[0, t) -> items[t] */
 static void next_item(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t t, sd_lm_split split) {
     if (t < 1 || !sd_lm_room(c, SD_LMT_NEXT_ITEM, split)) return;
@@ -134,7 +126,7 @@ void sd_lm_history_tasks(sd_lm_ctx *c) {
         }
         sd_rng r;
         sd_rng_stream(&r, c->o->seed, 100 + task);
-        int32_t *users = shuffled_users(c, &r);
+        int32_t *users = sd_lm_shuffled_users(c, &r);
         for (int32_t k = 0; k < s->n_users; k++) {
             if (c->o->progress) sd_progress_add(&c->pr, 1);
             int32_t u = users[k], tl = sp->train_len[u];

@@ -54,6 +54,9 @@ void sd_lm_mark_user(sd_lm_ctx *c, int32_t u);
 int sd_lm_pick_popular(sd_lm_ctx *c, sd_rng *r, const int32_t *list, int32_t n_list, const char *key2,
                        const char *val2, int want, int32_t *out);
 
+/* All users in a seeded random order (malloc'd): under --max-per-task, a random share of them. */
+int32_t *sd_lm_shuffled_users(const sd_lm_ctx *c, sd_rng *r);
+
 void sd_lm_item_tasks(sd_lm_ctx *c);
 void sd_lm_prefix_task(sd_lm_ctx *c);
 void sd_lm_history_tasks(sd_lm_ctx *c);
