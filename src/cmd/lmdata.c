@@ -130,7 +130,9 @@ static int run(int argc, char **argv) {
                            "each user's training prefix, so validation and test targets are never training targets;\n"
                            "popularity counts training prefixes only. valid.jsonl: next_item with each user's\n"
                            "validation target and a held-out share of the item tasks. reserved.jsonl: test users'\n"
-                           "contexts in phrasings train.jsonl never uses, to measure steering on unseen wording.",
+                           "contexts in phrasings train.jsonl never uses, to measure steering on unseen wording.\n"
+                           "Same input and --seed, same bytes; the build is single-threaded (about a second on the\n"
+                           "demo store), so --threads changes nothing.",
                   .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
     char **pos = NULL;
