@@ -8,6 +8,7 @@
 #include "eval/baselines.h"
 #include "io/json_util.h"
 #include "rec/sasrec.h"
+#include "lm/llm_rec.h"
 #include "rec/sasrec_sid.h"
 
 static bool always(const sd_work *w) { (void)w; return true; }
@@ -88,16 +89,39 @@ static int load_sasrec_sid(const sd_work *w, const sd_model_src *src, sd_scorer 
     return 0;
 }
 
+static bool detect_llm(const sd_work *w) {
+    char *p = sd_work_path(w, "lm/config.json");
+    bool ok = sd_exists(p);
+    free(p);
+    return ok;
+}
+
+/* The fine-tuned LLM: beam search over the SID trie for full ranking, teacher-forced scores for
+ * the sampled protocols (lm/llm_rec.h). It speaks the IDs of WORK/sids.tsv, or of --sids P. */
+static int load_llm(const sd_work *w, const sd_model_src *src, sd_scorer *out, sd_err *err) {
+    char *dir = model_dir(w, src, "lm"), *sids = NULL;
+    int rc = sd_sids_path(w, src->sids_prefix ? src->sids_prefix : "", "eval: --sids", SD_EUSAGE, &sids, err);
+    sd_llm_rec *r = sd_xcalloc(1, sizeof *r);
+    if (!rc) rc = sd_llm_rec_open(r, dir, sids, w->cat, err);
+    free(dir);
+    free(sids);
+    if (rc) { free(r); return rc; }
+    sd_llm_rec_scorer(r, true, out);
+    return 0;
+}
+
 static const sd_model_kind kinds[] = {
     /* Trained models go here, before the baselines, with name, about, detect and load:
      *   SASRec      "sasrec"      detect: WORK/sasrec/ exists      load: its checkpoint -> scorer
      *   SID-SASRec  "sasrec_sid"  detect: WORK/sasrec_sid/ exists  load: likewise
-     *   later the fine-tuned LLM (WORK/lm/).
+     *   LLM         "llm"         detect: WORK/lm/config.json      load: the folder + WORK's SIDs
      * Whoever writes a model adds its entry here, with a real loader; none is stubbed. */
     {.name = "sasrec", .about = "SASRec (semid sasrec WORK -> WORK/sasrec/)", .folder = "sasrec",
      .detect = detect_sasrec, .load = load_sasrec},
     {.name = "sasrec_sid", .about = "SID-SASRec (semid sasrec WORK --sid -> WORK/sasrec_sid/)",
      .folder = "sasrec_sid", .detect = detect_sasrec_sid, .load = load_sasrec_sid},
+    {.name = "llm", .about = "the fine-tuned Qwen3 recommender (semid finetune WORK -> WORK/lm/), beam search over "
+                             "the SID trie", .folder = "lm", .model_type = "qwen3", .detect = detect_llm, .load = load_llm},
     {.name = "popularity", .about = "most popular items in the training interactions",
      .detect = always, .load = load_popularity},
     {.name = "popularity_unseen", .about = "most popular items the user has not seen yet",
@@ -129,9 +153,9 @@ int sd_model_kind_of_dir(const char *dir, const sd_model_kind **out, sd_err *err
     if (!rc && !cJSON_IsObject(j)) rc = sd_errf(err, SD_EFORMAT, "%s: not a JSON object", path);
     if (!rc) rc = sd_json_get_string(j, "model_type", &type, path, err);
     for (int i = 0; !rc && i < sd_model_kind_count() && !*out; i++)
-        if (kinds[i].folder && !strcmp(kinds[i].name, type)) *out = &kinds[i];
+        if (kinds[i].folder && !strcmp(kinds[i].model_type ? kinds[i].model_type : kinds[i].name, type)) *out = &kinds[i];
     if (!rc && !*out) rc = sd_errf(err, SD_EFORMAT, "%s: \"model_type\" is \"%s\", not one semid evaluates "
-                                   "(sasrec or sasrec_sid)", path, type);
+                                   "(sasrec, sasrec_sid or qwen3)", path, type);
     cJSON_Delete(j);
     free(path);
     return rc;

@@ -28,6 +28,7 @@ typedef struct sd_model_kind {
     /* trained models: their default folder in WORK and their config.json "model_type" (the same
      * name); NULL for the baselines, which are always present */
     const char *folder;
+    const char *model_type; /* config.json "model_type" when it differs from name (the LLM: "qwen3") */
     /* true when WORK holds this model (e.g. WORK/sasrec/ exists); cheap, no loading */
     bool (*detect)(const sd_work *w);
     /* Loads the model for scoring. The scorer may keep pointers into w, which outlives it. */

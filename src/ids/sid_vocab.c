@@ -289,3 +289,14 @@ int sd_sid_vocab_next(const sd_sid_vocab *v, const int32_t *prefix, int len, int
     for (int i = 0; i < k; i++) next[i] = v->first_id + sd_sid_vocab_sid(v, len, c[i]);
     return k;
 }
+
+char *sd_sid_vocab_item_string(const sd_sid_vocab *v, int32_t item) {
+    if (!v->codes || item < 0 || item >= v->n_items) return NULL;
+    size_t cap = sizeof SD_SID_TOKEN_START + sizeof SD_SID_TOKEN_END + (size_t)v->n_levels * 24, n = 0;
+    char *s = sd_xmalloc(cap);
+    n += (size_t)snprintf(s + n, cap - n, "%s", SD_SID_TOKEN_START);
+    for (int l = 0; l < v->n_levels; l++)
+        n += (size_t)sd_sid_token_name(s + n, cap - n, sd_sid_vocab_sid(v, l, v->codes[(int64_t)item * v->n_levels + l]));
+    snprintf(s + n, cap - n, "%s", SD_SID_TOKEN_END);
+    return s;
+}

@@ -92,6 +92,9 @@ void sd_sid_vocab_bind(sd_sid_vocab *v, int32_t first_id, int32_t start_id, int3
 /* Token ids of item: [start, code tokens .., end] (n_levels + 2 entries); needs bind. Returns
  * the count, or -1 (item out of range or no ids bound). */
 int sd_sid_vocab_item_tokens(const sd_sid_vocab *v, int32_t item, int32_t *ids);
+/* An item's token string "<|sid_start|><|sid_N|>...<|sid_end|>" (malloc'd; needs a table, no
+ * bind), or NULL when item is out of range. */
+char *sd_sid_vocab_item_string(const sd_sid_vocab *v, int32_t item);
 /* Item named by n token ids: the n_levels code tokens, optionally wrapped in start / end; -1 if
  * they name none. */
 int32_t sd_sid_vocab_tokens_item(const sd_sid_vocab *v, const int32_t *ids, int n);

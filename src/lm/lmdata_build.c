@@ -17,6 +17,8 @@ static const char system_message[] =
     "You are a recommender that speaks English and item IDs. Items are written as semantic IDs, a few "
     "code tokens each; when asked to recommend, answer with items.";
 
+const char *sd_lm_system_message(void) { return system_message; }
+
 const char *sd_lm_task_name(sd_lm_task t) { return t < SD_LMT_COUNT ? task_names[t] : "?"; }
 
 bool sd_lm_task_uses_history(sd_lm_task t) {
@@ -207,17 +209,7 @@ int32_t *sd_lm_shuffled_users(const sd_lm_ctx *c, sd_rng *r) {
 static void sid_strings(sd_lm_ctx *c) {
     const sd_sid_vocab *v = c->v;
     c->sid = sd_xmalloc(sizeof(char *) * (size_t)(v->n_items ? v->n_items : 1));
-    for (int32_t i = 0; i < v->n_items; i++) {
-        sd_sbuf b = {0};
-        sd_sb_puts(&b, SD_SID_TOKEN_START);
-        for (int l = 0; l < v->n_levels; l++) {
-            char tok[32];
-            sd_sid_token_name(tok, sizeof tok, sd_sid_vocab_sid(v, l, v->codes[(int64_t)i * v->n_levels + l]));
-            sd_sb_puts(&b, tok);
-        }
-        sd_sb_puts(&b, SD_SID_TOKEN_END);
-        c->sid[i] = b.p;
-    }
+    for (int32_t i = 0; i < v->n_items; i++) c->sid[i] = sd_sid_vocab_item_string(v, i);
 }
 
 int sd_lmdata_build(const sd_work *w, const sd_sid_vocab *v, const sd_lmdata_opts *o, FILE *train, FILE *valid,

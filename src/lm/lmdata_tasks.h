@@ -101,4 +101,7 @@ const char *const *sd_lm_reserved_templates(void);
  * special token counted as one. */
 int64_t sd_lm_count_tokens(const sd_tokenizer *tok, const char *text);
 
+/* The system message every record starts with (also what a recommender prompt must start with). */
+const char *sd_lm_system_message(void);
+
 #endif
