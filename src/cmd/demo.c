@@ -40,6 +40,10 @@ static const stage STAGES[] = {
     /* the same epochs as SASRec, so the evaluation table compares like with like */
     {.label = "SID-SASRec", .command = "sasrec", .args = {"@W", "--sid", "--epochs", "30", "--eval-every", "5", NULL},
      .quick = {"--epochs", "6", NULL}},
+    /* instruction data for the language model: every task, capped per task (the demo store gives
+     * ~16k next-item records uncapped) */
+    {.label = "LM training data", .command = "lmdata", .args = {"@W", "--max-per-task", "20000", NULL},
+     .quick = {"--max-per-task", "600", NULL}},
     {.label = "evaluation", .command = "eval", .args = {"@W", NULL}},
 };
 
