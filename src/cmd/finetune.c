@@ -186,7 +186,7 @@ static int memory_check(const sd_qwen3 *m, const ft_args *a, int B, int T, bool 
     const char *src = "--mem-limit";
     if (limit <= 0 && getenv("SEMID_MEM_LIMIT_MB")) limit = atof(getenv("SEMID_MEM_LIMIT_MB")), src = "SEMID_MEM_LIMIT_MB";
     if (limit <= 0) limit = mem_available_mb(), src = "MemAvailable";
-    printf("memory: weights %.1f MB + gradients %.1f MB + AdamW moments %.1f MB + best copy %.1f MB + activations "
+    if (!sd_quiet) printf("memory: weights %.1f MB + gradients %.1f MB + AdamW moments %.1f MB + best copy %.1f MB + activations "
            "%.1f MB (batch %d x %d tokens%s) = %.1f MB; available %.0f MB (%s)\n",
            mb(w), mb(g), mb(mom), mb(best), mb(act), B, T, a->recompute ? ", --recompute" : "", mb(total), limit, src);
     if (limit > 0 && mb(total) > limit)
