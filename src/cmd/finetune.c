@@ -275,7 +275,7 @@ static void report_stage(const char *stage, const sd_ft_report *r) {
     if (sd_quiet) return;
     printf("%s: %lld steps, loss %.4f -> %.4f", stage, (long long)r->steps, r->first_loss, r->last_loss);
     if (isfinite(r->best_valid)) printf(", best valid loss %.4f at step %lld", r->best_valid, (long long)r->best_step);
-    printf(", %.0f tokens/s (%.1f s)\n", r->tokens_per_s, r->seconds);
+    printf(", %.0f tokens/s in training steps (%.1f s in all)\n", r->tokens_per_s, r->seconds);
 }
 
 static void add_report(cJSON *o, const char *stage, const sd_ft_report *r) {

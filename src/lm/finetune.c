@@ -149,7 +149,7 @@ typedef struct ft_ctx {
     double step_loss, t_step;
     int step_n;
     int64_t step_tokens, tokens;
-    double last_tps;
+    double last_tps, step_seconds; /* step_seconds: forward, backward and optimizer, no validation */
     sd_ft_log *log;
     sd_ft_report *rep;
 } ft_ctx;
@@ -217,6 +217,7 @@ static void ft_after_step(void *ctx, const sd_train_state *s) {
     ft_ctx *f = ctx;
     double dt = sd_now() - f->t_step;
     f->last_tps = dt > 0 ? (double)f->step_tokens / dt : 0;
+    f->step_seconds += dt;
     sd_ft_log_row r = {.step = s->step, .lr = s->lr, .loss = f->step_loss / (f->step_n ? f->step_n : 1),
                        .valid_loss = NAN, .tokens_per_s = f->last_tps};
     if (f->log) log_push(f->log, r);
@@ -400,7 +401,7 @@ int sd_ft_train(sd_qwen3 *m, const sd_ft_data *train, const sd_ft_data *valid, c
     int rc = sd_train(&tr, &t, &s, err);
     rep->seconds = sd_now() - t0;
     rep->tokens = f.tokens;
-    rep->tokens_per_s = rep->seconds > 0 ? (double)f.tokens / rep->seconds : 0;
+    rep->tokens_per_s = f.step_seconds > 0 ? (double)f.tokens / f.step_seconds : 0;
     rep->interrupted = s.interrupted;
     if (rc) sd_err_prefix(err, "%s: ", stage);
     if (f.st_ok) sd_qwen3_state_free(&f.st);

@@ -66,7 +66,7 @@ typedef struct sd_ft_opts {
 
 typedef struct sd_ft_report {
     int64_t steps, tokens;       /* optimizer steps run in this call, tokens seen */
-    double seconds, tokens_per_s;
+    double seconds, tokens_per_s; /* seconds: the whole call; tokens_per_s: over the training steps only */
     double first_loss, last_loss; /* mean micro-batch loss of the first and the last step */
     double best_valid;           /* INFINITY when none */
     int64_t best_step;
