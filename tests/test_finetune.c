@@ -107,6 +107,7 @@ Test(finetune, reader_errors_name_line_and_field) {
     cr_assert_eq(s.convs[0].n_msgs, 4);
     cr_assert_str_eq(s.convs[1].msgs[0].role, "system");
     sd_chat_set_free(&s);
+    sd_err err0 = {0};
     const char *good = "{\"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}\n";
     char buf[1024];
     snprintf(buf, sizeof buf, "%s\n%s{\"messages\": [{\"role\": \"user\", \"content\": 3}]}\n", good, good);
@@ -119,6 +120,13 @@ Test(finetune, reader_errors_name_line_and_field) {
     snprintf(buf, sizeof buf, "%s{\"messages\": [\n", good);
     read_bad(dir, buf, "bad.jsonl:2");
     read_bad(dir, "[1, 2]\n", "bad.jsonl:1: expected a JSON object");
+    /* SID tokens beyond the vocabulary */
+    snprintf(path, sizeof path, "%s/ok.jsonl", dir);
+    read_ok(&s, path);
+    cr_assert_eq(sd_chat_check_sid_tokens(&s, path, 8, &err0), 0, "%s", err0.msg);
+    cr_assert_neq(sd_chat_check_sid_tokens(&s, path, 5, &err0), 0);
+    cr_assert(strstr(err0.msg, "ok.jsonl:2: messages[2].content: <|sid_5|> is not one of the 5"), "%s", err0.msg);
+    sd_chat_set_free(&s);
     snprintf(path, sizeof path, "%s/none.jsonl", dir);
     sd_err err;
     cr_assert_neq(sd_chat_read_jsonl(&s, path, &err), 0);

@@ -223,6 +223,26 @@ Test(finetune_cli, base_two_stages, .timeout = 240) {
     char *s = slurp(outd, "train_log.csv");
     cr_assert(strstr(s, "stage,step,") && strstr(s, "stage1,6,") && strstr(s, "stage2,4,"), "%s", s);
     free(s);
+    /* stage 1 alone: what it writes holds the base's weights bit for bit, but for the new rows */
+    rc = sd_test_semid(&out, "finetune %s --base %s --stage1-steps 4 --stage2-steps 0 --out %s/lm1 --quiet", work,
+                       base, work);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    char s1[500];
+    snprintf(s1, sizeof s1, "%s/lm1", work);
+    cr_assert_eq(sd_qwen3_load(&b, base, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_qwen3_load(&m, s1, &err), 0, "%s", err.msg);
+    cr_assert_eq(m.p.n_views, b.p.n_views);
+    int32_t old = sd_tok_vocab_size(b.tok);
+    size_t C = (size_t)b.cfg.hidden_size;
+    for (int k = 0; k < b.p.n_views; k++) {
+        const sd_view *vb = &b.p.views[k], *vm = &m.p.views[k];
+        cr_assert_str_eq(vb->name, vm->name);
+        size_t n = k == b.embed || k == b.lm_head ? (size_t)old * C : vb->numel;
+        cr_assert(!memcmp(b.p.data + vb->offset, m.p.data + vm->offset, n * 4), "%s changed in stage 1", vb->name);
+    }
+    sd_qwen3_free(&b);
+    sd_qwen3_free(&m);
     /* stage 2 only, from a folder that already has the tokens: bound, not added again */
     rc = sd_test_semid(&out, "finetune %s --base %s --stage1-steps 0 --stage2-steps 2 --out %s/lm2 --quiet", work,
                        outd, work);

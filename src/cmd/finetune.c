@@ -427,6 +427,9 @@ static int run(int argc, char **argv) {
     if (va_path && (a.valid_data || sd_exists(va_path)) && (rc = read_chats(&valid, va_path, a.work, true, &err))) goto done;
     if ((rc = sd_sid_vocab_open(&v, sids, NULL, &err))) goto done;
     v_ok = true;
+    if ((rc = sd_chat_check_sid_tokens(&train, tr_path, v.offset[v.n_levels], &err)) ||
+        (valid.n && (rc = sd_chat_check_sid_tokens(&valid, va_path, v.offset[v.n_levels], &err))))
+        goto done;
 
     int32_t lo = 0, hi = 0;
     bool added = false;

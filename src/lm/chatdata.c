@@ -93,6 +93,24 @@ int sd_chat_read_jsonl(sd_chat_set *out, const char *path, sd_err *err) {
     return 0;
 }
 
+int sd_chat_check_sid_tokens(const sd_chat_set *s, const char *path, int32_t n_sid, sd_err *err) {
+    for (size_t i = 0; i < s->n; i++)
+        for (int k = 0; k < s->convs[i].n_msgs; k++)
+            for (const char *p = s->convs[i].msgs[k].content; (p = strstr(p, "<|sid_"));) {
+                p += 6;
+                if (*p < '0' || *p > '9') continue;
+                char *e;
+                long long n = strtoll(p, &e, 10);
+                if (strncmp(e, "|>", 2)) continue;
+                if (n >= n_sid)
+                    return sd_errf(err, SD_EFORMAT,
+                                   "%s:%lld: messages[%d].content: <|sid_%lld|> is not one of the %d semantic-ID tokens "
+                                   "(<|sid_0|> .. <|sid_%d|>); is the data from another `semid ids` run?",
+                                   path, (long long)s->convs[i].line, k, n, n_sid, n_sid - 1);
+            }
+    return 0;
+}
+
 /* Appends text encoded, labelled (its own ids) or not. */
 static void put(const sd_tokenizer *tok, sd_tok_cache *cache, const char *s, bool labelled, sd_ids *ids,
                 sd_ids *labels) {

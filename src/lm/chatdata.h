@@ -38,6 +38,11 @@ typedef struct sd_chat_set {
 int sd_chat_read_jsonl(sd_chat_set *out, const char *path, sd_err *err);
 void sd_chat_set_free(sd_chat_set *s);
 
+/* Every "<|sid_N|>" in the contents must be one of the n_sid tokens <|sid_0|> .. <|sid_{n_sid-1}|>
+ * of the semantic IDs the model is given (a higher N would be learnt as plain text): else an error
+ * naming path:line and the message, which usually means data made from another `semid ids` run. */
+int sd_chat_check_sid_tokens(const sd_chat_set *s, const char *path, int32_t n_sid, sd_err *err);
+
 /* Token ids of one conversation and, per token, its label: the token id itself where the
  * assistant says it, SD_QWEN3_IGNORE elsewhere (ids and labels are reset, same length). The
  * model's next-token targets are labels shifted by one: targets[t] = labels[t + 1]. Needs the
