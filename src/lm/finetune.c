@@ -149,7 +149,7 @@ typedef struct ft_ctx {
     double step_loss, t_step;
     int step_n;
     int64_t step_tokens, tokens;
-    double last_tps, step_seconds; /* step_seconds: forward, backward and optimizer, no validation */
+    double last_tps, step_seconds, last_valid; /* last_valid: NAN before the first validation */ /* step_seconds: forward, backward and optimizer, no validation */
     sd_ft_log *log;
     sd_ft_report *rep;
 } ft_ctx;
@@ -232,7 +232,8 @@ static void ft_after_step(void *ctx, const sd_train_state *s) {
 static void ft_note(void *ctx, const sd_train_state *s, char *buf, size_t cap) {
     ft_ctx *f = ctx;
     (void)s;
-    snprintf(buf, cap, "loss %.4f, %.0f tok/s", f->rep->last_loss, f->last_tps);
+    if (isnan(f->last_valid)) snprintf(buf, cap, "loss %.4f, %.0f tok/s", f->rep->last_loss, f->last_tps);
+    else snprintf(buf, cap, "loss %.4f, valid %.4f, %.0f tok/s", f->rep->last_loss, f->last_valid, f->last_tps);
 }
 
 static int ft_validate(void *ctx, const sd_train_state *s, double *metric, int *better, sd_err *err) {
@@ -252,9 +253,8 @@ static int ft_validate(void *ctx, const sd_train_state *s, double *metric, int *
     }
     *metric = count ? sum / (double)count : 0;
     if (f->log && f->log->n && f->log->rows[f->log->n - 1].step == s->step) f->log->rows[f->log->n - 1].valid_loss = *metric;
-    if (f->o->train.progress)
-        sd_info("%s step %lld: valid loss %.4f%s", f->o->stage, (long long)s->step, *metric,
-                *metric < s->best_metric ? "  *" : "");
+    /* shown in the progress note (a log line here would cut through the bar) */
+    f->last_valid = *metric;
     if (*metric < f->rep->best_valid) f->rep->best_valid = *metric, f->rep->best_step = s->step;
     return 0;
 }
@@ -392,7 +392,7 @@ int sd_ft_train(sd_qwen3 *m, const sd_ft_data *train, const sd_ft_data *valid, c
     ft_ctx f = {.m = m, .tr = train, .va = has_valid ? valid : NULL, .o = o, .bpe = t.batches_per_epoch, .pass = -1,
                 .perm = sd_xmalloc(sizeof(int32_t) * (size_t)train->n_batches),
                 .ids = sd_xmalloc(sizeof(int32_t) * cells), .tg = sd_xmalloc(sizeof(int32_t) * cells),
-                .kv = sd_xmalloc(cells), .log = log, .rep = rep};
+                .kv = sd_xmalloc(cells), .last_valid = NAN, .log = log, .rep = rep};
     sd_trainer tr = {.p = &m->p, .ctx = &f, .next = ft_next, .epoch_begin = ft_epoch_begin,
                      .after_step = ft_after_step, .validate = has_valid ? ft_validate : NULL, .note = ft_note,
                      .state_write = ft_state_write, .state_read = ft_state_read};
