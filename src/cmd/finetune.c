@@ -458,6 +458,9 @@ static int run(int argc, char **argv) {
     if (valid.n) {
         if ((rc = sd_ft_data_build(&dva, &valid, m.tok, a.max_len, a.truncate, a.batch, &err))) goto done;
         print_data("valid", va_path, &valid, &dva, &a);
+    } else if (!sd_quiet) {
+        printf("valid: none (%s): no validation, the last parameters are kept\n",
+               va_path ? "WORK/lmdata/valid.jsonl is missing" : "give --valid-data FILE to validate");
     }
     if (dtr.n == 0) {
         rc = sd_errf(&err, SD_ESTATE, "%s: no conversation fits in --max-len %d (try --truncate or a larger --max-len)",
