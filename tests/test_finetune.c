@@ -385,3 +385,29 @@ Test(finetune, max_len_truncates_or_skips) {
     sd_tok_free(tok);
     sd_chat_set_free(&s);
 }
+
+/* Activation checkpointing recomputes the same floats: the same parameters after training. */
+Test(finetune, recompute_same_bits) {
+    char dir[256];
+    sd_test_tmpdir(dir, sizeof dir);
+    sd_qwen3 m1, m2;
+    sd_sid_vocab v;
+    sd_qwen3_vocab_ext x;
+    small_model(&m1, &v, &x);
+    sd_sid_vocab_free(&v);
+    small_model(&m2, &v, &x);
+    sd_ft_data d, dv;
+    data_for(&d, &dv, &m1, dir);
+    sd_ft_opts o = quick_opts(4, NULL);
+    sd_ft_report r;
+    sd_err err;
+    cr_assert_eq(sd_ft_train(&m1, &d, &dv, &o, NULL, &r, &err), 0, "%s", err.msg);
+    o.recompute = true;
+    cr_assert_eq(sd_ft_train(&m2, &d, &dv, &o, NULL, &r, &err), 0, "%s", err.msg);
+    cr_assert(!memcmp(m1.p.data, m2.p.data, m1.p.n * 4), "--recompute changed the result");
+    sd_ft_data_free(&d);
+    sd_ft_data_free(&dv);
+    sd_sid_vocab_free(&v);
+    sd_qwen3_free(&m1);
+    sd_qwen3_free(&m2);
+}
