@@ -87,6 +87,11 @@ Test(sid_decode, beam_scores_are_exact_and_complete) {
     sd_err err = {0};
     cr_assert_eq(sd_sid_score_items(&m, &v, P0, 7, true, all, NI, got, &err), 0, "%s", err.msg);
     for (int i = 0; i < NI; i++) cr_assert(fabs(got[i] - want[i]) < 1e-3, "item %d: %g vs %g", i, got[i], want[i]);
+    /* a subset in any order, with repeats (the sampled protocols pad with them) */
+    const int32_t some[] = {5, 3, 5, 17, 0, 3, 19};
+    float gs[7];
+    cr_assert_eq(sd_sid_score_items(&m, &v, P0, 7, true, some, 7, gs, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 7; i++) cr_assert(fabs(gs[i] - want[some[i]]) < 1e-3, "candidate %d", i);
     /* a beam as wide as the catalogue: every item, best first, with its exact score */
     sd_sid_beam_cfg cfg;
     sd_sid_beam_cfg_default(&cfg);

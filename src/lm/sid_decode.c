@@ -358,6 +358,19 @@ int sd_sid_beam_search(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const 
 
 /* ---- exact scores of given items ---- */
 
+/* The candidates' distinct items sorted by their code tokens, so that the items under one prefix
+ * are a contiguous run: the prefix is fed once for the whole run. */
+typedef struct scored {
+    const int32_t *tok; /* n_levels + 2: start, codes, end */
+    int32_t item;
+} scored;
+static int g_nl; /* qsort has no context argument; set by the caller before sorting (one thread) */
+static int scored_cmp(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    int c = memcmp(x->tok + 1, y->tok + 1, sizeof(int32_t) * (size_t)g_nl);
+    return c ? c : (x->item > y->item) - (x->item < y->item);
+}
+
 int sd_sid_score_items(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *prompt, int len, bool append_start,
                        const int32_t *items, int n_items, float *scores, sd_err *err) {
     const int nl = v->n_levels, V = m->cfg.vocab_size, G = 64;
@@ -367,38 +380,84 @@ int sd_sid_score_items(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *prompt
     for (int i = 0; i < n_items; i++)
         if (items[i] < 0 || items[i] >= v->n_items)
             return sd_errf(err, SD_ERANGE, "item scores: item %d outside [0, %d)", items[i], v->n_items);
+    if (n_items == 0) return 0;
+    /* distinct items, their tokens, sorted by codes */
+    int32_t *where = sd_xmalloc(sizeof(int32_t) * (size_t)v->n_items);
+    for (int32_t i = 0; i < v->n_items; i++) where[i] = -1;
+    int32_t *toks = sd_xmalloc(sizeof(int32_t) * (size_t)n_items * (nl + 2));
+    scored *S = sd_xmalloc(sizeof *S * (size_t)n_items);
+    int n = 0;
+    for (int i = 0; i < n_items; i++) {
+        if (where[items[i]] >= 0) continue;
+        where[items[i]] = 0;
+        sd_sid_vocab_item_tokens(v, items[i], toks + (size_t)n * (nl + 2));
+        S[n] = (scored){.tok = toks + (size_t)n * (nl + 2), .item = items[i]};
+        n++;
+    }
+    g_nl = nl;
+    qsort(S, (size_t)n, sizeof *S, scored_cmp);
+    for (int i = 0; i < n; i++) where[S[i].item] = i;
+    double *acc = sd_xcalloc((size_t)n, sizeof(double));
+
     int P = len + (append_start ? 1 : 0);
     sd_kv_cache kv;
     int rc = sd_kv_cache_init(&kv, &m->cfg, G, P + nl + 1, err);
-    if (rc) return rc;
-    float *logits = sd_afloats((size_t)G * V), *first = sd_afloats((size_t)V);
+    if (rc) { free(where); free(toks); free(S); free(acc); return rc; }
+    float *logits = sd_afloats((size_t)G * V);
     int32_t *ids = sd_xmalloc(sizeof(int32_t) * (size_t)P), *seq = sd_xcalloc((size_t)P, sizeof(int32_t));
-    int32_t *tok = sd_xmalloc(sizeof(int32_t) * (size_t)(nl + 2) * G), rows[64], sq[64], in[64];
     for (int i = 0; i < P; i++) ids[i] = i < len ? prompt[i] : v->start_id;
     int32_t last = P - 1;
-    rc = sd_qwen3_step(m, &kv, P, ids, seq, 1, &last, first, NULL, err);
-    double lse0 = rc ? 0 : row_lse(first, V);
-    for (int g0 = 0; g0 < n_items && !rc; g0 += G) {
-        int n = n_items - g0 < G ? n_items - g0 : G;
-        double acc[64];
-        for (int j = 0; j < n; j++) {
-            sd_sid_vocab_item_tokens(v, items[g0 + j], tok + (size_t)j * (nl + 2)); /* start, codes, end */
-            acc[j] = first[tok[(size_t)j * (nl + 2) + 1]] - lse0;
-            if (j) kv_copy(&kv, j, 0, &kv, 0, 0, P);
-            else kv.len[0] = P;
+    rc = sd_qwen3_step(m, &kv, P, ids, seq, 1, &last, logits, NULL, err);
+    if (!rc) {
+        double lse0 = row_lse(logits, V);
+        for (int i = 0; i < n; i++) acc[i] = logits[S[i].tok[1]] - lse0;
+        for (int j = 1; j < G; j++) kv_copy(&kv, j, 0, &kv, 0, 0, P); /* every slot holds the prompt */
+    }
+    /* level l: every distinct prefix of l codes is fed once (its last code, after its parent's
+     * positions restored from the store of level l - 1), giving the log-probabilities of its
+     * children's next codes; its own positions go to the store of level l */
+    int32_t *run = sd_xmalloc(sizeof(int32_t) * ((size_t)n + 1)), *parent = sd_xmalloc(sizeof(int32_t) * (size_t)n);
+    int32_t *prev_run = sd_xmalloc(sizeof(int32_t) * ((size_t)n + 1));
+    int n_prev = 0;
+    sd_kv_cache store = {0}, prev_store = {0};
+    for (int l = 1; l < nl && !rc; l++) {
+        int nodes = 0;
+        for (int i = 0; i < n; i++)
+            if (!i || memcmp(S[i].tok + 1, S[i - 1].tok + 1, sizeof(int32_t) * l)) run[nodes++] = i;
+        run[nodes] = n;
+        for (int k = 0, p = 0; k < nodes; k++) { /* parent run at level l - 1 containing run k */
+            while (l > 1 && p + 1 < n_prev && prev_run[p + 1] <= run[k]) p++;
+            parent[k] = p;
         }
-        for (int level = 1; level < nl && !rc; level++) {
-            for (int j = 0; j < n; j++) in[j] = tok[(size_t)j * (nl + 2) + level], sq[j] = j, rows[j] = j;
-            rc = sd_qwen3_step(m, &kv, n, in, sq, n, rows, logits, NULL, err);
-            for (int j = 0; j < n && !rc; j++) {
+        if ((rc = sd_kv_cache_init(&store, &m->cfg, nodes, l, err))) break;
+        int32_t in[64], sq[64], rows[64];
+        for (int k0 = 0; k0 < nodes && !rc; k0 += G) {
+            int c = nodes - k0 < G ? nodes - k0 : G;
+            for (int j = 0; j < c; j++) {
+                if (l > 1) kv_copy(&kv, j, P, &prev_store, parent[k0 + j], 0, l - 1);
+                else kv.len[j] = P;
+                in[j] = S[run[k0 + j]].tok[l]; /* code l - 1 (tok[0] is <|sid_start|>) */
+                sq[j] = j, rows[j] = j;
+            }
+            rc = sd_qwen3_step(m, &kv, c, in, sq, c, rows, logits, NULL, err);
+            for (int j = 0; j < c && !rc; j++) {
                 const float *lg = logits + (size_t)j * V;
-                acc[j] += lg[tok[(size_t)j * (nl + 2) + level + 1]] - row_lse(lg, V);
+                double lse = row_lse(lg, V);
+                for (int i = run[k0 + j]; i < run[k0 + j + 1]; i++) acc[i] += lg[S[i].tok[l + 1]] - lse;
+                if (l + 1 < nl) kv_copy(&store, k0 + j, 0, &kv, j, P, l);
             }
         }
-        for (int j = 0; j < n; j++) scores[g0 + j] = (float)acc[j];
+        sd_kv_cache_free(&prev_store);
+        prev_store = store;
+        memset(&store, 0, sizeof store);
+        memcpy(prev_run, run, sizeof(int32_t) * ((size_t)nodes + 1));
+        n_prev = nodes;
     }
-    sd_afree(logits); sd_afree(first);
-    free(ids); free(seq); free(tok);
+    for (int i = 0; i < n_items && !rc; i++) scores[i] = (float)acc[where[items[i]]];
+    sd_kv_cache_free(&prev_store);
+    sd_afree(logits);
     sd_kv_cache_free(&kv);
+    free(ids); free(seq); free(run); free(parent); free(prev_run);
+    free(where); free(toks); free(S); free(acc);
     return rc;
 }
