@@ -699,3 +699,61 @@ Test(gguf, load_rejects_wrong_models, .timeout = 300) {
     cr_assert(strstr(err.msg, "not finite"), "%s", err.msg);
     free(img);
 }
+
+/* Files written by another writer (tests/fuzz/make_gguf_seeds.py, numpy): every value type, a
+ * 64-byte alignment, Q8_0 blocks made by numpy as gguf-py does, and tiny qwen3 models whose
+ * tokenizer section rebuilds into a working tokenizer. */
+Test(gguf, reads_independent_files, .timeout = 60) {
+    char p[1024];
+    sd_gguf *g;
+    sd_err err;
+    snprintf(p, sizeof p, "%s/../fuzz/corpus/gguf/every_type", sd_test_fixtures());
+    cr_assert_eq(sd_gguf_open(&g, p, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_gguf_alignment(g), 64);
+    cr_assert_eq(sd_gguf_data_offset(g) % 64, 0);
+    cr_assert_eq(sd_gguf_find(g, "i8")->v.i, -1);
+    cr_assert_eq(sd_gguf_find(g, "i64")->v.i, -(1ll << 40));
+    cr_assert_eq(sd_gguf_find(g, "u64")->v.u, 1ull << 40);
+    cr_assert_eq(sd_gguf_find(g, "f32")->v.f, 0.5);
+    cr_assert_eq(sd_gguf_find(g, "f64")->v.f, 0.25);
+    cr_assert(sd_gguf_find(g, "bool")->v.b);
+    sd_gguf_str s;
+    cr_assert_eq(sd_gguf_get_str(g, "str", &s, &err), 0);
+    cr_assert(s.len == 5 && !memcmp(s.s, "caf\xc3\xa9", 5));
+    const sd_gguf_kv *a;
+    cr_assert_eq(sd_gguf_get_array(g, "arr.i16", SD_GGUF_I32, &a, &err), 0);
+    cr_assert_eq(sd_gguf_arr_int(a, 1), -2);
+    cr_assert_eq(sd_gguf_get_array(g, "arr.str", SD_GGUF_STRING, &a, &err), 0);
+    cr_assert(a->arr_n == 3 && a->arr_str[1].len == 0 && a->arr_str[2].len == 2);
+    cr_assert_eq(sd_gguf_get_array(g, "arr.empty", SD_GGUF_F32, &a, &err), 0);
+    cr_assert_eq(a->arr_n, 0);
+    float x[64], y[64];
+    cr_assert_eq(sd_gguf_tensor_f32(g, sd_gguf_find_tensor(g, "a"), x, 64, &err), 0);
+    cr_assert_eq(sd_gguf_tensor_f32(g, sd_gguf_find_tensor(g, "b"), y, 64, &err), 0, "%s", err.msg);
+    uint8_t q[68];
+    sd_q8_0_quantize(x, 64, q);
+    cr_assert_eq(memcmp(q, sd_gguf_find_tensor(g, "b")->data, 68), 0, "Q8_0 bytes as numpy / gguf-py make them");
+    for (int i = 0; i < 64; i++) cr_assert_leq(fabsf(x[i] - y[i]), 63.0f / 127.0f * 0.5f * 1.01f);
+    sd_gguf_close(g);
+
+    const char *models[] = {"qwen3_tied_q8_0", "qwen3_untied_f16"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/../fuzz/corpus/gguf/%s", sd_test_fixtures(), models[k]);
+        sd_qwen3 m;
+        cr_assert_eq(sd_qwen3_load_gguf(&m, p, &err), 0, "%s", err.msg);
+        cr_assert_eq(m.cfg.tie_word_embeddings, k == 0);
+        cr_assert_eq(m.cfg.vocab_size, 266);
+        sd_ids ids = {0};
+        const char *text = "the<|sid_0|> in<think>";
+        sd_tok_encode(m.tok, NULL, text, strlen(text), &ids);
+        int32_t want[] = {sd_tok_token_to_id(m.tok, "t"), sd_tok_token_to_id(m.tok, "he"),
+                          sd_tok_token_to_id(m.tok, "<|sid_0|>"), -1,
+                          sd_tok_token_to_id(m.tok, "in"), sd_tok_token_to_id(m.tok, "<think>")};
+        want[3] = sd_tok_token_to_id(m.tok, "\xc4\xa0"); /* " " before "in": no "Ġin" merge */
+        cr_assert_eq(ids.n, 6, "%zu ids", ids.n);
+        cr_assert_eq(memcmp(ids.v, want, sizeof want), 0);
+        cr_assert(sd_tok_is_special(m.tok, want[2]) && !sd_tok_is_special(m.tok, want[5]));
+        sd_ids_free(&ids);
+        sd_qwen3_free(&m);
+    }
+}

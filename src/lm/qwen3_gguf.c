@@ -240,13 +240,18 @@ bool sd_qwen3_gguf_is_semid(const char *path) {
 
 /* ---- reading ---- */
 
-static int get_int(const sd_gguf *g, const char *key, int *out, sd_err *err) {
+/* Sizes are capped far above any Qwen3 so that the parameter count cannot overflow. */
+static int get_int_max(const sd_gguf *g, const char *key, int max, int *out, sd_err *err) {
     uint64_t v;
     if (sd_gguf_get_uint(g, key, &v, err)) return SD_EFORMAT;
-    if (v > (1u << 30)) return sd_errf(err, SD_EFORMAT, "%s: key \"%s\" is %llu (too large)", sd_gguf_label(g), key,
-                                       (unsigned long long)v);
+    if (v > (uint64_t)max)
+        return sd_errf(err, SD_EFORMAT, "%s: key \"%s\" is %llu (at most %d supported)", sd_gguf_label(g), key,
+                       (unsigned long long)v, max);
     *out = (int)v;
     return 0;
+}
+static int get_int(const sd_gguf *g, const char *key, int *out, sd_err *err) {
+    return get_int_max(g, key, 1 << 16, out, err);
 }
 
 static int read_config(const sd_gguf *g, sd_qwen3_config *c, bool *tied, sd_err *err) {
@@ -260,10 +265,10 @@ static int read_config(const sd_gguf *g, sd_qwen3_config *c, bool *tied, sd_err 
     double theta, eps;
     if (get_int(g, ARCH ".block_count", &c->num_hidden_layers, err) ||
         get_int(g, ARCH ".embedding_length", &c->hidden_size, err) ||
-        get_int(g, ARCH ".feed_forward_length", &c->intermediate_size, err) ||
+        get_int_max(g, ARCH ".feed_forward_length", 1 << 20, &c->intermediate_size, err) ||
         get_int(g, ARCH ".attention.head_count", &c->num_attention_heads, err) ||
         get_int(g, ARCH ".attention.head_count_kv", &c->num_key_value_heads, err) ||
-        get_int(g, ARCH ".context_length", &c->max_position_embeddings, err) ||
+        get_int_max(g, ARCH ".context_length", 1 << 30, &c->max_position_embeddings, err) ||
         sd_gguf_get_float(g, ARCH ".rope.freq_base", &theta, err) ||
         sd_gguf_get_float(g, ARCH ".attention.layer_norm_rms_epsilon", &eps, err))
         return SD_EFORMAT;
@@ -344,7 +349,17 @@ int sd_qwen3_load_gguf(sd_qwen3 *m, const char *path, sd_err *err) {
     if (rc) return rc;
     sd_qwen3_config c;
     bool tied = true;
-    if ((rc = read_config(g, &c, &tied, err)) || (rc = sd_qwen3_init(m, &c, err))) {
+    /* the tensors must hold exactly the config's parameters before anything is allocated for
+     * them: a hostile header cannot ask for more memory than its data backs */
+    if (!(rc = read_config(g, &c, &tied, err))) {
+        size_t want = sd_qwen3_config_params(&c), have = 0;
+        int want_t = 2 + 11 * c.num_hidden_layers + (tied ? 0 : 1);
+        for (int i = 0; i < sd_gguf_tensor_count(g); i++) have += (size_t)sd_gguf_tensor_at(g, i)->numel;
+        if (have != want || sd_gguf_tensor_count(g) != want_t)
+            rc = sd_errf(err, SD_EFORMAT, "%s: %d tensors of %zu values in all, but the qwen3 hyper-parameters need %d of "
+                         "%zu", path, sd_gguf_tensor_count(g), have, want_t, want);
+    }
+    if (rc || (rc = sd_qwen3_init(m, &c, err))) {
         sd_gguf_close(g);
         return rc;
     }
