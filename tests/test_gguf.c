@@ -267,9 +267,42 @@ Test(gguf, q8_0_fallback_untied, .timeout = 300) {
         cr_assert(t, "%s missing", want[i].name);
         cr_assert_eq(t->type, want[i].type, "%s: %s", want[i].name, sd_ggml_type_name(t->type));
     }
-    sd_gguf_close(g);
     sd_qwen3 src, back;
     cr_assert_eq(sd_qwen3_load(&src, dir, &err), 0, "%s", err.msg);
+    /* every stored value against the folder's: F32 and F16 bit-exact conversions, Q8_0 within half
+     * a step of its block (plus the f16 rounding of the scale) */
+    for (int i = 0; i < sd_gguf_tensor_count(g); i++) {
+        const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
+        cr_assert_eq(t->type == SD_GGML_Q8_0, t->n_dims == 2 && t->ne[0] % 32 == 0, "%s", t->name);
+    }
+    const sd_gguf_tensor *qt = sd_gguf_find_tensor(g, "blk.1.ffn_down.weight");
+    const sd_gguf_tensor *ht = sd_gguf_find_tensor(g, "blk.1.ffn_up.weight");
+    const sd_gguf_tensor *ft = sd_gguf_find_tensor(g, "blk.1.post_attention_layernorm.weight");
+    cr_assert_null(ft, "HF names are not used");
+    ft = sd_gguf_find_tensor(g, "blk.1.ffn_norm.weight");
+    int vq = sd_params_index(&src.p, "model.layers.1.mlp.down_proj.weight");
+    int vh = sd_params_index(&src.p, "model.layers.1.mlp.up_proj.weight");
+    int vf = sd_params_index(&src.p, "model.layers.1.post_attention_layernorm.weight");
+    const float *xq = src.p.data + src.p.views[vq].offset, *xh = src.p.data + src.p.views[vh].offset,
+                *xf = src.p.data + src.p.views[vf].offset;
+    for (int64_t k = 0; k < ht->numel; k++) {
+        uint16_t h;
+        memcpy(&h, ht->data + 2 * k, 2);
+        cr_assert_eq(h, sd_f32_to_f16(xh[k]), "ffn_up[%lld]", (long long)k);
+    }
+    cr_assert_eq(memcmp(ft->data, xf, (size_t)ft->numel * 4), 0, "ffn_norm is the F32 values");
+    float *dq = sd_xmalloc((size_t)qt->numel * sizeof *dq);
+    cr_assert_eq(sd_gguf_tensor_f32(g, qt, dq, (size_t)qt->numel, &err), 0);
+    for (int64_t b = 0; b < qt->numel / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xq[b * 32 + j]));
+        float d = amax / 127, d16 = sd_f16_to_f32(sd_f32_to_f16(d));
+        for (int j = 0; j < 32; j++)
+            cr_assert_leq(fabsf(dq[b * 32 + j] - xq[b * 32 + j]), 0.5f * d * 1.0001f + 127 * fabsf(d - d16),
+                          "ffn_down[%lld]", (long long)(b * 32 + j));
+    }
+    free(dq);
+    sd_gguf_close(g);
     cr_assert_eq(sd_qwen3_load_gguf(&back, out, &err), 0, "%s", err.msg);
     cr_assert(!back.cfg.tie_word_embeddings);
     int32_t ids[10] = {1, 2, 3, 100, 2000, 30000, 151670, 151700, 9, 10};
