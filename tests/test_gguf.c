@@ -223,12 +223,16 @@ static void check_layout(const char *path, const sd_qwen3 *m, const char *dtype)
     cr_assert(qn && qn->n_dims == 1 && qn->ne[0] == c->head_dim);
     int mat = !strcmp(dtype, "f32") ? SD_GGML_F32 : !strcmp(dtype, "f16") ? SD_GGML_F16
               : !strcmp(dtype, "bf16") ? SD_GGML_BF16 : SD_GGML_Q8_0;
+    uint64_t running = 0; /* ggml: each offset is the padded sum of the ones before, the file ends padded */
     for (int i = 0; i < sd_gguf_tensor_count(g); i++) {
         const sd_gguf_tensor *t = sd_gguf_tensor_at(g, i);
+        cr_assert_eq(t->offset, running, "%s", t->name);
+        running += (t->nbytes + 31) / 32 * 32;
         cr_assert_eq(t->type, t->n_dims == 1 ? SD_GGML_F32 : mat, "%s: %s", t->name, sd_ggml_type_name(t->type));
         cr_assert_eq(t->offset % 32, 0);
         cr_assert_eq((sd_gguf_data_offset(g) + t->offset) % 32, 0);
     }
+    cr_assert_eq((uint64_t)sd_file_size(path), sd_gguf_data_offset(g) + running);
     sd_gguf_close(g);
 }
 

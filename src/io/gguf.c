@@ -596,11 +596,10 @@ static uint64_t header_len(const sd_gguf_writer *w) {
     return n;
 }
 
+/* As gguf-py and ggml write it: each tensor padded to the alignment, the last one too, so the
+ * data region is the sum of the padded sizes ggml reads in one piece. */
 uint64_t sd_gguf_writer_size(const sd_gguf_writer *w) {
-    if (!w->n_t) return header_len(w);
-    /* the last tensor is not padded after */
-    const wtensor *last = &w->t[w->n_t - 1];
-    return align_up(header_len(w)) + last->offset + last->nbytes;
+    return w->n_t ? align_up(header_len(w)) + w->data_len : header_len(w);
 }
 
 static void wr_le(FILE *f, uint64_t v, int bytes) {
@@ -661,7 +660,7 @@ int sd_gguf_writer_write(sd_gguf_writer *w, const char *path, sd_err *err) {
     for (int i = 0; i < w->n_t && !rc; i++) {
         const wtensor *t = &w->t[i];
         rc = write_tensor_data(f, t, err);
-        if (!rc && i + 1 < w->n_t) write_zeros(f, w->t[i + 1].offset - (t->offset + t->nbytes));
+        if (!rc) write_zeros(f, align_up(t->offset + t->nbytes) - (t->offset + t->nbytes));
     }
     if (rc) {
         sd_atomic_abort(&a);

@@ -5,7 +5,9 @@
  *   kv_count x { string key, u32 value_type, value }      string = u64 length + bytes (no NUL)
  *   tensor_count x { string name, u32 n_dims, u64 ne[n_dims], u32 ggml_type, u64 offset }
  *   padding to general.alignment (default 32), then the data region; each tensor's offset is
- *   relative to it and a multiple of the alignment.
+ *   relative to it and a multiple of the alignment. The writer lays tensors out as ggml's reader
+ * requires: in order, each at the running sum of the previous sizes padded to the alignment, the
+ * file ending with the last tensor's padding.
  * Value types: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 6 f32, 7 bool, 8 string, 9 array
  * (u32 element type, u64 count, elements), 10 u64, 11 i64, 12 f64.
  * ne[0] is the fastest-varying dimension: a PyTorch [out, in] weight is ne = {in, out}.
