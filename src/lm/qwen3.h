@@ -111,6 +111,38 @@ typedef struct sd_qwen3_save_opts {
  * once). opts may be NULL. */
 int sd_qwen3_save(const sd_qwen3 *m, const char *dir, const sd_qwen3_save_opts *opts, sd_err *err);
 
+/* ---- GGUF for llama.cpp (lm/qwen3_gguf.c) ----
+ * Writes llama.cpp's qwen3 layout: general.* and qwen3.* hyper-parameters, the tokenizer
+ * (gpt2 model, qwen2 pre-tokenizer, tokens with llama.cpp's types: added special tokens such as
+ * the SID tokens control, other added tokens user-defined, ids past the tokenizer "[PADn]"
+ * unused; merges; eos / padding / bos ids taken as convert_hf_to_gguf.py's SpecialVocab does,
+ * add_bos_token false unless tokenizer_config.json says otherwise; the chat template) and the
+ * tensors under llama.cpp's names (token_embd, blk.N.attn_q ..., output_norm; output only when
+ * untied). Norm weights stay F32 in every type; Q8_0 applies to the matrices whose row length is
+ * a multiple of 32, the others fall back to F16, as llama.cpp's converter does. Needs m->tok. */
+typedef enum sd_qwen3_gguf_type { SD_QWEN3_GGUF_F32, SD_QWEN3_GGUF_F16, SD_QWEN3_GGUF_BF16, SD_QWEN3_GGUF_Q8_0 } sd_qwen3_gguf_type;
+typedef struct sd_qwen3_gguf_opts {
+    sd_qwen3_gguf_type type;
+    const char *name;          /* general.name (NULL: "qwen3") */
+} sd_qwen3_gguf_opts;
+typedef struct sd_qwen3_gguf_info {
+    uint64_t bytes;
+    int n_tensors, n_f32, n_f16, n_bf16, n_q8_0; /* tensors per stored type */
+} sd_qwen3_gguf_info;
+/* Parses "f32", "f16", "bf16" or "q8_0"; -1 when unknown. */
+int sd_qwen3_gguf_type_parse(const char *s, sd_qwen3_gguf_type *out);
+const char *sd_qwen3_gguf_type_name(sd_qwen3_gguf_type t);
+/* Writes path atomically (sd_atomic_open's checks on path; the caller decides whether an
+ * existing file may be replaced, see sd_gguf_is_semid). info may be NULL. */
+int sd_qwen3_save_gguf(const sd_qwen3 *m, const char *path, const sd_qwen3_gguf_opts *opts, sd_qwen3_gguf_info *info,
+                       sd_err *err);
+/* True when path is a regular file that is a GGUF semid wrote (its "semid.version" key). */
+bool sd_qwen3_gguf_is_semid(const char *path);
+/* Reads a qwen3 GGUF (any file in llama.cpp's qwen3 layout with F32/F16/BF16/Q8_0 tensors) into
+ * m, dequantising to float32, with its tokenizer rebuilt from the tokenizer section (NFC, as
+ * Qwen's). Errors name the file and the key or tensor. */
+int sd_qwen3_load_gguf(sd_qwen3 *m, const char *path, sd_err *err);
+
 /* ---- forward / backward (lm/qwen3.c) ---- */
 typedef struct sd_qwen3_batch {
     int B, T;

@@ -338,6 +338,12 @@ int32_t sd_tok_vocab_size(const sd_tokenizer *t) { return t->n_ids; }
 int32_t sd_tok_model_vocab_size(const sd_tokenizer *t) { return t->n_model; }
 int32_t sd_tok_merge_count(const sd_tokenizer *t) { return t->n_merges; }
 int32_t sd_tok_added_count(const sd_tokenizer *t) { return t->n_added; }
+int sd_tok_merge_at(const sd_tokenizer *t, int32_t i, int32_t *left, int32_t *right) {
+    if (i < 0 || i >= t->n_merges) return -1;
+    *left = t->merges[i][0];
+    *right = t->merges[i][1];
+    return 0;
+}
 int32_t sd_tok_added_at(const sd_tokenizer *t, int32_t i, sd_added_token *out) {
     if (i < 0 || i >= t->n_added) return -1;
     const tok_added *a = &t->added[i];

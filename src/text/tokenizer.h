@@ -39,11 +39,33 @@ int sd_tok_load_mem(sd_tokenizer **out, const char *json, size_t len, const char
 int sd_tok_save(const sd_tokenizer *t, const char *path, sd_err *err);
 void sd_tok_free(sd_tokenizer *t);
 
+/* A tokenizer from arrays, as a GGUF file's tokenizer section holds them (text/tok_build.c):
+ * tokens[id] (byte-level form; added tokens as their content) with llama.cpp's token types
+ * (normal: a BPE model token; control: a special added token; user-defined: a non-special added
+ * token; unused: an id left empty) and merges "left right" in rank order. Added tokens get no
+ * strip / normalised flags. Errors name `where` and the token or merge. */
+enum { SD_TOK_TYPE_NORMAL = 1, SD_TOK_TYPE_CONTROL = 3, SD_TOK_TYPE_USER_DEFINED = 4, SD_TOK_TYPE_UNUSED = 5 };
+typedef struct sd_tok_build_in {
+    int32_t n_tokens;
+    const char *const *tokens;
+    const size_t *lens;
+    const int32_t *types;
+    int32_t n_merges;
+    const char *const *merges;
+    const size_t *merge_lens;
+    bool nfc;             /* NFC normaliser (Qwen's) */
+    const char *where;
+} sd_tok_build_in;
+int sd_tok_build(sd_tokenizer **out, const sd_tok_build_in *in, sd_err *err);
+
 /* ---- vocabulary ---- */
 int32_t sd_tok_vocab_size(const sd_tokenizer *t);      /* largest id + 1, added tokens included */
 int32_t sd_tok_model_vocab_size(const sd_tokenizer *t); /* BPE model entries only */
 int32_t sd_tok_merge_count(const sd_tokenizer *t);
 int32_t sd_tok_added_count(const sd_tokenizer *t);
+/* Merge of rank i (0 <= i < sd_tok_merge_count): the ids of its left and right parts; returns 0,
+ * or -1 when i is out of range. */
+int sd_tok_merge_at(const sd_tokenizer *t, int32_t i, int32_t *left, int32_t *right);
 /* The i-th added token (0 <= i < sd_tok_added_count) in file order: returns its id (-1 when i is
  * out of range) and, if out is not NULL, its content and flags (content valid while t lives). */
 int32_t sd_tok_added_at(const sd_tokenizer *t, int32_t i, sd_added_token *out);

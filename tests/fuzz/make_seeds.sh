@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 C=tests/fuzz/corpus F=tests/fixtures
 rm -rf "$C"; mkdir -p "$C"
-for n in amazon generic movielens sasrec safetensors npy tokenizer qwen3_config items_jsonl sequences split sids_bin sids_tsv sid_vocab; do
+for n in amazon generic movielens sasrec safetensors npy tokenizer qwen3_config items_jsonl sequences split sids_bin sids_tsv sid_vocab gguf; do
   mkdir -p "$C/$n"
 done
 ff=$'\f'
@@ -94,6 +94,8 @@ small = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "n
          "tie_word_embeddings": False, "torch_dtype": "float32"}
 open(f"{C}/qwen3_config/tiny.json", "w").write(json.dumps(small))
 PYEOF
+# GGUF: tiny qwen3 models and every value type, from an independent numpy writer
+$PY tests/fuzz/make_gguf_seeds.py "$C/gguf"
 # work-directory files from a tiny work directory
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
