@@ -45,8 +45,8 @@ static const stage STAGES[] = {
     {.label = "LM training data", .command = "lmdata", .args = {"@W", "--max-per-task", "20000", NULL},
      .quick = {"--max-per-task", "600", NULL}},
     /* the built-in language model: a tiny Qwen3 from scratch on the store's own language (no weights
-     * can be downloaded); a few minutes of training on 2 cores */
-    {.label = "LLM fine-tuning", .command = "finetune", .args = {"@W", "--size", "tiny", "--steps", "1000", NULL},
+     * can be downloaded); about four minutes of training on 2 cores */
+    {.label = "LLM fine-tuning", .command = "finetune", .args = {"@W", "--size", "tiny", "--steps", "2500", "--eval-every", "250", NULL},
      .quick = {"--steps", "40", NULL}},
     {.label = "evaluation", .command = "eval", .args = {"@W", NULL}},
 };

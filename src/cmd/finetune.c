@@ -29,7 +29,7 @@
 
 typedef struct ft_args {
     const char *work, *base, *data, *valid_data, *out, *size;
-    int vocab, batch, accum, max_len, eval_every, ckpt_every, warmup, epochs;
+    int vocab, batch, accum, max_len, eval_every, ckpt_every, warmup, epochs, valid_max;
     int64_t steps, stage1_steps, stage2_steps, stop_after;
     double lr, stage1_lr, weight_decay, mem_limit_mb, noise;
     float clip;
@@ -318,7 +318,7 @@ static int check_args(const ft_args *a, sd_err *err) {
 }
 
 static int run(int argc, char **argv) {
-    ft_args a = {.size = "tiny", .vocab = 4096, .batch = 8, .accum = 1, .max_len = 512, .eval_every = 50,
+    ft_args a = {.size = "tiny", .vocab = 4096, .batch = 8, .accum = 1, .max_len = 512, .eval_every = 50, .valid_max = 1000,
                  .ckpt_every = 100, .warmup = -1, .steps = 300, .stage1_steps = 100, .stage2_steps = 300,
                  .lr = 0, .stage1_lr = 1e-3, .weight_decay = 0.01, .noise = 0.01, .clip = 1.0f};
     sd_opt opts[] = {
@@ -363,6 +363,8 @@ static int run(int argc, char **argv) {
          .help = "activation checkpointing: one layer's activations at a time (less memory, ~1/3 more compute)"},
         {.name = "eval-every", .type = SD_OPT_INT, .ptr = &a.eval_every, .metavar = "N",
          .help = "validation loss every N steps, the best kept (default 50; 0 = at the end only)"},
+        {.name = "valid-max", .type = SD_OPT_INT, .ptr = &a.valid_max, .metavar = "N",
+         .help = "validate on at most N conversations, evenly spaced through the file (default 1000; 0 = all)"},
         {.name = "ckpt-every", .type = SD_OPT_INT, .ptr = &a.ckpt_every, .metavar = "N",
          .help = "training checkpoint every N steps (default 100)"},
         {.name = "no-ckpt", .type = SD_OPT_FLAG, .ptr = &a.no_ckpt, .help = "write no training checkpoint"},
@@ -425,6 +427,7 @@ static int run(int argc, char **argv) {
     if ((rc = sd_out_dir_check(dir, flags, &err)) || (rc = sd_lock_output(&lk, dir, &err))) goto done;
     if ((rc = read_chats(&train, tr_path, a.work, a.data != NULL, &err))) goto done;
     if (va_path && (a.valid_data || sd_exists(va_path)) && (rc = read_chats(&valid, va_path, a.work, true, &err))) goto done;
+    if (a.valid_max > 0) sd_chat_set_keep_spaced(&valid, (size_t)a.valid_max);
     if ((rc = sd_sid_vocab_open(&v, sids, NULL, &err))) goto done;
     v_ok = true;
     if ((rc = sd_chat_check_sid_tokens(&train, tr_path, v.offset[v.n_levels], &err)) ||

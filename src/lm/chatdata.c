@@ -22,6 +22,20 @@ void sd_chat_set_free(sd_chat_set *s) {
     memset(s, 0, sizeof *s);
 }
 
+void sd_chat_set_keep_spaced(sd_chat_set *s, size_t max) {
+    if (max == 0 || s->n <= max) return;
+    size_t n = s->n, k = 0;
+    for (size_t i = 0, next = 0; i < n; i++) {
+        if (k < max && i == next) {
+            s->convs[k++] = s->convs[i];
+            next = (k * n) / max;
+        } else {
+            conv_free(&s->convs[i]);
+        }
+    }
+    s->n = k;
+}
+
 /* One parsed line into c; errors name where (file:line) and the field. */
 static int parse_conv(const cJSON *j, const char *where, sd_chat_conv *c, sd_err *err) {
     memset(c, 0, sizeof *c);

@@ -37,6 +37,10 @@ typedef struct sd_chat_set {
  * ("train.jsonl:12: messages[1].content: expected a string"). On error *out is empty. */
 int sd_chat_read_jsonl(sd_chat_set *out, const char *path, sd_err *err);
 void sd_chat_set_free(sd_chat_set *s);
+/* Keeps at most max conversations, evenly spaced through the set (i * n / max for i < max), so a
+ * file written task by task keeps every task in proportion; a validation loss over all of a large
+ * valid.jsonl would cost more than the training steps between two validations. */
+void sd_chat_set_keep_spaced(sd_chat_set *s, size_t max);
 
 /* Every "<|sid_N|>" in the contents must be one of the n_sid tokens <|sid_0|> .. <|sid_{n_sid-1}|>
  * of the semantic IDs the model is given (a higher N would be learnt as plain text): else an error
