@@ -54,24 +54,40 @@ static void cat_str(char **s, size_t *n, size_t *cap, const char *t) {
     *n += k;
 }
 
+char *sd_llm_rec_history_text(const sd_llm_rec *r, const int32_t *hist, int n) {
+    int from = n > r->max_history ? n - r->max_history : 0;
+    size_t len = 0, cap = 64;
+    char *h = sd_xmalloc(cap);
+    h[0] = 0;
+    for (int i = from; i < n; i++) {
+        if (hist[i] < 0 || hist[i] >= r->n_items) continue; /* checked by the callers */
+        if (i > from) cat_str(&h, &len, &cap, ", ");
+        cat_str(&h, &len, &cap, r->sid_str[hist[i]]);
+    }
+    return h;
+}
+
+int sd_llm_rec_encode(const sd_llm_rec *r, const char *user_msg, sd_ids *out, sd_err *err) {
+    out->n = 0;
+    sd_chat_msg msgs[2] = {{.role = "system", .content = sd_lm_system_message()}, {.role = "user", .content = user_msg}};
+    char *text = sd_chat_render(msgs, 2, true, false);
+    int rc = sd_tok_encode(r->m.tok, NULL, text, strlen(text), out);
+    free(text);
+    if (rc) return sd_errf(err, rc, "recommend: could not tokenise the prompt");
+    return 0;
+}
+
 int sd_llm_rec_prompt(const sd_llm_rec *r, const int32_t *hist, int n, const char *request, sd_ids *out, sd_err *err) {
     out->n = 0;
     bool has_req = request && request[0];
     if (n <= 0 && !has_req) return sd_errf(err, SD_EUSAGE, "recommend: give a history, a request in words, or both");
-    int from = n > r->max_history ? n - r->max_history : 0;
+    for (int i = 0; i < n; i++)
+        if (hist[i] < 0 || hist[i] >= r->n_items)
+            return sd_errf(err, SD_ERANGE, "recommend: item %d outside the catalogue's %d", hist[i], r->n_items);
+    char *h = sd_llm_rec_history_text(r, hist, n);
     size_t len = 0, cap = 256;
     char *user = sd_xmalloc(cap);
     user[0] = 0;
-    char *h = NULL;
-    size_t hn = 0, hcap = 0;
-    for (int i = from; i < n; i++) {
-        if (hist[i] < 0 || hist[i] >= r->n_items) {
-            free(user); free(h);
-            return sd_errf(err, SD_ERANGE, "recommend: item %d outside the catalogue's %d", hist[i], r->n_items);
-        }
-        if (i > from) cat_str(&h, &hn, &hcap, ", ");
-        cat_str(&h, &hn, &hcap, r->sid_str[hist[i]]);
-    }
     /* the wording lmdata trains with (its first next-item phrasing; the steer phrasings' frame) */
     if (!has_req) {
         cat_str(&user, &len, &cap, "Here is what I bought, in order: ");
@@ -87,37 +103,27 @@ int sd_llm_rec_prompt(const sd_llm_rec *r, const int32_t *hist, int n, const cha
         if (!strstr(request, SD_SID_TOKEN_REC)) cat_str(&user, &len, &cap, " " SD_SID_TOKEN_REC);
     }
     free(h);
-    sd_chat_msg msgs[2] = {{.role = "system", .content = sd_lm_system_message()}, {.role = "user", .content = user}};
-    char *text = sd_chat_render(msgs, 2, true, false);
-    int rc = sd_tok_encode(r->m.tok, NULL, text, strlen(text), out);
-    free(text);
+    int rc = sd_llm_rec_encode(r, user, out, err);
     free(user);
-    if (rc) return sd_errf(err, rc, "recommend: could not tokenise the prompt");
-    return 0;
+    return rc;
 }
 
-int sd_llm_rec_topk(sd_llm_rec *r, int n_users, const int32_t *const *hist, const int32_t *hist_len,
-                    const char *const *request, bool exclude_history, int k, int32_t *items, float *scores,
-                    int32_t *n_found, sd_err *err) {
-    sd_ids *ids = sd_xcalloc((size_t)(n_users ? n_users : 1), sizeof *ids);
-    const int32_t **prompts = sd_xmalloc(sizeof *prompts * (size_t)(n_users ? n_users : 1));
-    int *lens = sd_xmalloc(sizeof(int) * (size_t)(n_users ? n_users : 1));
-    int rc = 0;
-    for (int u = 0; u < n_users && !rc; u++) {
-        rc = sd_llm_rec_prompt(r, hist[u], hist_len[u], request ? request[u] : NULL, &ids[u], err);
-        prompts[u] = ids[u].v;
-        lens[u] = (int)ids[u].n;
+int sd_llm_rec_beam(sd_llm_rec *r, int n, const sd_ids *prompts, const int32_t *const *exclude, const int32_t *n_exclude,
+                    int k, int32_t *items, float *scores, int32_t *n_found, sd_err *err) {
+    const int32_t **pp = sd_xmalloc(sizeof *pp * (size_t)(n ? n : 1));
+    int *lens = sd_xmalloc(sizeof(int) * (size_t)(n ? n : 1)), *nex = NULL;
+    for (int u = 0; u < n; u++) pp[u] = prompts[u].v, lens[u] = (int)prompts[u].n;
+    if (exclude) {
+        nex = sd_xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+        for (int u = 0; u < n; u++) nex[u] = n_exclude[u];
     }
+    sd_sid_beam_cfg cfg;
+    sd_sid_beam_cfg_default(&cfg);
+    cfg.k = k;
+    cfg.width = r->width > k ? r->width : k;
     sd_sid_beam_out o = {0};
-    if (!rc) {
-        sd_sid_beam_cfg cfg;
-        sd_sid_beam_cfg_default(&cfg);
-        cfg.k = k;
-        cfg.width = r->width > k ? r->width : k;
-        rc = sd_sid_beam_search(&r->m, &r->v, prompts, lens, n_users, exclude_history ? hist : NULL,
-                                exclude_history ? hist_len : NULL, &cfg, &o, err);
-    }
-    for (int u = 0; u < n_users && !rc; u++) {
+    int rc = sd_sid_beam_search(&r->m, &r->v, pp, lens, n, exclude, nex, &cfg, &o, err);
+    for (int u = 0; u < n && !rc; u++) {
         n_found[u] = o.n[u];
         for (int j = 0; j < k; j++) {
             items[(size_t)u * k + j] = o.items[(size_t)u * k + j];
@@ -125,8 +131,22 @@ int sd_llm_rec_topk(sd_llm_rec *r, int n_users, const int32_t *const *hist, cons
         }
     }
     sd_sid_beam_out_free(&o);
+    free(pp); free(lens); free(nex);
+    return rc;
+}
+
+int sd_llm_rec_topk(sd_llm_rec *r, int n_users, const int32_t *const *hist, const int32_t *hist_len,
+                    const char *const *request, bool exclude_history, int k, int32_t *items, float *scores,
+                    int32_t *n_found, sd_err *err) {
+    sd_ids *ids = sd_xcalloc((size_t)(n_users ? n_users : 1), sizeof *ids);
+    int rc = 0;
+    for (int u = 0; u < n_users && !rc; u++)
+        rc = sd_llm_rec_prompt(r, hist[u], hist_len[u], request ? request[u] : NULL, &ids[u], err);
+    if (!rc)
+        rc = sd_llm_rec_beam(r, n_users, ids, exclude_history ? hist : NULL, exclude_history ? hist_len : NULL, k,
+                             items, scores, n_found, err);
     for (int u = 0; u < n_users; u++) sd_ids_free(&ids[u]);
-    free(ids); free(prompts); free(lens);
+    free(ids);
     return rc;
 }
 

@@ -43,6 +43,15 @@ void sd_llm_rec_free(sd_llm_rec *r);
  * in words (NULL or ""): at least one of the two. out is reset first. */
 int sd_llm_rec_prompt(const sd_llm_rec *r, const int32_t *hist, int n, const char *request, sd_ids *out, sd_err *err);
 
+/* "SID, SID, ..." of the last max_history items (malloc'd). */
+char *sd_llm_rec_history_text(const sd_llm_rec *r, const int32_t *hist, int n);
+/* The prompt's token ids for a complete user message (system message, chat template, the
+ * assistant's turn opened, thinking off). */
+int sd_llm_rec_encode(const sd_llm_rec *r, const char *user_msg, sd_ids *out, sd_err *err);
+/* Beam search after n prompts; exclude / n_exclude per prompt (may be NULL). */
+int sd_llm_rec_beam(sd_llm_rec *r, int n, const sd_ids *prompts, const int32_t *const *exclude, const int32_t *n_exclude,
+                    int k, int32_t *items, float *scores, int32_t *n_found, sd_err *err);
+
 /* Top-k items for n_users prompts built from hist / request (request may be NULL: none for all);
  * exclude_history leaves each user's history out. items / scores [n_users, k], n_found [n_users]. */
 int sd_llm_rec_topk(sd_llm_rec *r, int n_users, const int32_t *const *hist, const int32_t *hist_len,
