@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/file.h"
 #include "data/catalog.h"
 #include "ids/sid_vocab.h"
 #include "test_util.h"
@@ -75,9 +76,36 @@ Test(recommend_cli, items_exist_and_json, .timeout = 300) {
     cr_assert(strstr(out, "| rank | ext_id | title | score | sid |") && strstr(out, "why "), "%s", out);
     free(out);
     /* the llm row in the evaluation table */
-    cr_assert_eq(sd_test_semid(&out, "eval %s --models llm,popularity --eval-users 40 --quiet", g_work), 0, "%s", out);
+    cr_assert_eq(sd_test_semid(&out, "eval %s --models llm,popularity --eval-users 40 --llm-users 24 --quiet", g_work), 0,
+                 "%s", out);
     cr_assert(strstr(out, "| llm | full | test | excluded | 40 |"), "%s", out);
+    cr_assert(strstr(out, "constrained 100.0%"), "constrained decoding names only real items:\n%s", out);
     free(out);
+    /* eval_llm.json: the valid-item rates, steering rows for the llm and popularity, explanations */
+    char p[400], *txt;
+    size_t tn;
+    snprintf(p, sizeof p, "%s/eval_llm.json", g_work);
+    cr_assert_eq(sd_read_file(p, &txt, &tn, &err), 0, "%s", err.msg);
+    cJSON *j = cJSON_Parse(txt);
+    cJSON *vi = cJSON_GetObjectItem(j, "valid_items");
+    cr_assert_eq(cJSON_GetObjectItem(vi, "users")->valueint, 24);
+    cr_assert_float_eq(cJSON_GetObjectItem(vi, "constrained")->valuedouble, 1.0, 1e-12);
+    double free_rate = cJSON_GetObjectItem(vi, "unconstrained")->valuedouble;
+    cr_assert(free_rate >= 0 && free_rate <= 1);
+    int rows = 0, llm_rows = 0;
+    cJSON *row;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(j, "steering")) {
+        rows++;
+        const char *mname = cJSON_GetObjectItem(row, "model")->valuestring;
+        llm_rows += !strcmp(mname, "llm");
+        cJSON *pl = cJSON_GetObjectItem(row, "platform");
+        if (cJSON_IsNumber(pl)) cr_assert(pl->valuedouble >= 0 && pl->valuedouble <= 1);
+    }
+    cr_assert_eq(llm_rows, 3, "request, steer_platform, steer_genre");
+    cr_assert_eq(rows, 6, "the llm and popularity, 3 prompts each");
+    cr_assert(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "explanations"), "explained")->valueint > 0);
+    cJSON_Delete(j);
+    free(txt);
 
     /* bad input */
     cr_assert_eq(sd_test_semid(&out, "recommend %s --history nope,%s", g_work, c->items[1].ext_id), 2, "%s", out);

@@ -13,6 +13,8 @@
 #include "data/workdir.h"
 #include "eval/evaluate.h"
 #include "eval/results.h"
+#include "io/json_util.h"
+#include "lm/llm_eval.h"
 
 static int parse_protocols(const char *s, sd_protocol *out, int *n, sd_err *err) {
     *n = 0;
@@ -80,6 +82,42 @@ typedef struct eval_entry {
     char name[64];
 } eval_entry;
 
+/* The LLM's own measures (lm/llm_eval.h) beside the table: valid-item rate, steering against the
+ * other trained models and popularity for the same users, explanation truth; WORK/eval_llm.json. */
+static int llm_extras(const sd_work *w, const char *llm_dir, const char *sids, int users, bool json, sd_err *err) {
+    const char *names[] = {"sasrec", "sasrec_sid", "popularity"};
+    sd_scorer others[3];
+    const sd_scorer *op[3];
+    int n_others = 0, rc = 0;
+    for (int i = 0; i < 3 && !rc; i++) {
+        const sd_model_kind *k = sd_model_kind_find(names[i]);
+        if (!k || !k->detect(w)) continue;
+        sd_model_src src = {.seed = sd_seed, .sids_prefix = sids};
+        if (!(rc = k->load(w, &src, &others[n_others], err))) op[n_others] = &others[n_others], n_others++;
+    }
+    char *sp = NULL, *dir = llm_dir ? sd_xstrdup(llm_dir) : sd_work_path(w, "lm");
+    sd_llm_rec r;
+    bool open = false;
+    if (!rc) rc = sd_sids_path(w, sids ? sids : "", "eval: --sids", SD_EUSAGE, &sp, err);
+    if (!rc) open = !(rc = sd_llm_rec_open(&r, dir, sp, w->cat, err));
+    sd_llm_eval_opts o = {.users = users, .seed = sd_seed, .top_k = 10};
+    sd_llm_eval e;
+    if (!rc && !(rc = sd_llm_evaluate(&r, w, op, n_others, &o, &e, err))) {
+        if (!json) sd_llm_eval_print(&e);
+        cJSON *j = sd_llm_eval_json(&e, &o);
+        char *path = sd_work_path(w, "eval_llm.json");
+        rc = sd_json_write_file(path, j, true, err);
+        free(path);
+        cJSON_Delete(j);
+        sd_llm_eval_free(&e);
+    }
+    if (open) sd_llm_rec_free(&r);
+    for (int i = 0; i < n_others; i++) sd_scorer_free(&others[i]);
+    free(sp);
+    free(dir);
+    return rc;
+}
+
 /* The last component of a folder path, trailing slashes ignored, into buf. */
 static void folder_name(const char *dir, char *buf, size_t n) {
     size_t len = strlen(dir);
@@ -139,7 +177,7 @@ static int run(int argc, char **argv) {
     const char *protocol = "full", *part_s = NULL, *models = NULL, *sids = NULL;
     char **model_dirs = NULL;
     bool no_excl = false, json = false;
-    int batch = 0, eval_users = 0;
+    int batch = 0, eval_users = 0, llm_users = 200;
     sd_opt opts[] = {
         {.name = "protocol", .type = SD_OPT_STR, .ptr = &protocol, .metavar = "P",
          .help = "full (default), sampled100, sampled1000, or all"},
@@ -157,6 +195,9 @@ static int run(int argc, char **argv) {
         {.name = "sids", .type = SD_OPT_STR, .ptr = &sids, .metavar = "PREFIX",
          .help = "SID models read WORK/PREFIXsids.tsv (default: the prefix each model's config.json records, "
                  "the one it was trained on: `semid sasrec --sid --sids PREFIX`)"},
+        {.name = "llm-users", .type = SD_OPT_INT, .ptr = &llm_users, .metavar = "N",
+         .help = "with the llm among the models: its valid-item rate, steering and explanations on N sampled test "
+                 "users (default 200; 0 = skip), in WORK/eval_llm.json"},
         {.name = "eval-users", .type = SD_OPT_INT, .ptr = &eval_users, .metavar = "N",
          .help = "rank a random sample of N of the users with a target (the paper: 10000), drawn from --seed: the "
                  "same users for every model and protocol (default 0 = all)"},
@@ -254,6 +295,10 @@ static int run(int argc, char **argv) {
         sd_warn("eval: the split of %s has no cold items (prep or synth --cold-items F): part cold is empty", dir);
 
     sd_results run_rows = {0};
+    const char *llm_dir = NULL;
+    bool have_llm = false;
+    for (int k = 0; k < n_entries; k++)
+        if (!strcmp(entries[k].kind->name, "llm") && !have_llm) have_llm = true, llm_dir = entries[k].dir;
     for (int k = 0; k < n_entries && !rc; k++) {
         sd_scorer sc;
         sd_model_src src = {.seed = sd_seed, .dir = entries[k].dir, .sids_prefix = sids};
@@ -294,7 +339,6 @@ static int run(int argc, char **argv) {
         sd_scorer_free(&sc);
     }
     free(entries);
-    free(model_dirs);
 
     if (!rc) {
         /* keep rows of earlier runs (other protocols or parts) in the files */
@@ -324,6 +368,8 @@ static int run(int argc, char **argv) {
         }
     }
     sd_results_free(&run_rows);
+    if (!rc && have_llm && llm_users > 0 && part == SD_PART_TEST) rc = llm_extras(&w, llm_dir, sids, llm_users, json, &err);
+    free(model_dirs); /* llm_dir points into it */
     sd_work_free(&w);
     sd_unlock(&lk_out);
     sd_unlock(&lk);
