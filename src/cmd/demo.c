@@ -48,6 +48,11 @@ static const stage STAGES[] = {
      * can be downloaded); about four minutes of training on 2 cores */
     {.label = "LLM fine-tuning", .command = "finetune", .args = {"@W", "--size", "tiny", "--steps", "2500", "--eval-every", "250", NULL},
      .quick = {"--steps", "40", NULL}},
+    /* what the model answers: a user's next items with its explanation, then the same history steered */
+    {.label = "example: a user's next items", .command = "recommend",
+     .args = {"@W", "--user-index", "0", "-k", "5", "--explain", NULL}},
+    {.label = "example: a steered request", .command = "recommend",
+     .args = {"@W", "--user-index", "0", "-k", "5", "--prompt", "Similar, but for PC.", NULL}},
     {.label = "evaluation", .command = "eval", .args = {"@W", NULL}},
 };
 

@@ -297,6 +297,7 @@ static int run(int argc, char **argv) {
     sd_results run_rows = {0};
     const char *llm_dir = NULL;
     bool have_llm = false;
+    char topk_notes[1024] = "";
     for (int k = 0; k < n_entries; k++)
         if (!strcmp(entries[k].kind->name, "llm") && !have_llm) have_llm = true, llm_dir = entries[k].dir;
     for (int k = 0; k < n_entries && !rc; k++) {
@@ -331,6 +332,14 @@ static int run(int argc, char **argv) {
             sd_info("%s / %s / %s: %lld users, NDCG@10 %.4f (%.2fs)", row.model, row.protocol, row.part,
                     (long long)row.m.n_users, row.m.ndcg[1], sd_now() - t0);
             if (row.m.n_users == 0) sd_warn("eval: no user has a %s target in %s", row.part, dir);
+            if (sc.score_topk && !sc.score_batch && (protos[p] == SD_PROTO_FULL || !sc.score_candidates)) {
+                size_t l = strlen(topk_notes);
+                snprintf(topk_notes + l, sizeof topk_notes - l,
+                         "%s / %s / %s: ranked from its top-%d list: Hit@K and NDCG@K exact for K <= %d; MRR, mean "
+                         "and median rank place the %lld targets outside the list after every listed item (bounds)\n",
+                         row.model, row.protocol, row.part, sd_metric_ks[SD_METRIC_NK - 1],
+                         sd_metric_ks[SD_METRIC_NK - 1], (long long)row.m.n_unlisted);
+            }
             if (row.m.n_short)
                 sd_warn("eval: %s / %s: for %lld users the target was outside a top-K list of fewer than %d "
                         "candidates; their Hit@K / NDCG@K are lower bounds (eval/metrics.h)", row.model,
@@ -365,6 +374,7 @@ static int run(int argc, char **argv) {
                 printf("%s\n\n", line);
             }
             sd_results_print_markdown(&run_rows, stdout);
+            if (topk_notes[0]) printf("\n%s", topk_notes);
         }
     }
     sd_results_free(&run_rows);

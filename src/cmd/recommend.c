@@ -95,13 +95,15 @@ static char *explain(sd_llm_rec *r, const sd_catalog *cat, int32_t last, int32_t
 
 static int run(int argc, char **argv) {
     const char *model = NULL, *user = NULL, *history = NULL, *prompt = NULL, *sids = NULL;
-    int k = 10, width = 20;
+    int k = 10, width = 20, user_index = -1;
     bool json = false, keep = false, want_explain = false;
     sd_opt opts[] = {
         {.name = "model", .type = SD_OPT_STR, .ptr = &model, .metavar = "DIR",
          .help = "the fine-tuned model folder (default WORK/lm)"},
         {.name = "user", .type = SD_OPT_STR, .ptr = &user, .metavar = "ID",
          .help = "a user of WORK: their whole sequence is the history"},
+        {.name = "user-index", .type = SD_OPT_INT, .ptr = &user_index, .metavar = "N",
+         .help = "the user in row N of WORK's sequences (0 = the first), as --user"},
         {.name = "history", .type = SD_OPT_STR, .ptr = &history, .metavar = "IDS",
          .help = "items as a comma-separated list of external ids, oldest first"},
         {.name = "prompt", .type = SD_OPT_STR, .ptr = &prompt, .metavar = "TEXT",
@@ -135,8 +137,9 @@ static int run(int argc, char **argv) {
     const char *dir = pos[0];
     free(pos);
     if (k < 1 || width < k) rc = sd_errf(&err, SD_EUSAGE, "recommend: need 1 <= -k (%d) <= --width (%d)", k, width);
-    else if (user && history) rc = sd_errf(&err, SD_EUSAGE, "recommend: give --user or --history, not both");
-    else if (!user && !history && !prompt)
+    else if ((user != NULL) + (history != NULL) + (user_index >= 0) > 1)
+        rc = sd_errf(&err, SD_EUSAGE, "recommend: give one of --user, --user-index and --history");
+    else if (!user && !history && user_index < 0 && !prompt)
         rc = sd_errf(&err, SD_EUSAGE, "recommend: give a history (--user ID or --history IDS), a --prompt, or both");
     if (rc) return sd_cmd_error(&err);
 
@@ -152,6 +155,12 @@ static int run(int argc, char **argv) {
         for (int32_t i = 0; i < w.seq.n_users && row < 0; i++)
             if (w.seq.user_ids && !strcmp(w.seq.user_ids[i], user)) row = i;
         if (row < 0) rc = sd_errf(&err, SD_EUSAGE, "recommend: --user: no user \"%s\" in %s", user, dir);
+        else user_index = row;
+    }
+    if (!rc && user_index >= 0) {
+        int32_t row = user_index;
+        if (row >= w.seq.n_users)
+            rc = sd_errf(&err, SD_EUSAGE, "recommend: --user-index %d: %s has %d users", row, dir, w.seq.n_users);
         else {
             n_hist = sd_seq_len(&w.seq, row);
             hist = sd_xmalloc(sizeof(int32_t) * (size_t)(n_hist + 1));
