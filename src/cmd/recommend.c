@@ -80,6 +80,15 @@ static char *explain(sd_llm_rec *r, const sd_catalog *cat, int32_t last, int32_t
             if (is_stop) break;
             size_t bl;
             const char *b = sd_tok_token_bytes(r->m.tok, o.tokens[0][i], &bl);
+            /* an item the reason names is shown by its title */
+            int32_t named = o.tokens[0][i] == r->v.start_id && i + r->v.n_levels + 1 < o.n[0]
+                                ? sd_sid_vocab_tokens_item(&r->v, o.tokens[0] + i, r->v.n_levels + 2)
+                                : -1;
+            if (named >= 0) {
+                b = cat->items[named].title;
+                bl = strlen(b);
+                i += r->v.n_levels + 1;
+            }
             if (!b) continue;
             if (n + bl + 1 > cap) { cap = (n + bl + 1) * 2; out = sd_xrealloc(out, cap); }
             memcpy(out + n, b, bl);
