@@ -13,8 +13,6 @@
 #include "data/workdir.h"
 #include "lm/generate.h"
 #include "lm/llm_rec.h"
-#include "lm/lmdata_tasks.h"
-#include "text/chat_template.h"
 
 /* Items of a comma-separated list of external ids (malloc'd into *out). */
 static int parse_history(const sd_catalog *cat, const char *list, int32_t **out, int *n, sd_err *err) {
@@ -45,18 +43,8 @@ static int parse_history(const sd_catalog *cat, const char *list, int32_t **out,
  * "<SID> Title\n<reason>"): the answer's first line is given, the reason generated (greedy,
  * constrained SIDs). malloc'd text, or NULL. */
 static char *explain(sd_llm_rec *r, const sd_catalog *cat, int32_t last, int32_t item, sd_err *err) {
-    char user[2048], ans[4096];
-    snprintf(user, sizeof user, "I just finished %s. Suggest another " SD_SID_TOKEN_REC " and explain why:",
-             cat->items[last].title);
-    sd_chat_msg msgs[2] = {{.role = "system", .content = sd_lm_system_message()}, {.role = "user", .content = user}};
-    char *text = sd_chat_render(msgs, 2, true, false);
-    snprintf(ans, sizeof ans, "%s %s\n", r->sid_str[item], cat->items[item].title);
-    size_t tl = strlen(text), al = strlen(ans);
-    text = sd_xrealloc(text, tl + al + 1);
-    memcpy(text + tl, ans, al + 1);
     sd_ids in = {0};
-    sd_tok_encode(r->m.tok, NULL, text, strlen(text), &in);
-    free(text);
+    if (sd_llm_rec_explain_prompt(r, cat, last, item, &in, err)) { sd_ids_free(&in); return NULL; }
     sd_gen_cfg g;
     sd_gen_cfg_default(&g);
     g.max_new_tokens = 96;
@@ -72,29 +60,7 @@ static char *explain(sd_llm_rec *r, const sd_catalog *cat, int32_t last, int32_t
     sd_gen_out o;
     char *out = NULL;
     if (!sd_generate(&r->m, prompts, lens, 1, &g, &o, err)) {
-        size_t cap = 64, n = 0;
-        out = sd_xmalloc(cap);
-        for (int i = 0; i < o.n[0]; i++) {
-            bool is_stop = false;
-            for (int s = 0; s < g.n_stop; s++) is_stop |= o.tokens[0][i] == stop[s];
-            if (is_stop) break;
-            size_t bl;
-            const char *b = sd_tok_token_bytes(r->m.tok, o.tokens[0][i], &bl);
-            /* an item the reason names is shown by its title */
-            int32_t named = o.tokens[0][i] == r->v.start_id && i + r->v.n_levels + 1 < o.n[0]
-                                ? sd_sid_vocab_tokens_item(&r->v, o.tokens[0] + i, r->v.n_levels + 2)
-                                : -1;
-            if (named >= 0) {
-                b = cat->items[named].title;
-                bl = strlen(b);
-                i += r->v.n_levels + 1;
-            }
-            if (!b) continue;
-            if (n + bl + 1 > cap) { cap = (n + bl + 1) * 2; out = sd_xrealloc(out, cap); }
-            memcpy(out + n, b, bl);
-            n += bl;
-        }
-        out[n] = 0;
+        out = sd_llm_rec_decode(r, cat, o.tokens[0], o.n[0], stop, g.n_stop); /* named items by title */
         sd_gen_out_free(&o);
     }
     sd_sid_mask_free(&mk);

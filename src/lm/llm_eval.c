@@ -39,25 +39,6 @@ static char *expand(const char *tpl, const char *const *kv) {
     return out;
 }
 
-/* Text of generated tokens (stop tokens end it). */
-static char *decode(const sd_tokenizer *tok, const int32_t *t, int n, const int32_t *stop, int n_stop) {
-    size_t cap = 64, len = 0;
-    char *s = sd_xmalloc(cap);
-    for (int i = 0; i < n; i++) {
-        bool is_stop = false;
-        for (int j = 0; j < n_stop; j++) is_stop |= t[i] == stop[j];
-        if (is_stop) break;
-        size_t bl;
-        const char *b = sd_tok_token_bytes(tok, t[i], &bl);
-        if (!b) continue;
-        if (len + bl + 1 > cap) { cap = (len + bl + 1) * 2; s = sd_xrealloc(s, cap); }
-        memcpy(s + len, b, bl);
-        len += bl;
-    }
-    s[len] = 0;
-    return s;
-}
-
 /* Item named by the first complete SID in tokens, or -1. */
 static int32_t first_sid_item(const sd_sid_vocab *v, const int32_t *t, int n) {
     for (int i = 0; i < n; i++)
@@ -282,10 +263,7 @@ static int explanations(sd_llm_rec *r, const sd_work *w, const sd_lm_facts *f, c
     for (int i = 0; i < us->n && !rc; i++) {
         if (!us->len[i]) continue;
         int32_t a = us->ctx[i][us->len[i] - 1];
-        const char *kv[] = {"title", w->cat->items[a].title, NULL};
-        char *msg = expand(sd_lmp_explain.train[0], kv);
-        rc = sd_llm_rec_encode(r, msg, &ids[n], err);
-        free(msg);
+        rc = sd_llm_rec_explain_prompt(r, w->cat, a, -1, &ids[n], err);
         pp[n] = ids[n].v, lens[n] = (int)ids[n].n, anchor[n] = a;
         n++;
     }
@@ -313,7 +291,7 @@ static int explanations(sd_llm_rec *r, const sd_work *w, const sd_lm_facts *f, c
         for (int i = 0; i < n && !rc; i++) {
             int32_t b = first_sid_item(&r->v, go.tokens[i], go.n[i]);
             if (b < 0) continue;
-            char *text = decode(r->m.tok, go.tokens[i], go.n[i], stop, g.n_stop);
+            char *text = sd_llm_rec_decode(r, NULL, go.tokens[i], go.n[i], stop, g.n_stop); /* SIDs as tokens */
             const char *reason = strchr(text, '\n'); /* "<SID> Title\n<reason>" */
             reason = reason ? reason + 1 : "";
             out->explained++;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "base/file.h"
 #include "base/mem.h"
+#include "lm/lmdata_phrases.h"
 #include "lm/lmdata_tasks.h"
 #include "text/chat_template.h"
 
@@ -106,6 +107,57 @@ int sd_llm_rec_prompt(const sd_llm_rec *r, const int32_t *hist, int n, const cha
     int rc = sd_llm_rec_encode(r, user, out, err);
     free(user);
     return rc;
+}
+
+char *sd_llm_rec_decode(const sd_llm_rec *r, const sd_catalog *cat, const int32_t *t, int n, const int32_t *stop,
+                        int n_stop) {
+    size_t cap = 64, len = 0;
+    char *s = sd_xmalloc(cap);
+    s[0] = 0;
+    for (int i = 0; i < n; i++) {
+        bool is_stop = false;
+        for (int j = 0; j < n_stop; j++) is_stop |= t[i] == stop[j];
+        if (is_stop) break;
+        int32_t named = cat && t[i] == r->v.start_id && i + r->v.n_levels + 1 < n
+                            ? sd_sid_vocab_tokens_item(&r->v, t + i, r->v.n_levels + 2)
+                            : -1;
+        size_t bl;
+        const char *b;
+        if (named >= 0) {
+            b = cat->items[named].title;
+            bl = strlen(b);
+            i += r->v.n_levels + 1;
+        } else if (!(b = sd_tok_token_bytes(r->m.tok, t[i], &bl))) {
+            continue;
+        }
+        if (len + bl + 1 > cap) { cap = (len + bl + 1) * 2; s = sd_xrealloc(s, cap); }
+        memcpy(s + len, b, bl);
+        len += bl;
+        s[len] = 0;
+    }
+    return s;
+}
+
+int sd_llm_rec_explain_prompt(const sd_llm_rec *r, const sd_catalog *cat, int32_t anchor, int32_t item, sd_ids *out,
+                              sd_err *err) {
+    const char *tpl = sd_lmp_explain.train[0], *at = strstr(tpl, "{title}");
+    const char *title = cat->items[anchor].title;
+    size_t n = strlen(tpl) + strlen(title) + 1;
+    char *user = sd_xmalloc(n);
+    if (at) snprintf(user, n, "%.*s%s%s", (int)(at - tpl), tpl, title, at + strlen("{title}"));
+    else snprintf(user, n, "%s", tpl);
+    sd_chat_msg msgs[2] = {{.role = "system", .content = sd_lm_system_message()}, {.role = "user", .content = user}};
+    char *text = sd_chat_render(msgs, 2, true, false);
+    free(user);
+    if (item >= 0) { /* the answer's first line, as lmdata writes it: "<SID> Title\n" */
+        size_t tl = strlen(text), al = strlen(r->sid_str[item]) + strlen(cat->items[item].title) + 3;
+        text = sd_xrealloc(text, tl + al);
+        snprintf(text + tl, al, "%s %s\n", r->sid_str[item], cat->items[item].title);
+    }
+    out->n = 0;
+    int rc = sd_tok_encode(r->m.tok, NULL, text, strlen(text), out);
+    free(text);
+    return rc ? sd_errf(err, rc, "explain: could not tokenise the prompt") : 0;
 }
 
 int sd_llm_rec_beam(sd_llm_rec *r, int n, const sd_ids *prompts, const int32_t *const *exclude, const int32_t *n_exclude,

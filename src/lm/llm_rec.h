@@ -48,6 +48,16 @@ char *sd_llm_rec_history_text(const sd_llm_rec *r, const int32_t *hist, int n);
 /* The prompt's token ids for a complete user message (system message, chat template, the
  * assistant's turn opened, thinking off). */
 int sd_llm_rec_encode(const sd_llm_rec *r, const char *user_msg, sd_ids *out, sd_err *err);
+/* Text of generated tokens up to the first stop token (malloc'd). With cat, an SID the text names
+ * is shown as the item's title; without, as its token strings. */
+char *sd_llm_rec_decode(const sd_llm_rec *r, const sd_catalog *cat, const int32_t *t, int n, const int32_t *stop,
+                        int n_stop);
+/* The explain prompt lmdata trains ("I just finished {title}. Suggest another <|rec|> and explain
+ * why:"), for the item `anchor`; with item >= 0 the answer's first line "<SID> Title\n" is appended
+ * so the model continues with its reason for that item. */
+int sd_llm_rec_explain_prompt(const sd_llm_rec *r, const sd_catalog *cat, int32_t anchor, int32_t item, sd_ids *out,
+                              sd_err *err);
+
 /* Beam search after n prompts; exclude / n_exclude per prompt (may be NULL). */
 int sd_llm_rec_beam(sd_llm_rec *r, int n, const sd_ids *prompts, const int32_t *const *exclude, const int32_t *n_exclude,
                     int k, int32_t *items, float *scores, int32_t *n_found, sd_err *err);
