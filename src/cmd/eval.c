@@ -84,7 +84,8 @@ typedef struct eval_entry {
 
 /* The LLM's own measures (lm/llm_eval.h) beside the table: valid-item rate, steering against the
  * other trained models and popularity for the same users, explanation truth; WORK/eval_llm.json. */
-static int llm_extras(const sd_work *w, const char *llm_dir, const char *sids, int users, bool json, sd_err *err) {
+static int llm_extras(const sd_work *w, const char *llm_dir, const char *name, const char *sids, int users, bool json,
+                      sd_err *err) {
     const char *names[] = {"sasrec", "sasrec_sid", "popularity"};
     sd_scorer others[3];
     const sd_scorer *op[3];
@@ -100,7 +101,7 @@ static int llm_extras(const sd_work *w, const char *llm_dir, const char *sids, i
     bool open = false;
     if (!rc) rc = sd_sids_path(w, sids ? sids : "", "eval: --sids", SD_EUSAGE, &sp, err);
     if (!rc) open = !(rc = sd_llm_rec_open(&r, dir, sp, w->cat, err));
-    sd_llm_eval_opts o = {.users = users, .seed = sd_seed, .top_k = 10};
+    sd_llm_eval_opts o = {.users = users, .seed = sd_seed, .top_k = 10, .name = name};
     sd_llm_eval e;
     if (!rc && !(rc = sd_llm_evaluate(&r, w, op, n_others, &o, &e, err))) {
         if (!json) sd_llm_eval_print(&e);
@@ -295,11 +296,12 @@ static int run(int argc, char **argv) {
         sd_warn("eval: the split of %s has no cold items (prep or synth --cold-items F): part cold is empty", dir);
 
     sd_results run_rows = {0};
-    const char *llm_dir = NULL;
+    const char *llm_dir = NULL, *llm_name = NULL;
     bool have_llm = false;
     char topk_notes[1024] = "";
     for (int k = 0; k < n_entries; k++)
-        if (!strcmp(entries[k].kind->name, "llm") && !have_llm) have_llm = true, llm_dir = entries[k].dir;
+        if (!strcmp(entries[k].kind->name, "llm") && !have_llm)
+            have_llm = true, llm_dir = entries[k].dir, llm_name = sd_xstrdup(entries[k].name);
     for (int k = 0; k < n_entries && !rc; k++) {
         sd_scorer sc;
         sd_model_src src = {.seed = sd_seed, .dir = entries[k].dir, .sids_prefix = sids};
@@ -378,7 +380,8 @@ static int run(int argc, char **argv) {
         }
     }
     sd_results_free(&run_rows);
-    if (!rc && have_llm && llm_users > 0 && part == SD_PART_TEST) rc = llm_extras(&w, llm_dir, sids, llm_users, json, &err);
+    if (!rc && have_llm && llm_users > 0 && part == SD_PART_TEST) rc = llm_extras(&w, llm_dir, llm_name, sids, llm_users, json, &err);
+    free((char *)llm_name);
     free(model_dirs); /* llm_dir points into it */
     sd_work_free(&w);
     sd_unlock(&lk_out);

@@ -225,7 +225,7 @@ static int steering(sd_llm_rec *r, const sd_work *w, const sd_lm_facts *f, const
         if (!rc) {
             for (int i = 0; i < n; i++)
                 for (int j = found[i]; j < k; j++) top[(size_t)i * k + j] = -1;
-            add_row(out, "llm", prompts[q], f, us, a, top, k);
+            add_row(out, o->name ? o->name : "llm", prompts[q], f, us, a, top, k);
         }
         for (int m = 0; m < n_others && !rc; m++) {
             if (!others[m]->score_batch) continue;

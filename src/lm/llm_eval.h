@@ -28,6 +28,7 @@ typedef struct sd_llm_eval_opts {
     int32_t users;   /* test users sampled (200) */
     uint64_t seed;
     int top_k;       /* steering list length (10) */
+    const char *name; /* the LLM's row label ("llm", or its folder's name) */
 } sd_llm_eval_opts;
 
 typedef struct sd_steer_row {
