@@ -11,6 +11,8 @@
  *   within 1e-4 (measured 5e-6), every logged step loss within 1e-4 relative (a wrong loss
  *   scale shows as a factor of 2);
  * - finetune stopped and resumed under 2 ranks: the same bytes as uninterrupted under 2 ranks.
+ * mpirun runs in a container as root: shared-memory transport without process_vm_readv (which a
+ * container without CAP_SYS_PTRACE refuses), ranks yielding while they wait (2 shared cores).
  * The MPI binary is $SEMID_MPI_BIN (make test builds build/semid-mpi when mpicc is present); the
  * tests that need mpirun skip, saying so, when it or the binary is missing. */
 #include <criterion/criterion.h>
@@ -22,7 +24,8 @@
 #include "io/safetensors.h"
 #include "test_util.h"
 
-#define MPIRUN "OMP_WAIT_POLICY=passive OMPI_MCA_btl=self,vader mpirun --oversubscribe --allow-run-as-root --bind-to none"
+#define MPIRUN "OMP_WAIT_POLICY=passive OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none " \
+               "OMPI_MCA_mpi_yield_when_idle=1 mpirun --oversubscribe --allow-run-as-root --bind-to none"
 
 static const char *mpi_bin(void) {
     const char *b = getenv("SEMID_MPI_BIN");
