@@ -38,8 +38,29 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(CMD_OBJ) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $(CMD_OBJ) $(LIB) $(LDLIBS)
+# MPI (src/nn/dist.h): only src/nn/dist.c differs. It is compiled a second time with mpicc
+# -DSD_MPI into $(BUILD)/mpi/dist.o, which links before the library (the archive's serial dist.o,
+# defining the same symbols, is then not pulled in). `make MPI=1` links ./semid that way;
+# $(BUILD)/semid-mpi is always the MPI binary (built for the tests when mpicc is present).
+MPI      ?=
+MPICC    ?= mpicc
+MPI_OBJ  := $(BUILD)/mpi/dist.o
+MPI_BIN  := $(BUILD)/semid-mpi
+HAVE_MPICC := $(shell command -v $(MPICC) 2>/dev/null)
+
+$(MPI_OBJ): src/nn/dist.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -DSD_MPI -MMD -MP -c $< -o $@
+
+# Relinks ./semid when MPI= changes.
+$(BUILD)/mpi-flag: FORCE
+	@mkdir -p $(BUILD); echo '$(MPI)' | cmp -s - $@ || echo '$(MPI)' > $@
+
+$(BIN): $(CMD_OBJ) $(LIB) $(BUILD)/mpi-flag $(if $(MPI),$(MPI_OBJ))
+	$(if $(MPI),$(MPICC),$(CC)) $(CFLAGS) -o $@ $(CMD_OBJ) $(if $(MPI),$(MPI_OBJ)) $(LIB) $(LDLIBS)
+
+$(MPI_BIN): $(CMD_OBJ) $(MPI_OBJ) $(LIB)
+	$(MPICC) $(CFLAGS) -o $@ $(CMD_OBJ) $(MPI_OBJ) $(LIB) $(LDLIBS)
 
 # The CLI parser lives with the commands (src/cmd), outside the library; its tests link it in.
 CLI_OBJ  := $(BUILD)/src/cmd/cli.o
@@ -55,8 +76,8 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 test-ref:
 	@BUILD=$(BUILD) bash tests/ref/run_all.sh
 
-test-c: $(TEST_BIN) $(BIN)
-	OMP_WAIT_POLICY=passive SEMID_BIN=$(abspath $(BIN)) SEMID_REF=$(abspath $(BUILD))/ref SEMID_FIXTURES=$(abspath tests/fixtures) \
+test-c: $(TEST_BIN) $(BIN) $(if $(HAVE_MPICC),$(MPI_BIN))
+	OMP_WAIT_POLICY=passive SEMID_BIN=$(abspath $(BIN)) $(if $(HAVE_MPICC),SEMID_MPI_BIN=$(abspath $(MPI_BIN))) SEMID_REF=$(abspath $(BUILD))/ref SEMID_FIXTURES=$(abspath tests/fixtures) \
 	  $(TEST_BIN) --jobs 2 $(TEST_ARGS)
 
 # The fuzz smoke run has its own sanitizer build (build-fuzz), so `make asan` does not repeat it.
@@ -111,4 +132,4 @@ fuzz-smoke-%: fuzz-build
 clean:
 	rm -rf build build-asan build-fuzz semid
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(MPI_OBJ:.o=.d)

@@ -2,6 +2,7 @@
 #include "cmd/cli.h"
 #include "base/startup.h"
 #include "base/version.h"
+#include "nn/dist.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,5 +31,9 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    return c->run(argc - 1, argv + 1);
+    /* under mpirun: MPI for the data-parallel trainers, a clear refusal elsewhere (nn/dist.h) */
+    sd_err err = {0};
+    bool parallel = !strcmp(c->name, "sasrec") || !strcmp(c->name, "finetune");
+    if (sd_dist_init(&argc, &argv, c->name, parallel, &err)) return sd_cmd_error(&err);
+    return sd_dist_finish(c->run(argc - 1, argv + 1));
 }

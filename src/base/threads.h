@@ -6,4 +6,6 @@
 #define SD_THREADS_H
 void sd_set_threads(int n);  /* n <= 0: all cores */
 int sd_threads(void);        /* omp_get_max_threads() of the calling thread */
+/* k processes share the cores (MPI ranks on one node): n <= 0 then means cores / k. */
+void sd_threads_share(int k);
 #endif

@@ -25,6 +25,7 @@
 #include "ids/sid_vocab.h"
 #include "io/json_util.h"
 #include "lm/finetune.h"
+#include "nn/dist.h"
 #include "text/bpe_train.h"
 
 typedef struct ft_args {
@@ -424,7 +425,8 @@ static int run(int argc, char **argv) {
     if (!sd_exists(sids)) { rc = sd_errf(&err, SD_ESTATE, "%s: missing; run `semid ids %s` first", sids, a.work); goto done; }
     if ((rc = sd_lock_output_shared(&lk_work, a.work, &err))) goto done;
     /* the output is checked before any work: a folder semid did not write is never replaced */
-    if ((rc = sd_out_dir_check(dir, flags, &err)) || (rc = sd_lock_output(&lk, dir, &err))) goto done;
+    if ((rc = sd_out_dir_check(dir, flags, &err)) || (sd_dist_rank() == 0 && (rc = sd_lock_output(&lk, dir, &err))))
+        goto done;
     if ((rc = read_chats(&train, tr_path, a.work, a.data != NULL, &err))) goto done;
     if (va_path && (a.valid_data || sd_exists(va_path)) && (rc = read_chats(&valid, va_path, a.work, true, &err))) goto done;
     if (a.valid_max > 0) sd_chat_set_keep_spaced(&valid, (size_t)a.valid_max);
@@ -513,7 +515,7 @@ static int run(int argc, char **argv) {
             if (!sd_quiet) sd_info("stopped after step %lld; continue with --resume (%s)", (long long)a.stop_after, ck[k]);
         }
     }
-    if (interrupted) goto done;
+    if (interrupted || sd_dist_rank() > 0) goto done; /* MPI: rank 0 writes */
     const sd_ft_log *lp[2] = {&logs[0], &logs[1]};
     char *csv = sd_ft_log_csv(lp, a.base ? names : NULL, n_stages);
     cJSON_AddStringToObject(summary, "base", a.base ? a.base : "");

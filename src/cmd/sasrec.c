@@ -15,6 +15,7 @@
 #include "base/mem.h"
 #include "data/workdir.h"
 #include "eval/evaluate.h"
+#include "nn/dist.h"
 #include "rec/sasrec.h"
 #include "rec/sasrec_sid.h"
 
@@ -183,7 +184,8 @@ static int run(int argc, char **argv) {
     /* one writer per output folder (and its checkpoint); a folder that may not be replaced is
      * refused now, not after the training */
     unsigned out_flags = force ? SD_OUT_FORCE : 0;
-    if ((rc = sd_out_dir_check(dir, out_flags, &err)) || (rc = sd_lock_output(&lk, dir, &err))) goto done;
+    if ((rc = sd_out_dir_check(dir, out_flags, &err)) || (sd_dist_rank() == 0 && (rc = sd_lock_output(&lk, dir, &err))))
+        goto done;
     double t0 = sd_now();
     if (sid) {
         sd_sasrec_sid *m = sd_xcalloc(1, sizeof *m);
@@ -203,6 +205,7 @@ static int run(int argc, char **argv) {
         if ((rc = sd_sasrec_fit_ckpt(m, &t, &w.seq, &w.split, &ck, &rep, &err))) goto done;
     }
     double train_s = sd_now() - t0;
+    if (sd_dist_rank() > 0) goto done; /* MPI: rank 0 reports and writes */
     if (rep.interrupted) {
         if (!sd_quiet) sd_info("%s: stopped after epoch %d; continue with --resume (%s)", sc.name, rep.epochs_run, ckpt);
         goto done;

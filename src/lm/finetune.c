@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/rng.h"
+#include "nn/dist.h"
 #include "nn/train_ckpt.h"
 
 /* ---- data ---- */
@@ -146,7 +147,7 @@ typedef struct ft_ctx {
     bool st_ok, vst_ok;
     int32_t *ids, *tg;
     uint8_t *kv;
-    double step_loss, t_step;
+    double t_step;
     int step_n;
     int64_t step_tokens, tokens;
     double last_tps, step_seconds, last_valid; /* last_valid: NAN before the first validation */ /* step_seconds: forward, backward and optimizer, no validation */
@@ -187,6 +188,29 @@ static int ft_epoch_begin(void *ctx, const sd_train_state *s, sd_err *err) {
     return 0;
 }
 
+/* Under MPI (nn/dist.h): this rank's rows of the batch, its loss and gradients weighted by its
+ * share of the batch's labelled positions, so the sums over ranks are the whole batch's mean. */
+static int shard_step(ft_ctx *f, const sd_qwen3_batch *b, float *loss, sd_err *err) {
+    int R = sd_dist_size(), r = sd_dist_rank(), T = b->T;
+    int a = (int)((int64_t)b->B * r / R), e = (int)((int64_t)b->B * (r + 1) / R);
+    int64_t all = 0, mine = 0;
+    for (size_t i = 0; i < (size_t)b->B * T; i++)
+        if (b->targets[i] != SD_QWEN3_IGNORE) all++, mine += i >= (size_t)a * T && i < (size_t)e * T;
+    *loss = 0;
+    if (!mine) return 0;
+    sd_qwen3_batch sb = *b;
+    sb.B = e - a;
+    sb.ids += (size_t)a * T;
+    sb.key_valid += (size_t)a * T;
+    sb.targets += (size_t)a * T;
+    state_for(f, &f->st, &f->st_ok, sb.B, T, true);
+    float l = 0, w = (float)((double)mine / (double)all);
+    int rc = sd_qwen3_forward(f->m, &f->st, &sb, &l, err);
+    if (!rc) rc = sd_qwen3_backward(f->m, &f->st, &sb, w, err);
+    *loss = l * w;
+    return rc;
+}
+
 static int ft_next(void *ctx, const sd_train_state *s, float *loss, sd_err *err) {
     ft_ctx *f = ctx;
     if (s->batch >= f->bpe) return 0;
@@ -202,11 +226,13 @@ static int ft_next(void *ctx, const sd_train_state *s, float *loss, sd_err *err)
     int64_t tokens;
     sd_qwen3_batch b = make_batch(f, f->tr, f->perm[g % nb], &tokens);
     if (f->step_n == 0) f->t_step = sd_now();
-    state_for(f, &f->st, &f->st_ok, b.B, b.T, true);
-    int rc = sd_qwen3_forward(f->m, &f->st, &b, loss, err);
-    if (!rc) rc = sd_qwen3_backward(f->m, &f->st, &b, 1.0f, err);
+    int rc = sd_dist_size() > 1 ? shard_step(f, &b, loss, err) : 0;
+    if (sd_dist_size() == 1) {
+        state_for(f, &f->st, &f->st_ok, b.B, b.T, true);
+        rc = sd_qwen3_forward(f->m, &f->st, &b, loss, err);
+        if (!rc) rc = sd_qwen3_backward(f->m, &f->st, &b, 1.0f, err);
+    }
     if (rc) return rc;
-    f->step_loss += *loss;
     f->step_n++;
     f->step_tokens += tokens;
     f->tokens += tokens;
@@ -218,13 +244,12 @@ static void ft_after_step(void *ctx, const sd_train_state *s) {
     double dt = sd_now() - f->t_step;
     f->last_tps = dt > 0 ? (double)f->step_tokens / dt : 0;
     f->step_seconds += dt;
-    sd_ft_log_row r = {.step = s->step, .lr = s->lr, .loss = f->step_loss / (f->step_n ? f->step_n : 1),
+    sd_ft_log_row r = {.step = s->step, .lr = s->lr, .loss = s->step_loss,
                        .valid_loss = NAN, .tokens_per_s = f->last_tps};
     if (f->log) log_push(f->log, r);
     if (f->rep->steps == 0) f->rep->first_loss = r.loss;
     f->rep->last_loss = r.loss;
     f->rep->steps++;
-    f->step_loss = 0;
     f->step_n = 0;
     f->step_tokens = 0;
 }

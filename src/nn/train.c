@@ -7,6 +7,7 @@
 #include "base/mem.h"
 #include "base/progress.h"
 #include "base/threads.h"
+#include "nn/dist.h"
 #include "nn/train_ckpt.h"
 
 sd_train_opts sd_train_defaults(void) {
@@ -46,6 +47,7 @@ static cJSON *state_json(const sd_trainer *t, const sd_train_opts *o, const sd_t
     cJSON_AddNumberToObject(j, "best_epoch", s->best_epoch);
     cJSON_AddNumberToObject(j, "since_best", s->since_best);
     cJSON_AddNumberToObject(j, "threads", sd_threads());
+    if (sd_dist_size() > 1) cJSON_AddNumberToObject(j, "ranks", sd_dist_size());
     sd_ckpt_put_bits(j, o->metric_key ? o->metric_key : "best_metric", s->best_metric);
     sd_ckpt_put_bits(j, "last_loss", (double)s->last_loss);
     if (mid) {
@@ -61,6 +63,7 @@ static cJSON *state_json(const sd_trainer *t, const sd_train_opts *o, const sd_t
 
 static int save_ckpt(const sd_trainer *t, const sd_train_opts *o, const sd_train_state *s, const float *best,
                      bool mid, int64_t last_eval, sd_err *err) {
+    if (sd_dist_rank() > 0) return 0; /* rank 0 writes; every rank reads on resume */
     cJSON *state = state_json(t, o, s, mid, last_eval);
     int rc = sd_train_ckpt_save(o->ckpt_path, t->p, best, s->step, o->ckpt_config, state, err);
     cJSON_Delete(state);
@@ -108,6 +111,8 @@ static int resume(const sd_trainer *t, const sd_train_opts *o, sd_train_state *s
     if (rc) return rc;
     int64_t threads = 0;
     if (sd_ckpt_get_int(j, "threads", &threads)) threads = sd_threads();
+    int64_t ranks = 1;
+    if (sd_ckpt_get_int(j, "ranks", &ranks)) ranks = 1;
     sd_train_state st = *s;
     int ie = 0;
     int64_t le = *last_eval;
@@ -120,7 +125,10 @@ static int resume(const sd_trainer *t, const sd_train_opts *o, sd_train_state *s
     s->resumed_from = st.epoch;
     *in_epoch = ie;
     *last_eval = le;
-    if (threads != sd_threads())
+    if (ranks != sd_dist_size() && sd_dist_rank() == 0)
+        sd_warn("%s: made with %d MPI ranks, resuming with %d: results will differ slightly from an uninterrupted run",
+                o->ckpt_path, (int)ranks, sd_dist_size());
+    if (threads != sd_threads() && sd_dist_rank() == 0)
         sd_warn("%s: made with %d threads, resuming with %d: results will differ slightly from an uninterrupted "
                 "run (use --threads %d for bit-identical ones)", o->ckpt_path, (int)threads, sd_threads(), (int)threads);
     return 0;
@@ -147,8 +155,14 @@ static int validate(loop *L, sd_err *err) {
     const sd_train_opts *o = L->o;
     double t1 = sd_now(), metric = 0;
     int better = -1;
-    int rc = t->validate(t->ctx, &L->s, &metric, &better, err);
+    /* under MPI rank 0 measures and tells the others (nn/dist.h) */
+    int rc = sd_dist_rank() == 0 ? t->validate(t->ctx, &L->s, &metric, &better, err) : 0;
     if (rc) return rc;
+    if (sd_dist_size() > 1) {
+        double v[2] = {metric, better};
+        sd_dist_bcast(v, sizeof v);
+        metric = v[0], better = (int)v[1];
+    }
     L->s.eval_seconds += sd_now() - t1;
     L->last_eval = L->s.step;
     if (better < 0) better = o->lower_is_better ? metric < L->s.best_metric : metric > L->s.best_metric;
@@ -186,6 +200,8 @@ static int step(loop *L, int *got, sd_err *err) {
     const sd_train_opts *o = L->o;
     sd_params *P = t->p;
     int accum = o->accum > 1 ? o->accum : 1, n = 0, rc = 0;
+    bool dp = sd_dist_size() > 1;
+    double step_sum = 0;
     L->s.lr = sd_train_lr(o, L->s.step, L->s.total_steps);
     double t0 = sd_now();
     sd_params_zero_grad(P);
@@ -195,13 +211,20 @@ static int step(loop *L, int *got, sd_err *err) {
         rc = t->next(t->ctx, &L->s, &loss, err);
         if (rc <= 0) break;
         L->s.batch++;
-        L->s.epoch_loss_sum += loss;
+        if (!dp) L->s.epoch_loss_sum += loss;
+        step_sum += loss;
         L->s.epoch_batches++;
     }
     *got = n;
     if (rc < 0) return rc;
     rc = 0;
     if (!n) return 0;
+    /* data parallel: every rank ran its shard of the same micro-batches; the sums join here */
+    if (dp) {
+        sd_dist_reduce_grads(P, &step_sum);
+        L->s.epoch_loss_sum += step_sum;
+    }
+    L->s.step_loss = step_sum / n;
     t0 = sd_now();
     if (n > 1) {
         /* the mean of the micro-batch means: one batch of n equal parts */
@@ -217,6 +240,7 @@ static int step(loop *L, int *got, sd_err *err) {
     sd_adamw_step(P, &o->adam, (long)L->s.step + 1, L->s.lr);
     L->s.opt_seconds += sd_now() - t0;
     L->s.step++;
+    if ((rc = sd_dist_check_params(P, L->s.step, err))) return rc;
     if (t->after_step) t->after_step(t->ctx, &L->s);
     progress_update(L);
     if (t->validate && o->eval_every_steps > 0 &&
@@ -265,6 +289,7 @@ int sd_train(const sd_trainer *t, const sd_train_opts *o, sd_train_state *out, s
     if (rc) return rc;
     sd_params *P = t->p;
     sd_params_alloc_train(P);
+    sd_dist_bcast(P->data, P->n * sizeof(float)); /* MPI: every rank starts from rank 0's parameters */
     int accum = o->accum > 1 ? o->accum : 1;
     loop L = {.t = t, .o = o, .last_eval = -1,
               .s = {.best_metric = o->best_init, .total_steps = (o->batches_per_epoch + accum - 1) / accum * o->epochs}};

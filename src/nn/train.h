@@ -89,6 +89,7 @@ typedef struct sd_train_state {
     double train_seconds, eval_seconds, opt_seconds; /* opt: zeroing, scaling, clipping, AdamW */
     int resumed_from;          /* epochs already done in the checkpoint resumed from */
     bool interrupted;          /* stopped by stop_after: last parameters, not the best */
+    double step_loss;          /* mean micro-batch loss of the last optimizer step (of all ranks under MPI) */
 } sd_train_state;
 
 typedef struct sd_trainer {

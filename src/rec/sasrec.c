@@ -21,6 +21,7 @@
 #include "rec/seqbatch.h"
 #include "nn/train.h"
 #include "nn/train_ckpt.h"
+#include "nn/dist.h"
 
 const char *sd_rec_loss_name(sd_rec_loss l) { return l == SD_LOSS_SOFTMAX ? "softmax" : "bce"; }
 
@@ -377,6 +378,11 @@ typedef struct rec_fit {
     void *models[MAX_SHARDS], *ws[MAX_SHARDS];
     float *grads[MAX_SHARDS];
     int64_t *shard_off;
+    /* and over MPI (nn/dist.h): R ranks of T threads cut each batch into R * T shards, rank r
+     * running shards r*T .. r*T + T - 1 (the same shards and dropout keys as one process with
+     * R * T threads) */
+    int R, rank;
+    sd_seqbatch *shards;
 } rec_fit;
 
 /* Small models (SASRec: d 50, a few thousand positions per batch) spend a step in hundreds of
@@ -386,14 +392,22 @@ typedef struct rec_fit {
  * gradients are summed: one parallel region per step instead of hundreds. Each shard's gradient is
  * scaled by its share of the positions, so the sum is the whole batch's; dropout streams are keyed
  * by (step, shard), so a run is reproducible for a given --threads. */
+static void shards_alloc(rec_fit *f) {
+    f->R = sd_dist_size();
+    f->rank = sd_dist_rank();
+    if (f->T < 2 && f->R < 2) return;
+    size_t G = (size_t)f->R * (size_t)f->T;
+    f->shard_off = sd_xmalloc(sizeof(int64_t) * ((size_t)f->tr->opts->batch + G));
+    f->shards = sd_xmalloc(sizeof(sd_seqbatch) * G);
+}
+
 static void shards_init(rec_fit *f) {
     const sd_rec_trainer *tr = f->tr;
     f->T = 1;
-    if (!tr->clone || !tr->ws_new) return;
     int T = sd_threads();
     if (T > MAX_SHARDS) T = MAX_SHARDS;
     if (T > tr->opts->batch) T = tr->opts->batch;
-    if (T < 2) return;
+    if (!tr->clone || !tr->ws_new || T < 2) { shards_alloc(f); return; }
     f->T = T;
     for (int t = 1; t < T; t++) {
         f->grads[t] = sd_afloats(tr->p->n); /* zero, and left zero after every step */
@@ -401,7 +415,7 @@ static void shards_init(rec_fit *f) {
         f->models[t] = tr->clone(tr->model, f->grads[t]);
         f->ws[t] = tr->ws_new(tr->model, tr->opts->batch);
     }
-    f->shard_off = sd_xmalloc(sizeof(int64_t) * ((size_t)tr->opts->batch + T));
+    shards_alloc(f);
 }
 
 static void shards_free(rec_fit *f) {
@@ -411,21 +425,25 @@ static void shards_free(rec_fit *f) {
         sd_afree(f->grads[t]);
     }
     free(f->shard_off);
+    free(f->shards);
 }
 
 static float sharded_step(rec_fit *f, const sd_seqbatch *b, uint64_t step) {
     const sd_rec_trainer *tr = f->tr;
-    sd_seqbatch sh[MAX_SHARDS];
     float loss[MAX_SHARDS];
     double tf = 0, tb = 0;
-    int ns = sd_seqbatch_shard(b, f->T, sh, f->shard_off);
+    int G = f->R * f->T, first = f->rank * f->T;
+    int ns = sd_seqbatch_shard(b, G, f->shards, f->shard_off) - first;
+    if (ns > f->T) ns = f->T;
+    if (ns <= 0) return 0; /* a small batch left this rank no shard */
+    const sd_seqbatch *sh = f->shards + first;
     sd_params *P = tr->p;
 #pragma omp parallel num_threads(ns)
     {
         int t = omp_get_thread_num();
         void *m = t ? f->models[t] : tr->model, *ws = t ? f->ws[t] : tr->ws;
         double t0 = sd_now();
-        loss[t] = tr->forward(m, ws, &sh[t], true, step * (uint64_t)f->T + (uint64_t)t);
+        loss[t] = tr->forward(m, ws, &sh[t], true, step * (uint64_t)G + (uint64_t)(first + t));
         double t1 = sd_now();
         tr->backward(m, ws, &sh[t]);
         if (!t) tf = t1 - t0, tb = sd_now() - t1;
@@ -466,7 +484,7 @@ static int rec_next(void *ctx, const sd_train_state *s, float *loss, sd_err *err
     const sd_rec_trainer *tr = f->tr;
     sd_sasrec_batch b;
     if (!sd_seqbatcher_next(f->bt, &b)) return 0;
-    if (f->T > 1 && b.N >= SHARD_MIN_POSITIONS) {
+    if (f->R > 1 || (f->T > 1 && b.N >= SHARD_MIN_POSITIONS)) {
         *loss = sharded_step(f, &b, (uint64_t)s->step);
         return 1;
     }
