@@ -173,11 +173,6 @@ int sd_llm_rec_beam(sd_llm_rec *r, int n, const sd_ids *prompts, const int32_t *
     sd_sid_beam_cfg_default(&cfg);
     cfg.k = k;
     cfg.width = r->width > k ? r->width : k;
-    /* history items are dropped at the leaves, and a leaf level has about one item per beam: widen
-     * by the most a user may lose there (up to 64), so k real items remain */
-    int most = 0;
-    for (int u = 0; exclude && u < n; u++) most = n_exclude[u] > most ? n_exclude[u] : most;
-    cfg.width += most < 64 ? most : 64;
     sd_sid_beam_out o = {0};
     int rc = sd_sid_beam_search(&r->m, &r->v, pp, lens, n, exclude, nex, &cfg, &o, err);
     for (int u = 0; u < n && !rc; u++) {

@@ -114,6 +114,19 @@ static int i32_cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Whether the prefix codes[0 .. len) (len = n_levels - 1 token ids) has a leaf item outside excl.
+ * leaf: scratch of sd_sid_vocab_max_codes entries. */
+static bool has_allowed_leaf(const sd_sid_vocab *v, int32_t *codes, int len, const int32_t *excl, int n_ex,
+                             int32_t *leaf) {
+    int k = sd_sid_vocab_next(v, codes, len, leaf);
+    for (int i = 0; i < k; i++) {
+        codes[len] = leaf[i];
+        int32_t item = sd_sid_vocab_tokens_item(v, codes, len + 1);
+        if (item >= 0 && !bsearch(&item, excl, (size_t)n_ex, sizeof(int32_t), i32_cmp)) return true;
+    }
+    return false;
+}
+
 /* Copies positions [p0, p0 + n) of slot s of cache a to slot d of cache b at positions [q0, q0 + n)
  * in every layer and kv head; b->len[d] becomes q0 + n. */
 static void kv_copy(sd_kv_cache *b, int d, int q0, const sd_kv_cache *a, int s, int p0, int n) {
@@ -205,7 +218,7 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
     float *logits = sd_afloats((size_t)U * W * V);
     int32_t maxc = sd_sid_vocab_max_codes(v) + 1;
     /* per-user scratch, so users expand in parallel */
-    int32_t *next_all = sd_xmalloc(sizeof(int32_t) * (size_t)U * maxc);
+    int32_t *next_all = sd_xmalloc(sizeof(int32_t) * (size_t)U * maxc), *leaf_all = sd_xmalloc(sizeof(int32_t) * (size_t)U * maxc);
     cand *c_all = sd_xmalloc(sizeof(cand) * (size_t)U * W * maxc);
     ubeams *cur = sd_xcalloc((size_t)U, sizeof *cur), *nxt = sd_xcalloc((size_t)U, sizeof *nxt);
     for (int u = 0; u < U; u++) {
@@ -230,7 +243,7 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
         /* expand: every beam's trie children, scored by the beam plus the child's log-probability */
 #pragma omp parallel for schedule(dynamic, 1)
         for (int u = 0; u < U; u++) {
-            int32_t *next = next_all + (size_t)u * maxc;
+            int32_t *next = next_all + (size_t)u * maxc, *leaf = leaf_all + (size_t)u * maxc;
             cand *c = c_all + (size_t)u * W * maxc;
             int nc = 0, nparents = level ? cur[u].nb : 1;
             for (int j = 0; j < nparents; j++) {
@@ -242,12 +255,18 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
                 if (k <= 0) continue;
                 double lse = row_lse(lg, V), base = level ? cur[u].score[j] : 0.0;
                 for (int i = 0; i < k; i++) {
-                    if (level == nl - 1 && n_ex[u]) {
+                    if (level >= nl - 2 && n_ex[u]) {
                         int32_t codes[SD_SID_MAX_LEVELS];
-                        memcpy(codes, pref, sizeof(int32_t) * level);
+                        if (level) memcpy(codes, pref, sizeof(int32_t) * level);
                         codes[level] = next[i];
-                        int32_t item = sd_sid_vocab_tokens_item(v, codes, nl);
-                        if (bsearch(&item, excl[u], (size_t)n_ex[u], sizeof(int32_t), i32_cmp)) continue;
+                        if (level == nl - 1) { /* a leaf: an excluded item is no candidate */
+                            int32_t item = sd_sid_vocab_tokens_item(v, codes, nl);
+                            if (bsearch(&item, excl[u], (size_t)n_ex[u], sizeof(int32_t), i32_cmp)) continue;
+                        } else if (!has_allowed_leaf(v, codes, level + 1, excl[u], n_ex[u], leaf)) {
+                            /* one level above the leaves, a prefix whose every item is excluded
+                             * would take a beam and yield nothing */
+                            continue;
+                        }
                     }
                     c[nc++] = (cand){.score = base + (lg[next[i]] - lse), .parent = j, .tok = next[i]};
                 }
@@ -307,7 +326,7 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
         free(cur[u].score); free(nxt[u].score); free(cur[u].toks); free(nxt[u].toks); free(excl[u]);
     }
     free(cur); free(nxt); free(excl); free(n_ex);
-    free(ids); free(seq); free(rows); free(next_all); free(c_all);
+    free(ids); free(seq); free(rows); free(next_all); free(leaf_all); free(c_all);
     sd_afree(logits);
     sd_kv_cache_free(&kv);
     sd_kv_cache_free(&tmpkv);
