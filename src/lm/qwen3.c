@@ -206,8 +206,10 @@ int sd_qwen3_backward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, f
     int N = s->B * s->T, C = c->hidden_size, L = c->num_hidden_layers, V = c->vocab_size;
     size_t NC = (size_t)N * C;
     memset(s->dxf, 0, NC * sizeof(float));
-    sd_xent_chunked_backward(s->dxf, grad_of(m, m->lm_head), s->xf, sd_params_ptr(&m->p, m->lm_head), b->targets,
-                             s->lse, N, C, V, SD_QWEN3_IGNORE, dloss);
+    /* with a row range, the head's dW is formed for those rows only (the others get none) */
+    sd_xent_chunked_backward_rows(s->dxf, grad_of(m, m->lm_head), s->xf, sd_params_ptr(&m->p, m->lm_head),
+                                  b->targets, s->lse, N, C, V, SD_QWEN3_IGNORE, dloss, m->row_hi > 0 ? m->row_lo : 0,
+                                  m->row_hi > 0 ? m->row_hi : V);
     float *dcur = s->dx[L & 1];
     memset(dcur, 0, NC * sizeof(float));
     sd_rmsnorm_backward(dcur, grad_of(m, m->norm), s->dxf, s->x[L], sd_params_ptr(&m->p, m->norm), s->rstd, N, C);

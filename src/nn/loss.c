@@ -89,6 +89,12 @@ static void softmax_grad_row(float *g, const float *l, float lse, int t, float s
 void sd_xent_chunked_backward(float *dhidden, float *dW, const float *hidden, const float *W,
                               const int32_t *targets, const float *lse, int N, int C, int V,
                               int ignore_index, float dloss) {
+    sd_xent_chunked_backward_rows(dhidden, dW, hidden, W, targets, lse, N, C, V, ignore_index, dloss, 0, V);
+}
+
+void sd_xent_chunked_backward_rows(float *dhidden, float *dW, const float *hidden, const float *W,
+                                   const int32_t *targets, const float *lse, int N, int C, int V,
+                                   int ignore_index, float dloss, int dw_lo, int dw_hi) {
     float *own_lse = NULL;
     if (!lse) {
         own_lse = sd_afloats((size_t)(N ? N : 1));
@@ -114,7 +120,9 @@ void sd_xent_chunked_backward(float *dhidden, float *dW, const float *hidden, co
                 softmax_grad_row(L + (size_t)r * Vc, L + (size_t)r * Vc, lse[i], targets[i] - v0, scale, Vc);
             }
             if (dhidden) sd_sgemm(false, false, R, C, Vc, 1.0f, L, Vc, W + (size_t)v0 * C, C, 1.0f, dHb, C);
-            if (dW) sd_sgemm(true, false, Vc, C, R, 1.0f, L, Vc, Hb, C, 1.0f, dW + (size_t)v0 * C, C);
+            int w0 = v0 > dw_lo ? v0 : dw_lo, w1 = v0 + Vc < dw_hi ? v0 + Vc : dw_hi; /* rows of dW in the chunk */
+            if (dW && w0 < w1)
+                sd_sgemm(true, false, w1 - w0, C, R, 1.0f, L + (w0 - v0), Vc, Hb, C, 1.0f, dW + (size_t)w0 * C, C);
         }
         if (dhidden) {
 #pragma omp parallel for schedule(static) if ((long)R * C > 65536)

@@ -113,7 +113,7 @@ typedef struct sd_attn_cfg {
 
 typedef struct sd_attn_state {
     int B, T, H, KV, hd;
-    float *probs;        /* [B, H, T, T] softmax rows (0 where masked) */
+    float *probs;        /* [B, H, T, T] softmax rows (0 where masked; causal without dropout: rows set up to their 64-row block's last key only) */
     float *qr, *kr;      /* q, k after norm + rope, [B, T, H*hd] and [B, T, KV*hd]; NULL if neither */
     float *q_rstd, *k_rstd; /* [B*T*H], [B*T*KV] when q/k norm is on */
     float *cos, *sin;    /* [B*T, hd/2] rotary tables when rope is on */
@@ -171,6 +171,11 @@ float sd_xent_chunked_forward(float *lse, const float *hidden, const float *W, c
 void sd_xent_chunked_backward(float *dhidden, float *dW, const float *hidden, const float *W,
                               const int32_t *targets, const float *lse, int N, int C, int V,
                               int ignore_index, float dloss);
+/* The same with dW formed for rows [dw_lo, dw_hi) of W only (the others are left as they are):
+ * a model training a few rows of its output matrix (new vocabulary) skips the rest's product. */
+void sd_xent_chunked_backward_rows(float *dhidden, float *dW, const float *hidden, const float *W,
+                                   const int32_t *targets, const float *lse, int N, int C, int V,
+                                   int ignore_index, float dloss, int dw_lo, int dw_hi);
 /* Plain form over logits [N, V]. Backward: dlogits [N, V] += (softmax - onehot) * dloss / n_valid. */
 float sd_xent_forward(float *lse, const float *logits, const int32_t *targets, int N, int V,
                       int ignore_index, int *n_valid);

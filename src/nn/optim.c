@@ -104,7 +104,9 @@ float sd_clip_grad_norm(sd_params *p, float max_norm) {
                 const sd_view *vw = &p->views[k];
                 if (!vw->requires_grad) continue;
                 float *g = p->grad + vw->offset;
-                for (size_t i = 0; i < vw->numel; i++) g[i] *= coef;
+                long n = (long)vw->numel;
+#pragma omp parallel for schedule(static) if (n > 65536)
+                for (long i = 0; i < n; i++) g[i] *= coef;
             }
         }
     }

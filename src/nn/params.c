@@ -55,12 +55,25 @@ int sd_params_index(const sd_params *p, const char *name) {
 float *sd_params_ptr(sd_params *p, int view) { return p->data + p->views[view].offset; }
 float *sd_params_grad(sd_params *p, int view) { return p->grad ? p->grad + p->views[view].offset : NULL; }
 
+/* Trainable views only: nothing writes a frozen view's gradient, which stays zero (a model
+ * training its embeddings alone does not clear the body's gigabytes every step). */
 void sd_params_zero_grad(sd_params *p) {
-    if (p->grad) memset(p->grad, 0, p->n * sizeof(float));
+    if (!p->grad) return;
+    for (int k = 0; k < p->n_views; k++) {
+        const sd_view *v = &p->views[k];
+        if (!v->requires_grad) continue;
+        float *g = p->grad + v->offset;
+        size_t n = v->numel;
+#pragma omp parallel for schedule(static) if (n > (1 << 20))
+        for (size_t i = 0; i < n; i += 65536) memset(g + i, 0, (n - i < 65536 ? n - i : 65536) * sizeof(float));
+    }
 }
 
 void sd_params_set_requires_grad(sd_params *p, int view, bool requires_grad) {
-    p->views[view].requires_grad = requires_grad;
+    sd_view *v = &p->views[view];
+    /* freezing clears the gradient once, so zero_grad can leave frozen views alone */
+    if (v->requires_grad && !requires_grad && p->grad) memset(p->grad + v->offset, 0, v->numel * sizeof(float));
+    v->requires_grad = requires_grad;
 }
 
 size_t sd_params_count(const sd_params *p) {

@@ -44,7 +44,8 @@ int sd_params_index(const sd_params *p, const char *name);  /* -1 if absent */
 float *sd_params_ptr(sd_params *p, int view);
 float *sd_params_grad(sd_params *p, int view);
 void sd_params_zero_grad(sd_params *p);
-/* Frozen views keep a zero gradient and are skipped by the optimizer and by clipping. */
+/* Frozen views keep a zero gradient (freezing clears it; sd_params_zero_grad then skips them) and
+ * are skipped by the optimizer and by clipping. */
 void sd_params_set_requires_grad(sd_params *p, int view, bool requires_grad);
 /* Total number of real parameters (padding excluded). */
 size_t sd_params_count(const sd_params *p);
