@@ -171,10 +171,16 @@ float sd_xent_chunked_forward(float *lse, const float *hidden, const float *W, c
 void sd_xent_chunked_backward(float *dhidden, float *dW, const float *hidden, const float *W,
                               const int32_t *targets, const float *lse, int N, int C, int V,
                               int ignore_index, float dloss);
-/* The same with dW formed for rows [dw_lo, dw_hi) of W only (the others are left as they are):
- * a model training a few rows of its output matrix (new vocabulary) skips the rest's product. */
+/* Training forms: forward_keep also leaves the logits of the labelled rows in keep [n_valid, V]
+ * (row r: the r-th labelled position; NULL keeps none), and backward_rows with kept = that
+ * buffer (and the forward's lse) uses them instead of recomputing the products, turning them
+ * into gradients in place (so once per forward). backward_rows forms dW for rows [dw_lo, dw_hi)
+ * of W only (the others are left as they are): a model training a few rows of its output matrix
+ * (new vocabulary) skips the rest's product. Same results as the plain pair. */
+float sd_xent_chunked_forward_keep(float *lse, float *keep, const float *hidden, const float *W,
+                                   const int32_t *targets, int N, int C, int V, int ignore_index, int *n_valid);
 void sd_xent_chunked_backward_rows(float *dhidden, float *dW, const float *hidden, const float *W,
-                                   const int32_t *targets, const float *lse, int N, int C, int V,
+                                   const int32_t *targets, const float *lse, float *kept, int N, int C, int V,
                                    int ignore_index, float dloss, int dw_lo, int dw_hi);
 /* Plain form over logits [N, V]. Backward: dlogits [N, V] += (softmax - onehot) * dloss / n_valid. */
 float sd_xent_forward(float *lse, const float *logits, const int32_t *targets, int N, int V,
