@@ -113,7 +113,7 @@ typedef struct sd_attn_cfg {
 
 typedef struct sd_attn_state {
     int B, T, H, KV, hd;
-    float *probs;        /* [B, H, T, T] softmax rows (0 where masked; causal without dropout: rows set up to their 64-row block's last key only) */
+    float *probs;        /* [B, H, T, T] softmax rows (0 where masked; causal without dropout: rows set up to their 32-row block's last key only) */
     float *qr, *kr;      /* q, k after norm + rope, [B, T, H*hd] and [B, T, KV*hd]; NULL if neither */
     float *q_rstd, *k_rstd; /* [B*T*H], [B*T*KV] when q/k norm is on */
     float *cos, *sin;    /* [B*T, hd/2] rotary tables when rope is on */
