@@ -74,7 +74,7 @@ static void make_batch(int32_t *ids, int32_t *tg, int B, int T, int V, uint64_t 
         }
 }
 
-typedef struct step_times { double best, fb_best, mean; double prof[2][SD_PROF_N]; double head_opt; } step_times;
+typedef struct step_times { double best, fb_best, mean, outside_fb; double prof[2][SD_PROF_N]; } step_times;
 
 /* steps timed training steps after one warm-up: zero grad, forward, backward, clip, AdamW. */
 static int time_steps(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, int steps, long *t_step,
@@ -98,35 +98,30 @@ static int time_steps(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, i
         sd_adamw_step(&m->p, &opt, ++*t_step, 1e-4);
         double t = omp_get_wtime() - t0;
         if (it) {
-            sum += t; fb_sum += t1 - ta;
+            sum += t;
+            fb_sum += t1 - ta;
             if (t < st->best) st->best = t;
             if (t1 - ta < st->fb_best) st->fb_best = t1 - ta;
-            st->head_opt += t - (t1 - ta);
         }
     }
     sd_block_profile = false;
-    double blk = 0;
+    double layers = 0;
     for (int d = 0; d < 2; d++)
-        for (int k = 0; k < SD_PROF_N; k++) { st->prof[d][k] = sd_block_times[d][k] / steps; blk += sd_block_times[d][k]; }
+        for (int k = 0; k < SD_PROF_N; k++) { st->prof[d][k] = sd_block_times[d][k] / steps; layers += st->prof[d][k]; }
     st->mean = sum / steps;
-    st->head_opt /= steps;                 /* zero grad + clip + AdamW */
-    st->prof[0][0] += 0;                    /* (kept per direction) */
-    st->fb_best = st->fb_best;              /* fwd+bwd best */
-    (void)blk;
-    (void)fb_sum;
+    st->outside_fb = fb_sum / steps - layers; /* embedding, final norm, head + loss */
     return 0;
 }
 
-static void print_profile(const step_times *st, const step_times *fb) {
+static void print_profile(const step_times *st) {
     double l[2] = {0, 0};
     for (int d = 0; d < 2; d++)
         for (int k = 0; k < SD_PROF_N; k++) l[d] += st->prof[d][k];
-    printf("    per step (ms, mean): layers fwd %.1f bwd %.1f [", l[0] * 1e3, l[1] * 1e3);
+    printf("    per step (ms, mean, fwd/bwd): layers %.1f/%.1f [", l[0] * 1e3, l[1] * 1e3);
     for (int k = 0; k < SD_PROF_N; k++)
         printf("%s%s %.1f/%.1f", k ? ", " : "", sd_block_prof_names[k], st->prof[0][k] * 1e3, st->prof[1][k] * 1e3);
     printf("]; outside the layers (embedding, final norm, head + loss) %.1f; zero grad + clip + AdamW %.1f\n",
-           (st->mean - st->head_opt - l[0] - l[1]) * 1e3, st->head_opt * 1e3);
-    (void)fb;
+           st->outside_fb * 1e3, (st->mean - l[0] - l[1] - st->outside_fb) * 1e3);
 }
 
 /* PyTorch's tokens/s for a config (0 when skipped or failed); *threads gets its faster setting. */
@@ -193,7 +188,7 @@ static int bench_preset(const char *name, int steps, bool torch, long *t_step, r
                "= %.0f%% of sgemm %.1f GFLOP/s; loss %.3f\n", th, th > 1 ? "s" : " ", st.best * 1e3, st.mean * 1e3,
                st.fb_best * 1e3, out->tps[th - 1], out->gflops[th - 1], 100.0 * out->gflops[th - 1] / out->ceil[th - 1],
                out->ceil[th - 1], loss);
-        print_profile(&st, NULL);
+        print_profile(&st);
         fflush(stdout);
         sd_qwen3_state_free(&s);
     }
@@ -237,22 +232,23 @@ static int bench_06b(int steps, long *t_step) {
         float loss;
         if (time_steps(&m, &s, &b, steps, t_step, &st, &loss)) return 1;
         tps[stage - 1] = B * T / st.best;
-        /* stage 1 does no weight products of the frozen body: its FLOPs are the forward, the data
-         * backward of the layers and the head at its few trained rows; report stage 2's count */
+        /* (stage 1 does no weight products of the frozen body: sd_qwen3_train_flops counts them) */
         flops[stage - 1] = sd_qwen3_train_flops(&cfg, B, T, n_lab) / st.best / 1e9;
         hwm[stage - 1] = vm_hwm_kb() * 1024.0;
         pred[stage - 1] = (double)sd_qwen3_state_bytes(&cfg, B, T, true, rec) + 16.0 * P;
-        printf("  stage %d (%s): step %.0f ms best, %.0f ms mean (fwd+bwd %.0f) -> %.1f tokens/s (%.1f GFLOP/s "
-               "at the full-training count); loss %.3f; peak RSS %.2f GB, predicted %.2f GB (state %.2f GB + 16 B x "
-               "params)\n", stage, rec ? "all weights, recompute" : "new embedding rows only, plain", st.best * 1e3,
-               st.mean * 1e3, st.fb_best * 1e3, tps[stage - 1], flops[stage - 1], loss, hwm[stage - 1] / 1e9,
-               pred[stage - 1] / 1e9, sd_qwen3_state_bytes(&cfg, B, T, true, rec) / 1e9);
-        print_profile(&st, NULL);
+        printf("  stage %d (%s): step %.0f ms best, %.0f ms mean (fwd+bwd %.0f) -> %.1f tokens/s", stage,
+               rec ? "all weights, recomputed layers" : "new embedding rows only, plain", st.best * 1e3, st.mean * 1e3,
+               st.fb_best * 1e3, tps[stage - 1]);
+        if (rec) printf(", %.1f GFLOP/s", flops[stage - 1]);
+        printf("; loss %.3f; peak RSS so far %.2f GB, predicted %.2f GB (state %.2f GB + 16 B x params)\n", loss,
+               hwm[stage - 1] / 1e9, pred[stage - 1] / 1e9, sd_qwen3_state_bytes(&cfg, B, T, true, rec) / 1e9);
+        print_profile(&st);
         fflush(stdout);
         sd_qwen3_state_free(&s);
     }
-    printf("\n0.6B summary: stage 1 %.1f tokens/s, stage 2 %.1f tokens/s; peak RSS %.2f GB (after stage 1 %.2f GB), "
-           "predicted %.2f GB\n", tps[0], tps[1], hwm[1] / 1e9, hwm[0] / 1e9, pred[1] / 1e9);
+    printf("\n0.6B summary: stage 1 %.1f tokens/s, stage 2 %.1f tokens/s (%.1f GFLOP/s); peak RSS %.2f GB, "
+           "predicted %.2f GB (the larger stage's state + 16 B x %.0fM params)\n", tps[0], tps[1], flops[1], hwm[1] / 1e9,
+           (pred[0] > pred[1] ? pred[0] : pred[1]) / 1e9, P / 1e6);
     free(ids); free(tg);
     sd_qwen3_free(&m);
     return 0;

@@ -296,4 +296,8 @@ void sd_qwen3_set_trainable_rows(sd_qwen3 *m, int32_t lo, int32_t hi) {
     m->row_hi = all ? 0 : hi;
     m->p.views[m->embed].weight_decay = all;
     m->p.views[m->lm_head].weight_decay = all;
+    /* zeroing, clipping and AdamW then touch those rows only (the backward zeroes the others) */
+    size_t C = (size_t)m->cfg.hidden_size;
+    sd_params_set_train_range(&m->p, m->embed, (size_t)m->row_lo * C, (size_t)m->row_hi * C);
+    if (m->lm_head != m->embed) sd_params_set_train_range(&m->p, m->lm_head, (size_t)m->row_lo * C, (size_t)m->row_hi * C);
 }
