@@ -45,6 +45,8 @@ int sd_qwen3_init(sd_qwen3 *m, const sd_qwen3_config *cfg, sd_err *err) {
 }
 
 void sd_qwen3_init_random(sd_qwen3 *m, uint64_t seed, float std) {
+    /* one random stream per view: the views fill in parallel, the same values on any thread count */
+#pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < m->p.n_views; i++) {
         sd_view *v = &m->p.views[i];
         float *w = m->p.data + v->offset;
