@@ -70,6 +70,8 @@ void sd_silu_forward(float *y, const float *x, size_t n);
 void sd_silu_backward(float *dx, const float *dy, const float *x, size_t n);
 void sd_swiglu_forward(float *y, const float *gate, const float *up, size_t n);
 void sd_swiglu_backward(float *dgate, float *dup, const float *dy, const float *gate, const float *up, size_t n);
+/* The same overwriting dgate, dup (the first gradient they get: no zeroing pass before). */
+void sd_swiglu_backward_set(float *dgate, float *dup, const float *dy, const float *gate, const float *up, size_t n);
 
 /* ---- residual add (nn/activation.c): y = a + b; backward da += dy, db += dy. ---- */
 void sd_add_forward(float *y, const float *a, const float *b, size_t n);
