@@ -362,6 +362,52 @@ Test(vocab_extend, trainable_rows_only) {
     sd_qwen3_free(&m);
 }
 
+/* The head's training shortcuts give the plain computation's gradients: logits kept from the
+ * forward (the state keeps them for small N V) against recomputed ones, and dW formed for a row
+ * range only against the same rows of the full gradient. */
+Test(qwen3, head_kept_logits_and_trained_rows) {
+    sd_qwen3 m;
+    load_named(&m, "A"); /* untied */
+    sd_err err = {0};
+    sd_qwen3_alloc_train(&m);
+    int B = 2, T = 6, V = m.cfg.vocab_size, C = m.cfg.hidden_size, lo = 7, hi = 41;
+    int32_t ids[12], tg[12];
+    for (int i = 0; i < 12; i++) { ids[i] = (i * 37 + 5) % V; tg[i] = i % 3 == 1 ? SD_QWEN3_IGNORE : (i * 53 + 11) % V; }
+    sd_qwen3_batch b = {.B = B, .T = T, .ids = ids, .targets = tg};
+    sd_qwen3_state s;
+    sd_qwen3_state_init(&s, &m, B, T, true, false);
+    cr_assert(s.logits, "a small state keeps the head's logits");
+    float *g[3];
+    for (int run = 0; run < 3; run++) {
+        if (run == 2) {
+            sd_qwen3_train_embeddings_only(&m);
+            sd_qwen3_set_trainable_rows(&m, lo, hi);
+        }
+        sd_params_zero_grad(&m.p);
+        cr_assert_eq(sd_qwen3_forward(&m, &s, &b, NULL, &err), 0, "%s", err.msg);
+        if (run == 1) s.logits_ok = false; /* as a state too large to keep them: recomputed */
+        cr_assert_eq(sd_qwen3_backward(&m, &s, &b, 1.0f, &err), 0, "%s", err.msg);
+        cr_assert(!s.logits_ok, "the kept logits are consumed by the backward");
+        g[run] = fdup(m.p.grad, m.p.n);
+    }
+    for (size_t i = 0; i < m.p.n; i++)
+        cr_assert(fabsf(g[0][i] - g[1][i]) <= 1e-6f * (1 + fabsf(g[1][i])), "kept vs recomputed logits at %zu: %g %g", i,
+                  g[0][i], g[1][i]);
+    int views[2] = {m.embed, m.lm_head};
+    for (int k = 0; k < 2; k++) {
+        const float *full = g[0] + m.p.views[views[k]].offset, *part = g[2] + m.p.views[views[k]].offset;
+        for (size_t j = 0; j < (size_t)V * C; j++) {
+            int row = (int)(j / C);
+            float want = row >= lo && row < hi ? full[j] : 0.0f;
+            cr_assert(fabsf(part[j] - want) <= 1e-6f * (1 + fabsf(want)), "%s [%d, %d]: %g, want %g",
+                      m.p.views[views[k]].name, row, (int)(j % C), part[j], want);
+        }
+    }
+    for (int run = 0; run < 3; run++) free(g[run]);
+    sd_qwen3_state_free(&s);
+    sd_qwen3_free(&m);
+}
+
 /* ---- hostile inputs ---- */
 
 static void config_err(const char *json, const char *want) {

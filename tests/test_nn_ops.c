@@ -302,6 +302,7 @@ Test(nn_ops, attention_causal) { attn_case("nn_op_attn_causal.bin"); }
 Test(nn_ops, attention_gqa_rope_qknorm_leftpad) { attn_case("nn_op_attn_gqa_rope_qknorm.bin"); }
 Test(nn_ops, attention_bidirectional_pad_mqa) { attn_case("nn_op_attn_bidir_pad_mqa.bin"); }
 Test(nn_ops, attention_rope_only) { attn_case("nn_op_attn_rope_only.bin"); }
+Test(nn_ops, attention_causal_row_blocks) { attn_case("nn_op_attn_long_blocks.bin"); }
 
 /* Key bias and probability dropout (SASRec's padding sink and pmixer's attention dropout) have no
  * PyTorch reference file: the forward is checked against a float64 loop here, the backward by

@@ -45,6 +45,8 @@ int sd_qwen3_init(sd_qwen3 *m, const sd_qwen3_config *cfg, sd_err *err) {
 }
 
 void sd_qwen3_init_random(sd_qwen3 *m, uint64_t seed, float std) {
+    /* one random stream per view: the views fill in parallel, the same values on any thread count */
+#pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < m->p.n_views; i++) {
         sd_view *v = &m->p.views[i];
         float *w = m->p.data + v->offset;
@@ -94,6 +96,7 @@ void sd_qwen3_state_init(sd_qwen3_state *s, const sd_qwen3 *m, int B, int T, boo
         sd_block_scratch_init(&s->scr, &bc, B, T);
         s->dx[0] = sd_afloats(NC); s->dx[1] = sd_afloats(NC); s->dxf = sd_afloats(NC);
         if (recompute) s->ytmp = sd_afloats(NC);
+        if (N * (size_t)c->vocab_size <= SD_QWEN3_KEEP_LOGITS) s->logits = sd_afloats(N * (size_t)c->vocab_size);
     }
 }
 
@@ -105,7 +108,7 @@ void sd_qwen3_state_free(sd_qwen3_state *s) {
     sd_afree(s->xf); sd_afree(s->rstd); sd_afree(s->lse);
     if (s->train) {
         sd_block_scratch_free(&s->scr);
-        sd_afree(s->dx[0]); sd_afree(s->dx[1]); sd_afree(s->dxf); sd_afree(s->ytmp);
+        sd_afree(s->dx[0]); sd_afree(s->dx[1]); sd_afree(s->dxf); sd_afree(s->ytmp); sd_afree(s->logits);
     }
     memset(s, 0, sizeof *s);
 }
@@ -131,6 +134,7 @@ size_t sd_qwen3_state_bytes(const sd_qwen3_config *c, int B, int T, bool train, 
         size_t qd = (size_t)c->num_attention_heads * c->head_dim, kd = (size_t)c->num_key_value_heads * c->head_dim;
         f += N * (2 * (size_t)c->hidden_size + 2 * qd + 2 * kd + 3 * (size_t)c->intermediate_size); /* scratch */
         f += 3 * NC + (recompute ? NC : 0);
+        if (N * (size_t)c->vocab_size <= SD_QWEN3_KEEP_LOGITS) f += N * (size_t)c->vocab_size; /* kept logits */
     }
     return f * sizeof(float);
 }
@@ -162,6 +166,7 @@ static int run_trunk(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, sd
         return sd_errf(err, SD_EUSAGE, "qwen3: batch %d x %d, state made for %d x %d", b->B, b->T, s->B, s->T);
     int rc = sd_qwen3_batch_check(m, b, err);
     if (rc) return rc;
+    s->logits_ok = false;
     const sd_qwen3_config *c = &m->cfg;
     int N = b->B * b->T, C = c->hidden_size, L = c->num_hidden_layers;
     sd_embedding_forward(s->x[0], b->ids, sd_params_ptr(&m->p, m->embed), N, c->vocab_size, C);
@@ -176,12 +181,14 @@ static int run_trunk(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, sd
 int sd_qwen3_forward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, float *loss, sd_err *err) {
     if (loss) *loss = 0;
     s->n_valid = 0;
+    s->logits_ok = false;
     int rc = run_trunk(m, s, b, err);
     if (rc) return rc;
     if (b->targets) {
         const sd_qwen3_config *c = &m->cfg;
-        float l = sd_xent_chunked_forward(s->lse, s->xf, sd_params_ptr(&m->p, m->lm_head), b->targets, b->B * b->T,
-                                          c->hidden_size, c->vocab_size, SD_QWEN3_IGNORE, &s->n_valid);
+        float l = sd_xent_chunked_forward_keep(s->lse, s->logits, s->xf, sd_params_ptr(&m->p, m->lm_head), b->targets,
+                                               b->B * b->T, c->hidden_size, c->vocab_size, SD_QWEN3_IGNORE, &s->n_valid);
+        s->logits_ok = s->logits != NULL;
         if (loss) *loss = l;
     }
     return 0;
@@ -206,8 +213,11 @@ int sd_qwen3_backward(sd_qwen3 *m, sd_qwen3_state *s, const sd_qwen3_batch *b, f
     int N = s->B * s->T, C = c->hidden_size, L = c->num_hidden_layers, V = c->vocab_size;
     size_t NC = (size_t)N * C;
     memset(s->dxf, 0, NC * sizeof(float));
-    sd_xent_chunked_backward(s->dxf, grad_of(m, m->lm_head), s->xf, sd_params_ptr(&m->p, m->lm_head), b->targets,
-                             s->lse, N, C, V, SD_QWEN3_IGNORE, dloss);
+    /* with a row range, the head's dW is formed for those rows only (the others get none) */
+    sd_xent_chunked_backward_rows(s->dxf, grad_of(m, m->lm_head), s->xf, sd_params_ptr(&m->p, m->lm_head),
+                                  b->targets, s->lse, s->logits_ok ? s->logits : NULL, N, C, V, SD_QWEN3_IGNORE, dloss,
+                                  m->row_hi > 0 ? m->row_lo : 0, m->row_hi > 0 ? m->row_hi : V);
+    s->logits_ok = false; /* turned into gradients */
     float *dcur = s->dx[L & 1];
     memset(dcur, 0, NC * sizeof(float));
     sd_rmsnorm_backward(dcur, grad_of(m, m->norm), s->dxf, s->x[L], sd_params_ptr(&m->p, m->norm), s->rstd, N, C);
@@ -288,4 +298,8 @@ void sd_qwen3_set_trainable_rows(sd_qwen3 *m, int32_t lo, int32_t hi) {
     m->row_hi = all ? 0 : hi;
     m->p.views[m->embed].weight_decay = all;
     m->p.views[m->lm_head].weight_decay = all;
+    /* zeroing, clipping and AdamW then touch those rows only (the backward zeroes the others) */
+    size_t C = (size_t)m->cfg.hidden_size;
+    sd_params_set_train_range(&m->p, m->embed, (size_t)m->row_lo * C, (size_t)m->row_hi * C);
+    if (m->lm_head != m->embed) sd_params_set_train_range(&m->p, m->lm_head, (size_t)m->row_lo * C, (size_t)m->row_hi * C);
 }

@@ -161,7 +161,10 @@ typedef struct sd_qwen3_batch {
  *   per saved layer  N (3C + 2qd + 2kd + 3F) + B H T^2 (softmax) + 2 N (qd + kd) + N hd + threads T^2
  *   train scratch    N (2C + 2qd + 2kd + 3F) + 3 N C (+ N C with recompute)
  * The B H T^2 term dominates at long T: Qwen3-0.6B at B 8, T 512 needs ~16 GB plain, ~1.4 GB
- * with recompute. The head never forms [N, V] logits (chunked cross-entropy). */
+ * with recompute. The head computes its logits in chunks (chunked cross-entropy); a train state
+ * keeps them for the backward (N V floats) only when N V <= SD_QWEN3_KEEP_LOGITS, else the
+ * backward recomputes them. */
+#define SD_QWEN3_KEEP_LOGITS ((size_t)64 << 20) /* floats: 256 MB */
 typedef struct sd_qwen3_state {
     int B, T;
     bool train, recompute;
@@ -171,6 +174,9 @@ typedef struct sd_qwen3_state {
     sd_block_acts *acts;       /* [L] (or [1] with recompute) */
     sd_block_scratch scr;      /* backward scratch (train only) */
     float *dx[2], *dxf, *ytmp; /* backward buffers [N, C] (train only) */
+    float *logits;             /* train, N V <= SD_QWEN3_KEEP_LOGITS: the forward's logits of the
+                                  labelled rows, which the backward reuses instead of recomputing */
+    bool logits_ok;            /* logits hold the last forward's (the backward consumes them) */
     int n_valid;               /* labelled positions in the last forward */
     int nx, na;                /* entries of x and acts */
 } sd_qwen3_state;

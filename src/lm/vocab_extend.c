@@ -78,10 +78,11 @@ int sd_qwen3_resize_vocab(sd_qwen3 *m, int32_t new_rows, int32_t init_from, uint
     n.config_json = m->config_json; m->config_json = NULL;
     n.tokenizer_config = m->tokenizer_config; m->tokenizer_config = NULL;
     n.generation_config = m->generation_config; m->generation_config = NULL;
-    n.row_lo = m->row_lo;
-    n.row_hi = m->row_hi > new_rows ? new_rows : m->row_hi;
+    int32_t row_lo = m->row_lo, row_hi = m->row_hi;
     sd_qwen3_free(m);
     *m = n;
+    /* the trained row range carries over (clipped to the new size), with the views' ranges */
+    if (row_hi > 0) sd_qwen3_set_trainable_rows(m, row_lo, row_hi > new_rows ? new_rows : row_hi);
     return 0;
 }
 

@@ -57,19 +57,31 @@ void sd_swiglu_forward(float *y, const float *gate, const float *up, size_t n) {
     for (size_t i = nv; i < n; i++) y[i] = gate[i] * sigmoid1(gate[i]) * up[i];
 }
 
-void sd_swiglu_backward(float *dgate, float *dup, const float *dy, const float *gate, const float *up, size_t n) {
+/* acc: dgate, dup += the gradients; else they are overwritten (no zeroing pass first). */
+static void swiglu_backward(float *dgate, float *dup, const float *dy, const float *gate, const float *up, size_t n,
+                            bool acc) {
     size_t nv = n / 8 * 8;
 #pragma omp parallel for schedule(static) if (n > PAR_N)
     for (size_t i = 0; i < nv; i += 8) {
         sd_v8f g = sd_v8_load(gate + i), s = v8_sigmoid(g), d = sd_v8_load(dy + i);
-        if (dup) sd_v8_store(dup + i, sd_v8_load(dup + i) + d * g * s);
-        if (dgate) sd_v8_store(dgate + i, sd_v8_load(dgate + i) + d * sd_v8_load(up + i) * s * (1.0f + g * (1.0f - s)));
+        sd_v8f gu = d * g * s, gg = d * sd_v8_load(up + i) * s * (1.0f + g * (1.0f - s));
+        if (dup) sd_v8_store(dup + i, acc ? sd_v8_load(dup + i) + gu : gu);
+        if (dgate) sd_v8_store(dgate + i, acc ? sd_v8_load(dgate + i) + gg : gg);
     }
     for (size_t i = nv; i < n; i++) {
         float g = gate[i], s = sigmoid1(g), d = dy[i];
-        if (dup) dup[i] += d * g * s;
-        if (dgate) dgate[i] += d * up[i] * s * (1.0f + g * (1.0f - s));
+        float gu = d * g * s, gg = d * up[i] * s * (1.0f + g * (1.0f - s));
+        if (dup) dup[i] = acc ? dup[i] + gu : gu;
+        if (dgate) dgate[i] = acc ? dgate[i] + gg : gg;
     }
+}
+
+void sd_swiglu_backward(float *dgate, float *dup, const float *dy, const float *gate, const float *up, size_t n) {
+    swiglu_backward(dgate, dup, dy, gate, up, n, true);
+}
+
+void sd_swiglu_backward_set(float *dgate, float *dup, const float *dy, const float *gate, const float *up, size_t n) {
+    swiglu_backward(dgate, dup, dy, gate, up, n, false);
 }
 
 void sd_add_forward(float *y, const float *a, const float *b, size_t n) {

@@ -189,8 +189,7 @@ void sd_block_backward(const sd_block *b, sd_params *p, sd_block_acts *a, sd_blo
                                                       W(p, b->down_w), N, F, C));
     float *dup = s->d_up; /* d of the MLP hidden before dropout */
     if (c->swiglu) {
-        PROF(1, SD_PROF_RESID, { zero(s->d_up, NF); zero(s->d_gate, NF); });
-        PROF(1, SD_PROF_ACT, sd_swiglu_backward(s->d_gate, s->d_up, s->d_act, a->gate, a->up, NF));
+        PROF(1, SD_PROF_ACT, sd_swiglu_backward_set(s->d_gate, s->d_up, s->d_act, a->gate, a->up, NF));
         if (drop) { drop_bwd(c, a, s->d_act, s->d_up, NF, 0); dup = s->d_act; }
     } else {
         PROF(1, SD_PROF_ACT, sd_relu_backward_inplace(s->d_act, a->up, NF));

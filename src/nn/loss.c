@@ -39,6 +39,11 @@ static void gather_rows(float *dst, const float *src, const int *idx, int n, int
 
 float sd_xent_chunked_forward(float *lse, const float *hidden, const float *W, const int32_t *targets,
                               int N, int C, int V, int ignore_index, int *n_valid) {
+    return sd_xent_chunked_forward_keep(lse, NULL, hidden, W, targets, N, C, V, ignore_index, n_valid);
+}
+
+float sd_xent_chunked_forward_keep(float *lse, float *keep, const float *hidden, const float *W,
+                                   const int32_t *targets, int N, int C, int V, int ignore_index, int *n_valid) {
     int *idx = sd_xmalloc(sizeof(int) * (size_t)(N ? N : 1));
     int nv = labelled_rows(idx, targets, N, V, ignore_index);
     if (nv < 0) return bad_targets(lse, N, n_valid, idx);
@@ -53,11 +58,14 @@ float sd_xent_chunked_forward(float *lse, const float *hidden, const float *W, c
         for (int r = 0; r < R; r++) { m[r] = -INFINITY; s[r] = 0; tl[r] = 0; }
         for (int v0 = 0; v0 < V; v0 += VCHUNK) {
             int Vc = V - v0 < VCHUNK ? V - v0 : VCHUNK;
-            sd_sgemm(false, true, R, Vc, C, 1.0f, Hb, C, W + (size_t)v0 * C, C, 0.0f, L, Vc);
+            /* the tile: in L, or in place in the kept logits (row stride V) */
+            float *Lt = keep ? keep + (size_t)r0 * V + v0 : L;
+            int ldl = keep ? V : Vc;
+            sd_sgemm(false, true, R, Vc, C, 1.0f, Hb, C, W + (size_t)v0 * C, C, 0.0f, Lt, ldl);
             /* Online log-sum-exp: rescale the running sum when the running max grows. */
 #pragma omp parallel for schedule(static) if ((long)R * Vc > 65536)
             for (int r = 0; r < R; r++) {
-                const float *l = L + (size_t)r * Vc;
+                const float *l = Lt + (size_t)r * ldl;
                 float mc = sd_max_array(l, Vc);
                 if (mc > m[r]) { s[r] = s[r] * expf(m[r] - mc) + sd_sum_exp_shift(l, mc, Vc); m[r] = mc; }
                 else s[r] += sd_sum_exp_shift(l, m[r], Vc);
@@ -89,6 +97,13 @@ static void softmax_grad_row(float *g, const float *l, float lse, int t, float s
 void sd_xent_chunked_backward(float *dhidden, float *dW, const float *hidden, const float *W,
                               const int32_t *targets, const float *lse, int N, int C, int V,
                               int ignore_index, float dloss) {
+    sd_xent_chunked_backward_rows(dhidden, dW, hidden, W, targets, lse, NULL, N, C, V, ignore_index, dloss, 0, V);
+}
+
+void sd_xent_chunked_backward_rows(float *dhidden, float *dW, const float *hidden, const float *W,
+                                   const int32_t *targets, const float *lse, float *kept, int N, int C, int V,
+                                   int ignore_index, float dloss, int dw_lo, int dw_hi) {
+    if (!lse) kept = NULL;
     float *own_lse = NULL;
     if (!lse) {
         own_lse = sd_afloats((size_t)(N ? N : 1));
@@ -107,14 +122,19 @@ void sd_xent_chunked_backward(float *dhidden, float *dW, const float *hidden, co
         memset(dHb, 0, (size_t)R * C * sizeof(float));
         for (int v0 = 0; v0 < V; v0 += VCHUNK) {
             int Vc = V - v0 < VCHUNK ? V - v0 : VCHUNK;
-            sd_sgemm(false, true, R, Vc, C, 1.0f, Hb, C, W + (size_t)v0 * C, C, 0.0f, L, Vc);
+            /* the forward's logits when kept (turned into gradients in place), else recomputed */
+            float *Lt = kept ? kept + (size_t)r0 * V + v0 : L;
+            int ldl = kept ? V : Vc;
+            if (!kept) sd_sgemm(false, true, R, Vc, C, 1.0f, Hb, C, W + (size_t)v0 * C, C, 0.0f, L, Vc);
 #pragma omp parallel for schedule(static) if ((long)R * Vc > 65536)
             for (int r = 0; r < R; r++) {
                 int i = idx[r0 + r];
-                softmax_grad_row(L + (size_t)r * Vc, L + (size_t)r * Vc, lse[i], targets[i] - v0, scale, Vc);
+                softmax_grad_row(Lt + (size_t)r * ldl, Lt + (size_t)r * ldl, lse[i], targets[i] - v0, scale, Vc);
             }
-            if (dhidden) sd_sgemm(false, false, R, C, Vc, 1.0f, L, Vc, W + (size_t)v0 * C, C, 1.0f, dHb, C);
-            if (dW) sd_sgemm(true, false, Vc, C, R, 1.0f, L, Vc, Hb, C, 1.0f, dW + (size_t)v0 * C, C);
+            if (dhidden) sd_sgemm(false, false, R, C, Vc, 1.0f, Lt, ldl, W + (size_t)v0 * C, C, 1.0f, dHb, C);
+            int w0 = v0 > dw_lo ? v0 : dw_lo, w1 = v0 + Vc < dw_hi ? v0 + Vc : dw_hi; /* rows of dW in the chunk */
+            if (dW && w0 < w1)
+                sd_sgemm(true, false, w1 - w0, C, R, 1.0f, Lt + (w0 - v0), ldl, Hb, C, 1.0f, dW + (size_t)w0 * C, C);
         }
         if (dhidden) {
 #pragma omp parallel for schedule(static) if ((long)R * C > 65536)

@@ -70,6 +70,8 @@ void sd_silu_forward(float *y, const float *x, size_t n);
 void sd_silu_backward(float *dx, const float *dy, const float *x, size_t n);
 void sd_swiglu_forward(float *y, const float *gate, const float *up, size_t n);
 void sd_swiglu_backward(float *dgate, float *dup, const float *dy, const float *gate, const float *up, size_t n);
+/* The same overwriting dgate, dup (the first gradient they get: no zeroing pass before). */
+void sd_swiglu_backward_set(float *dgate, float *dup, const float *dy, const float *gate, const float *up, size_t n);
 
 /* ---- residual add (nn/activation.c): y = a + b; backward da += dy, db += dy. ---- */
 void sd_add_forward(float *y, const float *a, const float *b, size_t n);
@@ -113,7 +115,7 @@ typedef struct sd_attn_cfg {
 
 typedef struct sd_attn_state {
     int B, T, H, KV, hd;
-    float *probs;        /* [B, H, T, T] softmax rows (0 where masked) */
+    float *probs;        /* [B, H, T, T] softmax rows (0 where masked; causal without dropout: rows set up to their 32-row block's last key only) */
     float *qr, *kr;      /* q, k after norm + rope, [B, T, H*hd] and [B, T, KV*hd]; NULL if neither */
     float *q_rstd, *k_rstd; /* [B*T*H], [B*T*KV] when q/k norm is on */
     float *cos, *sin;    /* [B*T, hd/2] rotary tables when rope is on */
@@ -171,6 +173,17 @@ float sd_xent_chunked_forward(float *lse, const float *hidden, const float *W, c
 void sd_xent_chunked_backward(float *dhidden, float *dW, const float *hidden, const float *W,
                               const int32_t *targets, const float *lse, int N, int C, int V,
                               int ignore_index, float dloss);
+/* Training forms: forward_keep also leaves the logits of the labelled rows in keep [n_valid, V]
+ * (row r: the r-th labelled position; NULL keeps none), and backward_rows with kept = that
+ * buffer (and the forward's lse) uses them instead of recomputing the products, turning them
+ * into gradients in place (so once per forward). backward_rows forms dW for rows [dw_lo, dw_hi)
+ * of W only (the others are left as they are): a model training a few rows of its output matrix
+ * (new vocabulary) skips the rest's product. Same results as the plain pair. */
+float sd_xent_chunked_forward_keep(float *lse, float *keep, const float *hidden, const float *W,
+                                   const int32_t *targets, int N, int C, int V, int ignore_index, int *n_valid);
+void sd_xent_chunked_backward_rows(float *dhidden, float *dW, const float *hidden, const float *W,
+                                   const int32_t *targets, const float *lse, float *kept, int N, int C, int V,
+                                   int ignore_index, float dloss, int dw_lo, int dw_hi);
 /* Plain form over logits [N, V]. Backward: dlogits [N, V] += (softmax - onehot) * dloss / n_valid. */
 float sd_xent_forward(float *lse, const float *logits, const int32_t *targets, int N, int V,
                       int ignore_index, int *n_valid);

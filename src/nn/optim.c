@@ -53,9 +53,12 @@ void sd_adamw_step(sd_params *p, const sd_adamw *opt, long t, double lr) {
     for (int k = 0; k < p->n_views; k++) {
         const sd_view *vw = &p->views[k];
         if (!vw->requires_grad) continue;
-        float *w = p->data + vw->offset, *g = p->grad + vw->offset, *m = p->m + vw->offset, *v = p->v + vw->offset;
+        size_t lo, hi;
+        sd_view_train_range(vw, &lo, &hi);
+        size_t o = vw->offset + lo;
+        float *w = p->data + o, *g = p->grad + o, *m = p->m + o, *v = p->v + o;
         float decay = vw->weight_decay ? (float)(1.0 - lr * opt->weight_decay) : 1.0f;
-        long n = (long)vw->numel;
+        long n = (long)(hi - lo);
         adam_hyper h = {b1, b2, omb1, omb2, eps, step_size, bc2_sqrt, decay};
         if (n <= 65536) { adam_range(w, g, m, v, n, &h); continue; }
 #pragma omp parallel
@@ -79,8 +82,10 @@ float sd_clip_grad_norm(sd_params *p, float max_norm) {
     for (int k = 0; k < p->n_views; k++) {
         const sd_view *vw = &p->views[k];
         if (!vw->requires_grad) continue;
-        const float *g = p->grad + vw->offset;
-        long n = (long)vw->numel;
+        size_t lo, hi;
+        sd_view_train_range(vw, &lo, &hi);
+        const float *g = p->grad + vw->offset + lo;
+        long n = (long)(hi - lo);
         double s = 0;
         /* OpenMP's reduction order is unspecified; fixed per-thread partials keep it deterministic. */
         int nth = n > 65536 ? omp_get_max_threads() : 1;
@@ -103,8 +108,12 @@ float sd_clip_grad_norm(sd_params *p, float max_norm) {
             for (int k = 0; k < p->n_views; k++) {
                 const sd_view *vw = &p->views[k];
                 if (!vw->requires_grad) continue;
-                float *g = p->grad + vw->offset;
-                for (size_t i = 0; i < vw->numel; i++) g[i] *= coef;
+                size_t lo, hi;
+                sd_view_train_range(vw, &lo, &hi);
+                float *g = p->grad + vw->offset + lo;
+                long n = (long)(hi - lo);
+#pragma omp parallel for schedule(static) if (n > 65536)
+                for (long i = 0; i < n; i++) g[i] *= coef;
             }
         }
     }

@@ -55,16 +55,48 @@ int sd_params_index(const sd_params *p, const char *name) {
 float *sd_params_ptr(sd_params *p, int view) { return p->data + p->views[view].offset; }
 float *sd_params_grad(sd_params *p, int view) { return p->grad ? p->grad + p->views[view].offset : NULL; }
 
+/* Trainable views only: nothing writes a frozen view's gradient, which stays zero (a model
+ * training its embeddings alone does not clear the body's gigabytes every step). */
 void sd_params_zero_grad(sd_params *p) {
-    if (p->grad) memset(p->grad, 0, p->n * sizeof(float));
+    if (!p->grad) return;
+    for (int k = 0; k < p->n_views; k++) {
+        const sd_view *v = &p->views[k];
+        if (!v->requires_grad) continue;
+        size_t lo, hi;
+        sd_view_train_range(v, &lo, &hi);
+        float *g = p->grad + v->offset + lo;
+        size_t n = hi - lo;
+#pragma omp parallel for schedule(static) if (n > (1 << 20))
+        for (size_t i = 0; i < n; i += 65536) memset(g + i, 0, (n - i < 65536 ? n - i : 65536) * sizeof(float));
+    }
 }
 
 void sd_params_set_requires_grad(sd_params *p, int view, bool requires_grad) {
-    p->views[view].requires_grad = requires_grad;
+    sd_view *v = &p->views[view];
+    /* freezing clears the gradient once, so zero_grad can leave frozen views alone */
+    if (v->requires_grad && !requires_grad && p->grad) memset(p->grad + v->offset, 0, v->numel * sizeof(float));
+    v->requires_grad = requires_grad;
 }
 
 size_t sd_params_count(const sd_params *p) {
     size_t n = 0;
     for (int i = 0; i < p->n_views; i++) n += p->views[i].numel;
     return n;
+}
+
+void sd_view_train_range(const sd_view *v, size_t *lo, size_t *hi) {
+    bool all = v->train_hi == 0 || v->train_hi > v->numel || v->train_lo >= v->train_hi;
+    *lo = all ? 0 : v->train_lo;
+    *hi = all ? v->numel : v->train_hi;
+}
+
+void sd_params_set_train_range(sd_params *p, int view, size_t lo, size_t hi) {
+    sd_view *v = &p->views[view];
+    v->train_lo = lo;
+    v->train_hi = hi;
+    if (!p->grad) return;
+    sd_view_train_range(v, &lo, &hi);
+    float *g = p->grad + v->offset;
+    memset(g, 0, lo * sizeof(float));
+    memset(g + hi, 0, (v->numel - hi) * sizeof(float));
 }

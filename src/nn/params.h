@@ -22,6 +22,10 @@ typedef struct sd_view {
     int64_t shape[SD_MAX_DIMS];
     bool requires_grad;      /* false: optimizer skips it, gradient stays zero */
     bool weight_decay;       /* AdamW decoupled decay on/off (off for norms, biases by convention) */
+    /* The part of the view that trains, in floats [train_lo, train_hi) (both 0: all of it): zeroing,
+     * clipping and AdamW touch only it; its gradient elsewhere must stay zero (the owner zeroes what
+     * it writes there), so the rest stays exactly as it is. See sd_params_set_train_range. */
+    size_t train_lo, train_hi;
 } sd_view;
 
 typedef struct sd_params {
@@ -44,8 +48,14 @@ int sd_params_index(const sd_params *p, const char *name);  /* -1 if absent */
 float *sd_params_ptr(sd_params *p, int view);
 float *sd_params_grad(sd_params *p, int view);
 void sd_params_zero_grad(sd_params *p);
-/* Frozen views keep a zero gradient and are skipped by the optimizer and by clipping. */
+/* Frozen views keep a zero gradient (freezing clears it; sd_params_zero_grad then skips them) and
+ * are skipped by the optimizer and by clipping. */
 void sd_params_set_requires_grad(sd_params *p, int view, bool requires_grad);
+/* Restricts a view's training to floats [lo, hi) (lo = hi = 0: all of it) and zeroes its gradient
+ * outside them. */
+void sd_params_set_train_range(sd_params *p, int view, size_t lo, size_t hi);
+/* The trained part of a view: *lo, *hi floats of it. */
+void sd_view_train_range(const sd_view *v, size_t *lo, size_t *hi);
 /* Total number of real parameters (padding excluded). */
 size_t sd_params_count(const sd_params *p);
 

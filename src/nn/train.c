@@ -232,8 +232,12 @@ static int step(loop *L, int *got, sd_err *err) {
         for (int k = 0; k < P->n_views; k++) {
             const sd_view *v = &P->views[k];
             if (!v->requires_grad) continue;
-            float *g = P->grad + v->offset;
-            for (size_t i = 0; i < v->numel; i++) g[i] *= inv;
+            size_t lo, hi;
+            sd_view_train_range(v, &lo, &hi);
+            float *g = P->grad + v->offset + lo;
+            long cnt = (long)(hi - lo);
+#pragma omp parallel for schedule(static) if (cnt > 65536)
+            for (long i = 0; i < cnt; i++) g[i] *= inv;
         }
     }
     if (o->clip > 0) sd_clip_grad_norm(P, o->clip);

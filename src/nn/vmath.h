@@ -87,9 +87,22 @@ static inline float sd_sum_exp_shift(const float *x, float shift, int n) {
     return sum;
 }
 
+/* Largest of x [n] (-inf when n is 0; NaNs are skipped), lane-wise over 8 lanes: max is exact,
+ * so the result is the scalar loop's (up to the sign of a zero). */
 static inline float sd_max_array(const float *x, int n) {
     float m = -INFINITY;
-    for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    int i = 0;
+    if (n >= 16) {
+        sd_v8f a = sd_v8_splat(-INFINITY), b = a;
+        for (; i + 16 <= n; i += 16) {
+            sd_v8f u = sd_v8_load(x + i), w = sd_v8_load(x + i + 8);
+            a = sd_v8_select(u > a, u, a);
+            b = sd_v8_select(w > b, w, b);
+        }
+        a = sd_v8_select(b > a, b, a);
+        for (int k = 0; k < 8; k++) m = a[k] > m ? a[k] : m;
+    }
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
 }
 

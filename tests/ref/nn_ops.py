@@ -153,3 +153,10 @@ run("bce", {"x": rnd(23, scale=5), "y": torch.rand(23).float()},
     lambda x, y: F.binary_cross_entropy_with_logits(x, y))
 run("mse_mean", {"p": rnd(19), "t": rnd(19)}, lambda p, t: F.mse_loss(p, t))
 run("mse_sum", {"p": rnd(19), "t": rnd(19)}, lambda p, t: F.mse_loss(p, t, reduction="sum"))
+
+# longer than the engine's 32-row causal blocks (T 77: three blocks, the last partial); row 1 is
+# left-padded past the first block, so whole blocks of its queries see only padding keys
+kv3 = torch.ones(2, 77, dtype=torch.int32)
+kv3[1, :40] = 0
+pos3 = torch.clamp(torch.cumsum(kv3, dim=1) - 1, min=0).int()
+attn_case("long_blocks", 2, 77, 4, 2, 8, True, key_valid=kv3, pos=pos3, theta=10000.0, qk_norm=True)
