@@ -382,11 +382,11 @@ int sd_sid_beam_search(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const 
 typedef struct scored {
     const int32_t *tok; /* n_levels + 2: start, codes, end */
     int32_t item;
+    int nl;             /* codes to compare (qsort passes no context; no global, so callers may run at once) */
 } scored;
-static int g_nl; /* qsort has no context argument; set by the caller before sorting (one thread) */
 static int scored_cmp(const void *a, const void *b) {
     const scored *x = a, *y = b;
-    int c = memcmp(x->tok + 1, y->tok + 1, sizeof(int32_t) * (size_t)g_nl);
+    int c = memcmp(x->tok + 1, y->tok + 1, sizeof(int32_t) * (size_t)x->nl);
     return c ? c : (x->item > y->item) - (x->item < y->item);
 }
 
@@ -410,10 +410,9 @@ int sd_sid_score_items(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *prompt
         if (where[items[i]] >= 0) continue;
         where[items[i]] = 0;
         sd_sid_vocab_item_tokens(v, items[i], toks + (size_t)n * (nl + 2));
-        S[n] = (scored){.tok = toks + (size_t)n * (nl + 2), .item = items[i]};
+        S[n] = (scored){.tok = toks + (size_t)n * (nl + 2), .item = items[i], .nl = nl};
         n++;
     }
-    g_nl = nl;
     qsort(S, (size_t)n, sizeof *S, scored_cmp);
     for (int i = 0; i < n; i++) where[S[i].item] = i;
     double *acc = sd_xcalloc((size_t)n, sizeof(double));
