@@ -34,18 +34,7 @@ static bool env_off(const char *name) {
 
 /* Best sgemm rate (GFLOP/s) of C [M, N] = A [M, K] B^T on the calling thread's thread count. */
 static double sgemm_gflops(int M, int N, int K, int reps) {
-    float *a = sd_afloats((size_t)M * K), *b = sd_afloats((size_t)N * K), *c = sd_afloats((size_t)M * N);
-    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 13) * 0.01f;
-    for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 7) * 0.01f;
-    double best = 1e9;
-    for (int r = 0; r < reps; r++) {
-        double t0 = omp_get_wtime();
-        sd_sgemm(false, true, M, N, K, 1, a, K, b, K, 0, c, N);
-        double t = omp_get_wtime() - t0;
-        if (t < best) best = t;
-    }
-    sd_afree(a); sd_afree(b); sd_afree(c);
-    return 2.0 * M * N * K / best / 1e9;
+    return 2.0 * M * N * K / bench_sgemm_best(M, N, K, reps) / 1e9;
 }
 
 static long vm_hwm_kb(void) {

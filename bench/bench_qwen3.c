@@ -20,20 +20,7 @@
 enum { B = 8, T = 256 };
 
 /* Best sgemm time at the MLP's shape [B*T, hidden] x [hidden, ffn]. */
-static double sgemm_best(int M, int N, int K, int reps) {
-    float *a = sd_afloats((size_t)M * K), *b = sd_afloats((size_t)N * K), *c = sd_afloats((size_t)M * N);
-    for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 13) * 0.01f;
-    for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 7) * 0.01f;
-    double best = 1e9;
-    for (int r = 0; r < reps; r++) {
-        double t0 = omp_get_wtime();
-        sd_sgemm(false, true, M, N, K, 1, a, K, b, K, 0, c, N);
-        double t = omp_get_wtime() - t0;
-        if (t < best) best = t;
-    }
-    sd_afree(a); sd_afree(b); sd_afree(c);
-    return best;
-}
+static double sgemm_best(int M, int N, int K, int reps) { return bench_sgemm_best(M, N, K, reps); }
 
 int main(int argc, char **argv) {
     bench_start(argv);

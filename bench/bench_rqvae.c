@@ -107,19 +107,19 @@ int main(int argc, char **argv) {
     /* best measured (6 of 3, 6, 20 epochs tried at 66k items): small batches at a higher peak rate
      * (the original's 3e-4 x 80,000 steps is out of reach here). Longer runs lower the loss but
      * crowd items onto fewer prefixes: --keep distinct keeps the epoch with the most. */
-    ro.train.epochs = 6, ro.train.batch = 256, ro.train.lr = 1e-3, ro.train.standardize = true;
+    ro.train.common.epochs = 6, ro.train.common.batch = 256, ro.train.common.adam.lr = 1e-3, ro.train.standardize = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
         if (!strcmp(a, "--items")) n = atoll(v), i++;
         else if (!strcmp(a, "--dim")) d = atoi(v), i++;
-        else if (!strcmp(a, "--epochs")) ro.train.epochs = atoi(v), i++;
-        else if (!strcmp(a, "--batch")) ro.train.batch = atoi(v), i++;
-        else if (!strcmp(a, "--lr")) ro.train.lr = atof(v), i++;
+        else if (!strcmp(a, "--epochs")) ro.train.common.epochs = atoi(v), i++;
+        else if (!strcmp(a, "--batch")) ro.train.common.batch = atoi(v), i++;
+        else if (!strcmp(a, "--lr")) ro.train.common.adam.lr = atof(v), i++;
         else if (!strcmp(a, "--reset-every")) ro.train.reset_every = atoi(v), i++;
         else if (!strcmp(a, "--method")) only = v, i++;
         else if (!strcmp(a, "--keep")) ro.train.keep = !strcmp(v, "distinct") ? SD_RQVAE_KEEP_DISTINCT : SD_RQVAE_KEEP_VAL, i++;
         else if (!strcmp(a, "--pull")) ro.train.code_pull = atof(v), i++;
-        else if (!strcmp(a, "--wd")) ro.train.weight_decay = atof(v), i++;
+        else if (!strcmp(a, "--wd")) ro.train.common.adam.weight_decay = atof(v), i++;
         else if (!strcmp(a, "--beta")) ro.model.beta = (float)atof(v), i++;
         else if (!strcmp(a, "--threads")) sd_set_threads(atoi(v)), i++;
         else if (!strcmp(a, "--ste")) ro.model.grad = SD_RQVAE_STE;
@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
     float *x = make_data(n, d, 42);
     printf("data: %lld items x %d dims (topics + shared facets + near-duplicates, unit norm) in %.1f s; %d threads\n", (long long)n, d,
            sd_now() - t0, sd_threads());
-    sd_sid_params p = {3, 256, 20, false, 1, NULL, !sd_quiet, &ro};
+    sd_sid_params p = {.levels = 3, .codes = 256, .iters = 20, .seed = 1, .progress = !sd_quiet, .method_opts = &ro};
     printf("| method   | wall s   | cpu s    | distinct | alone   | codes used  | max grp | recon MSE |\n");
     printf("|----------|----------|----------|----------|---------|-------------|---------|-----------|\n");
     int rc = 0;
