@@ -146,6 +146,7 @@ typedef struct ubeams {
     int nb;
     double *score;     /* [W] */
     int32_t *toks;     /* [W, n_levels]: code token ids chosen so far */
+    int32_t *parent;   /* [W]: the beam of the previous level each one continues (its cache slot) */
     int prompt_len;    /* positions of the prompt in the cache (start token included) */
 } ubeams;
 
@@ -199,6 +200,7 @@ static void select_beams(cand *c, int nc, int W, int level, int nl, const ubeams
     b->nb = top_w(c, nc, W);
     for (int j = 0; j < b->nb; j++) {
         b->score[j] = c[j].score;
+        b->parent[j] = c[j].parent;
         if (level > 0) memcpy(b->toks + (size_t)j * nl, prev->toks + (size_t)c[j].parent * nl, sizeof(int32_t) * level);
         b->toks[(size_t)j * nl + level] = c[j].tok;
     }
@@ -224,6 +226,7 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
     for (int u = 0; u < U; u++) {
         cur[u].score = sd_xmalloc(sizeof(double) * W); nxt[u].score = sd_xmalloc(sizeof(double) * W);
         cur[u].toks = sd_xmalloc(sizeof(int32_t) * (size_t)W * nl); nxt[u].toks = sd_xmalloc(sizeof(int32_t) * (size_t)W * nl);
+        cur[u].parent = sd_xmalloc(sizeof(int32_t) * W); nxt[u].parent = sd_xmalloc(sizeof(int32_t) * W);
         cur[u].prompt_len = nxt[u].prompt_len = lens[u0 + u] + (cfg->append_start ? 1 : 0);
     }
     int32_t *ids = sd_xmalloc(sizeof(int32_t) * (size_t)U * W), *seq = sd_xmalloc(sizeof(int32_t) * (size_t)U * W);
@@ -285,15 +288,9 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
                 for (int j = 1; j < slots; j++) kv_copy(&kv, u * W + j, 0, &kv, u * W, 0, P);
                 continue;
             }
-            /* parents of this level's beams, from nxt (the previous level) via the codes: a beam's
-             * parent is the previous beam with the same first `level` codes */
-            for (int j = 0; j < cur[u].nb; j++) {
-                int p = 0;
-                while (p < nxt[u].nb && memcmp(nxt[u].toks + (size_t)p * nl, cur[u].toks + (size_t)j * nl,
-                                               sizeof(int32_t) * level))
-                    p++;
-                kv_copy(&tmpkv, u * W + j, 0, &kv, u * W + p, P, level);
-            }
+            /* each new beam's codes fed so far are its parent's: through the scratch cache, as a
+             * parent may feed several beams and a slot may be overwritten before it is read */
+            for (int j = 0; j < cur[u].nb; j++) kv_copy(&tmpkv, u * W + j, 0, &kv, u * W + cur[u].parent[j], P, level);
             for (int j = 0; j < cur[u].nb; j++) kv_copy(&kv, u * W + j, P, &tmpkv, u * W + j, 0, level);
         }
         /* feed every live beam's newest code in one step */
@@ -324,6 +321,7 @@ static int beam_batch(sd_qwen3 *m, const sd_sid_vocab *v, const int32_t *const *
     }
     for (int u = 0; u < U; u++) {
         free(cur[u].score); free(nxt[u].score); free(cur[u].toks); free(nxt[u].toks); free(excl[u]);
+        free(cur[u].parent); free(nxt[u].parent);
     }
     free(cur); free(nxt); free(excl); free(n_ex);
     free(ids); free(seq); free(rows); free(next_all); free(leaf_all); free(c_all);
