@@ -14,31 +14,6 @@
 #include "lm/sid_decode.h"
 
 /* ---- small text helpers ---- */
-
-/* template with {name} replaced from kv (NULL-terminated name, value pairs); malloc'd */
-static char *expand(const char *tpl, const char *const *kv) {
-    size_t cap = strlen(tpl) + 64, n = 0;
-    char *out = sd_xmalloc(cap);
-    for (const char *p = tpl; *p;) {
-        const char *val = NULL;
-        size_t skip = 1;
-        if (*p == '{') {
-            for (int i = 0; kv[i]; i += 2) {
-                size_t kl = strlen(kv[i]);
-                if (!strncmp(p + 1, kv[i], kl) && p[1 + kl] == '}') { val = kv[i + 1]; skip = kl + 2; break; }
-            }
-        }
-        const char *add = val ? val : p;
-        size_t al = val ? strlen(val) : 1;
-        if (n + al + 1 > cap) { cap = (n + al + 1) * 2; out = sd_xrealloc(out, cap); }
-        memcpy(out + n, add, al);
-        n += al;
-        p += val ? skip : 1;
-    }
-    out[n] = 0;
-    return out;
-}
-
 /* Item named by the first complete SID in tokens, or -1. */
 static int32_t first_sid_item(const sd_sid_vocab *v, const int32_t *t, int n) {
     for (int i = 0; i < n; i++)
@@ -207,15 +182,15 @@ static int steering(sd_llm_rec *r, const sd_work *w, const sd_lm_facts *f, const
                 a[i].platform = pick_value(&f->place, &rg, NULL, k);
                 const char *kv[] = {"kind", a[i].genre ? a[i].genre : "", "place", a[i].platform ? a[i].platform : "",
                                     "noun", f->noun, NULL};
-                msg = expand(sd_lmp_request_kp.reserved[0], kv);
+                msg = sd_lmp_expand(sd_lmp_request_kp.reserved[0], kv);
             } else if (q == 1) {
                 a[i].platform = pick_value(&f->place, &rg, lp, k);
                 const char *kv[] = {"history", h, "value", a[i].platform ? a[i].platform : "", NULL};
-                msg = expand(sd_lmp_steer_place.reserved[0], kv);
+                msg = sd_lmp_expand(sd_lmp_steer_place.reserved[0], kv);
             } else {
                 a[i].genre = pick_value(&f->kind, &rg, lg, k);
                 const char *kv[] = {"history", h, "kind", a[i].genre ? a[i].genre : "", "noun", f->noun, NULL};
-                msg = expand(sd_lmp_request_history.reserved[0], kv);
+                msg = sd_lmp_expand(sd_lmp_request_history.reserved[0], kv);
             }
             rc = sd_llm_rec_encode(r, msg, &ids[i], err);
             free(msg);

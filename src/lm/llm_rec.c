@@ -89,11 +89,12 @@ int sd_llm_rec_prompt(const sd_llm_rec *r, const int32_t *hist, int n, const cha
     size_t len = 0, cap = 256;
     char *user = sd_xmalloc(cap);
     user[0] = 0;
-    /* the wording lmdata trains with (its first next-item phrasing; the steer phrasings' frame) */
+    /* the wording lmdata trains with: its first next-item phrasing; with a request, the steer
+     * phrasings' frame "I bought {history}. ..." */
     if (!has_req) {
-        cat_str(&user, &len, &cap, "Here is what I bought, in order: ");
-        cat_str(&user, &len, &cap, h);
-        cat_str(&user, &len, &cap, ". What should I get next? " SD_SID_TOKEN_REC);
+        const char *kv[] = {"history", h, NULL};
+        free(user);
+        user = sd_lmp_expand(sd_lmp_next_item.train[0], kv);
     } else {
         if (n > 0) {
             cat_str(&user, &len, &cap, "I bought ");
@@ -140,12 +141,8 @@ char *sd_llm_rec_decode(const sd_llm_rec *r, const sd_catalog *cat, const int32_
 
 int sd_llm_rec_explain_prompt(const sd_llm_rec *r, const sd_catalog *cat, int32_t anchor, int32_t item, sd_ids *out,
                               sd_err *err) {
-    const char *tpl = sd_lmp_explain.train[0], *at = strstr(tpl, "{title}");
-    const char *title = cat->items[anchor].title;
-    size_t n = strlen(tpl) + strlen(title) + 1;
-    char *user = sd_xmalloc(n);
-    if (at) snprintf(user, n, "%.*s%s%s", (int)(at - tpl), tpl, title, at + strlen("{title}"));
-    else snprintf(user, n, "%s", tpl);
+    const char *kv[] = {"title", cat->items[anchor].title, NULL};
+    char *user = sd_lmp_expand(sd_lmp_explain.train[0], kv);
     sd_chat_msg msgs[2] = {{.role = "system", .content = sd_lm_system_message()}, {.role = "user", .content = user}};
     char *text = sd_chat_render(msgs, 2, true, false);
     free(user);

@@ -150,6 +150,13 @@ void sd_lm_expand(sd_sbuf *out, const char *tmpl, const char *const *kv) {
     }
 }
 
+char *sd_lmp_expand(const char *tmpl, const char *const *kv) {
+    sd_sbuf b = {0};
+    sd_sb_puts(&b, "");
+    sd_lm_expand(&b, tmpl, kv);
+    return b.p;
+}
+
 const char *sd_lm_pick(sd_rng *r, const char *const *list) {
     int n = sd_lmp_count(list);
     return n ? list[sd_rng_below(r, (uint64_t)n)] : "";

@@ -16,5 +16,9 @@ extern const sd_lm_phrases sd_lmp_title2sid, sd_lmp_title_attrs2sid, sd_lmp_sid2
     sd_lmp_explain, sd_lmp_reason, sd_lmp_bundle, sd_lmp_similar, sd_lmp_turn_steer, sd_lmp_turn_bundle;
 
 int sd_lmp_count(const char *const *list);
+/* A phrasing with its {name} placeholders filled from kv (name, value, ..., NULL); malloc'd. The
+ * one expansion lmdata writes its records with, so a prompt built elsewhere (recommending,
+ * evaluation) reads exactly as training did. */
+char *sd_lmp_expand(const char *tmpl, const char *const *kv);
 
 #endif
