@@ -14,7 +14,7 @@
 typedef struct stage {
     const char *label;
     const char *command;
-    const char *args[24]; /* after the command name; "@W" is replaced by the work directory */
+    const char *args[24]; /* after the command name; "@W" is replaced by the work directory, "@W/x" by WORK/x */
     /* --quick: these replace the values of the same options in args (a smoke run in minutes) */
     const char *quick[8];
 } stage;
@@ -49,6 +49,8 @@ static const stage STAGES[] = {
      * batch 16 did, 0.055 against 0.033, at twice the time) */
     {.label = "LLM fine-tuning", .command = "finetune", .args = {"@W", "--size", "tiny", "--steps", "2500", "--eval-every", "250", NULL},
      .quick = {"--steps", "40", NULL}},
+    /* the model for llama.cpp (its own tokenizer, no trie: semid's decoding is what names only real items) */
+    {.label = "GGUF export", .command = "export", .args = {"@W/lm", "--gguf", "@W/lm.gguf", NULL}},
     /* what the model answers: a user's next items with its explanation, then the same history steered */
     {.label = "example: a user's next items", .command = "recommend",
      .args = {"@W", "--user-index", "0", "-k", "5", "--explain", NULL}},
@@ -70,8 +72,15 @@ static int run_stage(const stage *s, const char *work, const char *items, const 
     char *argv[48];
     int argc = 0;
     argv[argc++] = (char *)s->command;
+    char paths[4][1024];
+    int n_paths = 0;
     for (int i = 0; s->args[i]; i++) {
-        argv[argc++] = (char *)(strcmp(s->args[i], "@W") ? s->args[i] : work);
+        const char *a = s->args[i];
+        if (!strncmp(a, "@W/", 3) && n_paths < 4) { /* a path inside the work directory */
+            snprintf(paths[n_paths], sizeof paths[n_paths], "%s/%s", work, a + 3);
+            a = paths[n_paths++];
+        }
+        argv[argc++] = (char *)(strcmp(a, "@W") ? a : work);
         const char *q = quick ? quick_value(s, s->args[i]) : NULL;
         if (q && s->args[i + 1]) { argv[argc++] = (char *)q; i++; }
     }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/rng.h"
 #include "base/strmap.h"
@@ -293,6 +294,7 @@ int sd_llm_evaluate(sd_llm_rec *r, const sd_work *w, const sd_scorer *const *oth
     memset(out, 0, sizeof *out);
     users us;
     users_of(&us, w, o);
+    sd_info("eval: %s on %d test users: valid items, steering, explanations", o->name ? o->name : "llm", us.n);
     int rc = valid_rates(r, &us, o, out, err);
     sd_lm_facts f;
     sd_lm_facts_init(&f, w);
@@ -300,6 +302,7 @@ int sd_llm_evaluate(sd_llm_rec *r, const sd_work *w, const sd_scorer *const *oth
         out->note = "the catalogue has no genre-like or no platform-like attribute: no steering or explanation rows";
     else if (!rc) {
         rc = steering(r, w, &f, &us, others, n_others, o, out, err);
+        if (!rc) sd_info("eval: steering done; generating %d explanations", us.n);
         if (!rc) rc = explanations(r, w, &f, &us, out, err);
     }
     sd_lm_facts_free(&f);
