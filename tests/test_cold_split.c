@@ -145,4 +145,12 @@ Test(cold_split, synth_and_eval_rows, .timeout = 120) {
     cr_assert_eq(sd_test_semid(&out, "synth -o %s/x --cold-items 1.5 --quiet", d), 2, "%s", out);
     cr_assert(strstr(out, "--cold-items"), "%s", out);
     free(out);
+    cr_assert_eq(sd_test_semid(&out, "prep --format sasrec --interactions %s/sasrec/data.txt --cold-items -0.1 -o %s/p",
+                               sd_test_fixtures(), d), 2, "%s", out);
+    cr_assert(strstr(out, "--cold-items must be a share"), "%s", out);
+    free(out);
+    char px[400];
+    snprintf(px, sizeof px, "%s/p", d);
+    FILE *f = fopen(px, "r");
+    cr_assert(!f, "nothing written on bad usage");
 }

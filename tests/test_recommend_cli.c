@@ -119,6 +119,17 @@ Test(recommend_cli, items_exist_and_json, .timeout = 300) {
     cr_assert_neq(sd_test_semid(&out, "recommend %s --prompt x --model %s/none", g_work, g_work), 0, "%s", out);
     cr_assert(strstr(out, "none"), "%s", out);
     free(out);
+    cr_assert_eq(sd_test_semid(&out, "recommend %s --prompt x --sids ../x", g_work), 2, "%s", out);
+    cr_assert(strstr(out, "--sids"), "%s", out);
+    free(out);
+    /* generate --work: constrained SIDs from the work directory; a bad --sids is a usage error */
+    cr_assert_eq(sd_test_semid(&out, "generate --model %s/lm --work %s --chat --prompt 'x <|rec|>' --max-new-tokens 8 "
+                               "--quiet", g_work, g_work), 0, "%s", out);
+    free(out);
+    cr_assert_eq(sd_test_semid(&out, "generate --model %s/lm --work %s --sids a/b --prompt x", g_work, g_work), 2, "%s",
+                 out);
+    cr_assert(strstr(out, "--sids"), "%s", out);
+    free(out);
     sd_sid_vocab_free(&v);
     sd_catalog_free(c);
 }

@@ -14,6 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     if (sd_split_read(&sp, path, (int32_t)users, &err)) return 0;
     int64_t sum = 0;
     for (int32_t u = 0; u < sp.n_users; u++) sum += (int64_t)sp.train_len[u] + sp.valid_pos[u] + sp.test_pos[u];
+    for (int32_t u = 0; sp.cold_target && u < sp.n_users; u++) sum += sp.cold_target[u];
+    for (int32_t i = 0; sp.cold_item && i < sp.n_items; i++) sum += sp.cold_item[i];
     sd_split_free(&sp);
     return sum == 42 ? 0 : 0;
 }

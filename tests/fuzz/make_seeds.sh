@@ -102,12 +102,14 @@ trap 'rm -rf "$W"' EXIT
 ./semid prep --format generic --items $F/generic/items.jsonl --interactions $F/generic/inter.csv -o "$W/w" --quiet
 ./semid prep --format sasrec --interactions "$C/sasrec/small" --split time -o "$W/t" --quiet
 ./semid prep --format sasrec --interactions "$C/sasrec/small" --min-eval-len 3 -o "$W/m" --quiet  # split.bin v2
+./semid prep --format sasrec --interactions "$C/sasrec/small" --cold-items 0.3 -o "$W/c" --quiet  # split.bin v3
 $PY -c "import numpy as np; np.save('$W/emb.npy', np.random.RandomState(0).randn(5, 4).astype('<f4'))"
 ./semid embed "$W/w" --npy "$W/emb.npy" --quiet
 ./semid ids "$W/w" --levels 2 --codes 2 --max-collision extend-level --quiet >/dev/null
 cp "$W/w/items.jsonl" "$C/items_jsonl/generic"; cp "$W/t/items.jsonl" "$C/items_jsonl/sasrec"
 cp "$W/w/sequences.bin" "$C/sequences/generic"; cp "$W/t/sequences.bin" "$C/sequences/sasrec"
 cp "$W/w/split.bin" "$C/split/loo"; cp "$W/t/split.bin" "$C/split/time"; cp "$W/m/split.bin" "$C/split/min_eval_len"
+cp "$W/c/split.bin" "$C/split/cold"
 cp "$W/w/sids.bin" "$C/sids_bin/generic"
 cp "$W/w/sid_vocab.json" "$C/sid_vocab/generic"
 for m in 0 1 2 3 8; do { printf "\\x0$m"; cat "$W/w/sids.tsv"; } > "$C/sids_tsv/mode$m"; done
