@@ -8,9 +8,10 @@ SUDO=""
 # clang builds the fuzz harnesses (make fuzz, make fuzz-smoke): libFuzzer and the sanitizer runtimes
 # are in libclang-rt-14-dev (only a Recommends of clang on Debian 12), OpenMP for clang in libomp-dev.
 # OpenMPI (mpicc, mpirun) builds build/semid-mpi and runs the 2-rank tests (tests/test_mpi.c).
+# libcurl is semid augment's HTTP client; chromium runs the web page's browser test (playwright-core).
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libcjson-dev libpcre2-dev libutf8proc-dev
       libmicrohttpd-dev zlib1g-dev libcriterion-dev python3-torch python3-numpy
-      clang libclang-rt-14-dev libomp-dev libopenmpi-dev openmpi-bin"
+      clang libclang-rt-14-dev libomp-dev libopenmpi-dev openmpi-bin libcurl4-openssl-dev chromium"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 # Node.js and npm run the Hugging Face tokenizer reference; a machine may already have them from
