@@ -48,6 +48,28 @@ static void keep_only(float *logits, int V, const int32_t *keep, int n, float *s
         if (keep[i] >= 0 && keep[i] < V) logits[keep[i]] = saved[i];
 }
 
+/* Removes from next[0..k) the last codes that would complete an item named earlier in
+ * generated (a closed <|sid_start|> codes <|sid_end|> run). codes [len = n_levels - 1]: the open
+ * prefix. Returns the new count. */
+static int drop_named(const sd_sid_vocab *v, const int32_t *generated, int n, const int32_t *codes, int len,
+                      int32_t *next, int k) {
+    int NL = v->n_levels, kept = 0;
+    int32_t toks[SD_SID_MAX_LEVELS + 2];
+    toks[0] = v->start_id;
+    memcpy(toks + 1, codes, sizeof(int32_t) * (size_t)len);
+    toks[NL + 1] = v->end_id;
+    for (int j = 0; j < k; j++) {
+        toks[NL] = next[j];
+        int32_t item = sd_sid_vocab_tokens_item(v, toks, NL + 2);
+        bool named = false;
+        for (int i = 0; i + NL + 1 < n && !named && item >= 0; i++)
+            named = generated[i] == v->start_id && generated[i + NL + 1] == v->end_id &&
+                    !memcmp(generated + i + 1, toks + 1, sizeof(int32_t) * (size_t)NL);
+        if (!named) next[kept++] = next[j];
+    }
+    return kept;
+}
+
 void sd_sid_mask_apply(void *ctx, int seq, const int32_t *generated, int n, float *logits, int V) {
     sd_sid_mask *mk = ctx;
     const sd_sid_vocab *v = mk->v;
@@ -67,6 +89,11 @@ void sd_sid_mask_apply(void *ctx, int seq, const int32_t *generated, int n, floa
     }
     int k = len <= v->n_levels ? sd_sid_vocab_next(v, codes, len, mk->next) : -1;
     if (k <= 0) { /* cannot happen under the mask; a hand-made prompt may hold a bad prefix */
+        for (int t = 0; t < V; t++) logits[t] = -INFINITY;
+        return;
+    }
+    if (mk->distinct && len == v->n_levels - 1) k = drop_named(v, generated, n, codes, len, mk->next, k);
+    if (k <= 0) { /* every leaf left is an item this reply already named */
         for (int t = 0; t < V; t++) logits[t] = -INFINITY;
         return;
     }

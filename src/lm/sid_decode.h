@@ -33,6 +33,9 @@ typedef struct sd_sid_mask {
     /* optional: per sequence, code tokens already generated inside an SID the prompt left open
      * (a prompt ending in "<|sid_start|>" has open_len 0 and open true) */
     const uint8_t *open;        /* [B] or NULL */
+    /* when set, an SID may not complete an item the generated tokens already name (a reply's list
+     * never repeats an item; the choice at the last code drops those leaves) */
+    bool distinct;
     int32_t *next;              /* scratch: sd_sid_vocab_max_codes(v) + 1 entries */
 } sd_sid_mask;
 
