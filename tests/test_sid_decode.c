@@ -224,3 +224,43 @@ Test(sid_decode, masked_generation_names_only_real_items) {
     sd_sid_table_free(&t);
     sd_qwen3_free(&m);
 }
+
+/* With `distinct`, the last code cannot complete an item the generated tokens already named:
+ * a named item's leaf is masked, its siblings stay, and a second SID of the same prefix
+ * names another item. Without it the leaf is allowed. */
+Test(sid_decode, distinct_mask_refuses_a_named_item) {
+    sd_sid_vocab v;
+    sd_sid_table t;
+    vocab(&v, &t);
+    sd_sid_mask mk;
+    sd_err err = {0};
+    cr_assert_eq(sd_sid_mask_init(&mk, &v, &err), 0, "%s", err.msg);
+    /* an item whose 2-code prefix has at least two leaves, so something is left to choose */
+    int32_t item = -1, sibling = -1;
+    for (int i = 0; i < NI && item < 0; i++)
+        for (int j = 0; j < NI; j++)
+            if (j != i && !memcmp(t.codes + i * NL, t.codes + j * NL, sizeof(int32_t) * (NL - 1))) {
+                item = i, sibling = j;
+                break;
+            }
+    cr_assert_geq(item, 0, "the fixture needs two items sharing a prefix");
+    int32_t toks[NL + 2], gen[2 * NL + 3];
+    cr_assert_eq(sd_sid_vocab_item_tokens(&v, item, toks), NL + 2);
+    memcpy(gen, toks, sizeof toks);     /* item named once */
+    memcpy(gen + NL + 2, toks, sizeof(int32_t) * NL); /* <|sid_start|> + its first NL-1 codes */
+    int n = NL + 2 + NL;
+    int32_t sib[NL + 2];
+    sd_sid_vocab_item_tokens(&v, sibling, sib);
+    for (int distinct = 0; distinct < 2; distinct++) {
+        mk.distinct = distinct;
+        float lg[V];
+        for (int i = 0; i < V; i++) lg[i] = 0;
+        sd_sid_mask_apply(&mk, 0, gen, n, lg, V);
+        cr_assert(isfinite(lg[sib[NL]]), "the sibling's leaf stays allowed");
+        if (distinct) cr_assert(isinf(lg[toks[NL]]), "the named item's leaf is masked");
+        else cr_assert(isfinite(lg[toks[NL]]), "without distinct the named item's leaf is allowed");
+    }
+    sd_sid_mask_free(&mk);
+    sd_sid_vocab_free(&v);
+    sd_sid_table_free(&t);
+}
