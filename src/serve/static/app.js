@@ -6,7 +6,7 @@
 (function () {
   const CHAT_TIMEOUT_MS = 180000;   // a CPU model may take a while to answer
   const CALL_TIMEOUT_MS = 60000;
-  const ATTR_SHOWN = 5;             // attributes on a card; the rest go into its tooltip
+  const ATTR_SHOWN = 4;             // attributes on a card; the rest go into its tooltip
 
   const $ = (id) => document.getElementById(id);
   const state = {
