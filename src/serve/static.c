@@ -5,7 +5,7 @@
 #include <string.h>
 
 #define SD_INCBIN(sym, file)                                                                       \
-    ".section .rodata\n"                                                                           \
+    ".pushsection .rodata\n"                                                                       \
     ".balign 16\n"                                                                                 \
     ".globl " #sym "\n"                                                                            \
     ".hidden " #sym "\n"                                                                           \
@@ -15,7 +15,7 @@
     ".hidden " #sym "_end\n"                                                                       \
     #sym "_end:\n"                                                                                 \
     ".byte 0\n"                                                                                    \
-    ".previous\n"
+    ".popsection\n"
 
 __asm__(SD_INCBIN(sd_static_index_html, "src/serve/static/index.html")
         SD_INCBIN(sd_static_app_js, "src/serve/static/app.js")

@@ -136,24 +136,35 @@ async function main() {
     log(`page loaded (${model.trim()})`);
     await shot(page, '01-start');
 
-    step = 'chat';
-    const t0 = Date.now();
-    await page.fill('[data-testid="chat-input"]', 'I loved racing games on Nintendo Switch. What should I play next?');
-    await page.click('[data-testid="chat-send"]');
-    const answer = page.locator('[data-testid="msg-assistant"]').last();
-    await answer.waitFor();
-    const chatWait = Math.max(5000, opt.timeout * 1000 * 0.5);
-    await page.waitForFunction(() => {
-      const m = [...document.querySelectorAll('[data-testid="msg-assistant"]')].pop();
-      return m && m.dataset.state !== 'pending';
-    }, null, { timeout: chatWait });
-    const chatState = await answer.getAttribute('data-state');
-    if (chatState !== 'done') fail(`chat: the answer ended in "${chatState}": ${await answer.innerText()}`);
-    const text = (await answer.locator('[data-testid="msg-text"]').textContent()).trim();
-    if (!text) fail('chat: the answer has no text');
-    const chatCards = await cardsOf(answer);
-    checkCards(chatCards, 'chat');
-    log(`chat: ${chatCards.length} item cards in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${chatCards.map((c) => c.title).join(' | ')}`);
+    const chatWait = Math.max(5000, opt.timeout * 1000 * 0.3);
+    /* One turn: type, send, wait (bounded) for the answer to end, check its text and cards. */
+    const chatTurn = async (what, msg, stream, nth) => {
+      step = what;
+      const t0 = Date.now();
+      await page.setChecked('[data-testid="chat-stream"]', stream);
+      await page.fill('[data-testid="chat-input"]', msg);
+      await page.click('[data-testid="chat-send"]');
+      const answer = page.locator('[data-testid="msg-assistant"]').nth(nth);
+      await answer.waitFor();
+      await page.waitForFunction((i) => {
+        const m = document.querySelectorAll('[data-testid="msg-assistant"]')[i];
+        return m && m.dataset.state !== 'pending';
+      }, nth, { timeout: chatWait });
+      const st = await answer.getAttribute('data-state');
+      if (st !== 'done') fail(`${what}: the answer ended in "${st}": ${await answer.innerText()}`);
+      const body = answer.locator('[data-testid="msg-text"]');
+      if (!(await body.textContent()).trim()) fail(`${what}: the answer has no text`);
+      const chunks = Number(await body.getAttribute('data-chunks') || 0);
+      if (stream && chunks < 2) fail(`${what}: the streamed answer came in ${chunks} piece(s)`);
+      const cards = await cardsOf(answer);
+      checkCards(cards, what);
+      log(`${what}: ${cards.length} item cards in ${((Date.now() - t0) / 1000).toFixed(1)} s` +
+        `${stream ? ` (${chunks} chunks)` : ''}: ${cards.map((c) => c.title).join(' | ')}`);
+    };
+    await chatTurn('chat (streamed)', 'I loved racing games on Nintendo Switch. What should I play next?', true, 0);
+    await chatTurn('chat (second turn, not streamed)', 'Something like that, but for PC?', false, 1);
+    const turns = await page.locator('[data-testid="msg-user"]').count();
+    if (turns !== 2) fail(`chat: ${turns} user messages shown, sent 2`);
     await shot(page, '02-chat');
 
     step = 'history builder';

@@ -192,7 +192,7 @@
   async function readStream(res, body, onItems) {
     const reader = res.body.getReader();
     const dec = new TextDecoder();
-    let buf = '', text = '', done = false;
+    let buf = '', text = '', done = false, chunks = 0;
     const handle = (data) => {
       if (data === '[DONE]') { done = true; return; }
       let j;
@@ -202,6 +202,8 @@
       if (ch && ch.delta && typeof ch.delta.content === 'string') {
         text += ch.delta.content;
         body.textContent = text;
+        chunks++;
+        body.dataset.chunks = String(chunks);   // lets a test see that the answer came in pieces
         scrollChat();
       }
       if (Array.isArray(j.items)) onItems(j.items);
