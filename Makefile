@@ -34,6 +34,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The web page is embedded with .incbin (src/serve/static.c), which -MMD does not list.
+$(BUILD)/src/serve/static.o: $(wildcard src/serve/static/*)
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
