@@ -13,6 +13,7 @@
 #include "data/augment_rules.h"
 #include "data/workdir.h"
 #include "io/http_pool.h"
+#include "lm/lmdata_facts.h"
 #include "test_util.h"
 
 /* ---- rules ---- */
@@ -484,5 +485,44 @@ Test(augment_cli, bad_input_fails_clearly_and_writes_nothing, .timeout = 60) {
     cr_expect(strstr(out, "\"asked\":\t3") || strstr(out, "\"asked\": 3"), "%s", out);
     free(out);
     free(before);
+    chat_stub_stop(s);
+}
+
+/* A real-shaped catalogue: rules win over the LLM, and lmdata finds the roles under the keys written. */
+Test(augment_llm, amazon_catalogue_feeds_lmdata, .timeout = 60) {
+    char dir[256], work[300], url[64], v[256];
+    sd_test_tmpdir(dir, sizeof dir);
+    snprintf(work, sizeof work, "%s/w", dir);
+    const char *fx = sd_test_fixtures();
+    cr_assert_eq(sd_test_semid(NULL, "prep --format amazon2023 --items %s/amazon/meta.jsonl --interactions "
+                                     "%s/amazon/reviews.jsonl --min-title 0 --min-desc 0 --min-user-items 1 -o %s --quiet",
+                               fx, fx, work), 0);
+    chat_stub *s = chat_stub_start();
+    cr_assert_not_null(s);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", chat_stub_port(s));
+    sd_aug_opts o = opts_for(work, url);
+    o.model = "stub-model";
+    sd_aug_report r;
+    sd_err err = {0};
+    cr_assert_eq(sd_augment(&o, &r, &err), 0, "%s", err.msg);
+    cr_expect_gt(r.items_by_rules, 10);
+    cr_expect_eq(r.asked, chat_stub_requests(s));
+    cr_expect_eq(chat_stub_requests_with(s, "\"model\":\"stub-model\""), r.asked);
+    attr_of(work, "B00ZELDA01", "platform", v, sizeof v);
+    cr_expect_str_eq(v, "Nintendo Switch", "the rule's value, not the stub's PC");
+    attr_of(work, "B00ZELDA01", "franchise", v, sizeof v);
+    cr_expect_str_eq(v, "Stub Saga");
+    attr_of(work, "B00MARIO02", "Platform", v, sizeof v);
+    cr_expect_str_eq(v, "Nintendo Switch", "the item's own details stay");
+    sd_work w;
+    cr_assert_eq(sd_work_load(&w, work, &err), 0, "%s", err.msg);
+    sd_lm_facts f;
+    sd_lm_facts_init(&f, &w);
+    cr_expect(f.place.key && !strcmp(f.place.key, "platform"), "place %s", f.place.key);
+    cr_expect(f.kind.key && !strcmp(f.kind.key, "genre"), "kind %s", f.kind.key);
+    cr_expect(f.main_type && !strcmp(f.main_type, "game"), "main type %s", f.main_type);
+    cr_expect_eq(sd_lm_claim_kind(&f, "franchise"), 'f');
+    sd_lm_facts_free(&f);
+    sd_work_free(&w);
     chat_stub_stop(s);
 }

@@ -11,7 +11,7 @@ static void print_report(const sd_aug_report *r, const sd_aug_opts *o) {
     FILE *f = stderr;
     fprintf(f, "augment: %lld items, %lld complete before; %lld items gained values from rules, %lld from the LLM%s\n",
             (long long)r->items, (long long)r->complete_before, (long long)r->items_by_rules,
-            (long long)r->items_by_llm, o->dry_run ? " (dry run: nothing written)" : "");
+            (long long)r->items_by_llm, o->dry_run ? " (dry run: nothing written)" : r->wrote ? "" : " (nothing written)");
     fprintf(f, "  %-13s %8s %8s\n", "field", "rules", "llm");
     for (int k = 0; k < SD_AUG_N_FIELDS; k++)
         fprintf(f, "  %-13s %8lld %8lld\n", sd_aug_fields[k].key, (long long)r->filled_rules[k],

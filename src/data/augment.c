@@ -379,6 +379,21 @@ static sd_catalog *merged(aug *g, sd_err *err) {
     return out;
 }
 
+/* Fields worth a request for a product of this type: a console has no genre and no one asks whether
+ * a cable is multiplayer. NULL type (unknown): all of them. */
+static bool field_applies(const char *type, sd_aug_field f) {
+    if (!type || !strcmp(type, "game") || f == SD_AUG_PRODUCT_TYPE) return true;
+    if (!strcmp(type, "console") || !strcmp(type, "accessory")) return f == SD_AUG_PLATFORM;
+    if (!strcmp(type, "movie")) return f == SD_AUG_GENRE || f == SD_AUG_FRANCHISE;
+    return f == SD_AUG_FRANCHISE;
+}
+
+static const char *first_value(const sd_catalog *c, const sd_item *it, const char *key) {
+    const sd_kv *a = sd_item_attrs(c, it);
+    for (uint32_t k = 0; k < it->n_attrs; k++) if (!strcmp(a[k].key, key) && a[k].value[0]) return a[k].value;
+    return NULL;
+}
+
 static bool has_key(const sd_catalog *c, const sd_item *it, const char *key) {
     const sd_kv *a = sd_item_attrs(c, it);
     for (uint32_t k = 0; k < it->n_attrs; k++) if (!strcmp(a[k].key, key) && a[k].value[0]) return true;
@@ -390,7 +405,15 @@ static int write_outputs(aug *g, const char *orig, sd_err *err) {
     char *p_src = sd_path_join(dir, "sources.jsonl"), *p_rep = sd_path_join(dir, "report.json");
     char *p_items = sd_path_join(g->o->work, "items.jsonl");
     sd_catalog *out = merged(g, err);
-    int rc = out ? sd_mkdir_p(dir, err) : SD_EFORMAT;
+    int rc = out ? 0 : SD_EFORMAT;
+    /* nothing gained and never augmented before: the work directory stays exactly as it was */
+    bool nothing = out && !g->r->items_by_rules && !g->r->items_by_llm && !sd_exists(orig);
+    if (!rc && !nothing) rc = sd_mkdir_p(dir, err);
+    if (nothing) {
+        sd_catalog_free(out);
+        free(dir); free(p_src); free(p_rep); free(p_items);
+        return 0;
+    }
     /* the catalogue as the user had it, byte for byte, before anything replaces it */
     if (!rc && !sd_exists(orig)) {
         char *data = NULL;
@@ -456,8 +479,12 @@ int sd_augment(const sd_aug_opts *o, sd_aug_report *r, sd_err *err) {
         for (int f = 0; f < SD_AUG_N_FIELDS; f++) {
             s->had[f] = has_key(g.base, it, sd_aug_fields[f].key);
             if (s->had[f]) s->rules.v[f] = NULL, s->rule[f] = NULL;
-            complete &= s->had[f];
-            s->ask |= !s->had[f] && !s->rules.v[f];
+        }
+        const char *own_type = first_value(g.base, it, sd_aug_fields[SD_AUG_PRODUCT_TYPE].key);
+        const char *type = own_type ? own_type : s->rules.v[SD_AUG_PRODUCT_TYPE];
+        for (int f = 0; f < SD_AUG_N_FIELDS; f++) {
+            complete &= s->had[f] || !field_applies(own_type, (sd_aug_field)f);
+            s->ask |= !s->had[f] && !s->rules.v[f] && field_applies(type, (sd_aug_field)f);
         }
         if (s->had[SD_AUG_GENRE]) s->rules.n_genres = 0;
         r->complete_before += complete;
@@ -484,8 +511,11 @@ int sd_augment(const sd_aug_opts *o, sd_aug_report *r, sd_err *err) {
         rc = sd_http_post_all(&ho, g.n_jobs, request_body, on_answer, &g, &r->http, err);
         if (o->progress) sd_progress_finish(&g.prog);
         if (rc) {
-            sd_err_prefix(err, "augment: stopped (%lld of %lld answers kept in %s for the next run; items.jsonl "
-                          "unchanged)", (long long)g.kept, (long long)g.n_jobs, g.cache_path);
+            if (g.kept)
+                sd_err_prefix(err, "augment: stopped (%lld of %lld answers kept in %s for the next run; items.jsonl "
+                              "unchanged)", (long long)g.kept, (long long)g.n_jobs, g.cache_path);
+            else
+                sd_err_prefix(err, "augment: stopped (no answers; nothing written)");
             goto done;
         }
     }

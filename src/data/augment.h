@@ -37,7 +37,7 @@ typedef struct sd_aug_opts {
 
 typedef struct sd_aug_report {
     int64_t items;
-    int64_t complete_before;                 /* items that had every field already */
+    int64_t complete_before;                 /* items that had every field that applies already */
     int64_t items_by_rules, items_by_llm;    /* items that gained at least one value from each */
     int64_t filled_rules[SD_AUG_N_FIELDS], filled_llm[SD_AUG_N_FIELDS];
     int64_t to_ask;                          /* items rules left incomplete */
