@@ -126,7 +126,7 @@ static void make_work(const char *dir, const char *const *markers, int n, const 
     }
     sd_seqbuilder *b = sd_seqbuilder_new();
     for (int u = 0; u < 4; u++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "u%d", u);
         for (int k = 0; k < 3; k++) sd_seqbuilder_add(b, name, strlen(name), (u + k) % n, k);
     }
@@ -257,7 +257,7 @@ Test(augment_llm, bad_answers_are_counted_and_never_written, .timeout = 60) {
     cr_expect_eq(r.rejected[SD_AUG_R_ENVELOPE], 1);
     cr_expect_eq(r.items_by_llm, 1);
     for (int i = 0; i < 7; i++) {
-        char ext[8];
+        char ext[16];
         snprintf(ext, sizeof ext, "it%02d", i);
         attr_of(work, ext, "platform", v, sizeof v);
         if (i == 5) cr_expect_str_eq(v, "PC");
@@ -399,7 +399,7 @@ Test(augment_llm, existing_values_kept_and_limit, .timeout = 60) {
     cr_expect_eq(r.not_asked, 1);
     cr_expect_eq(r.filled_llm[SD_AUG_PLATFORM], 0);
     for (int i = 0; i < 4; i++) {
-        char ext[8];
+        char ext[16];
         snprintf(ext, sizeof ext, "it%02d", i);
         attr_of(work, ext, "platform", v, sizeof v);
         cr_expect_str_eq(v, "Wii", "%s: the item's own platform was replaced by %s", ext, v);

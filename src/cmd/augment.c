@@ -34,7 +34,7 @@ static void print_report(const sd_aug_report *r, const sd_aug_opts *o) {
 }
 
 static int run(int argc, char **argv) {
-    sd_aug_opts o = {.parallel = 4, .retries = 4, .timeout_ms = 60000, .backoff_ms = 500, .json_mode = true};
+    sd_aug_opts o = {.parallel = 4, .retries = 4, .max_tokens = 256, .timeout_ms = 60000, .backoff_ms = 500, .json_mode = true};
     const char *key_env = NULL;
     double timeout_s = 60;
     bool no_json_mode = false, json = false;
@@ -54,6 +54,8 @@ static int run(int argc, char **argv) {
         {.name = "timeout", .type = SD_OPT_DOUBLE, .ptr = &timeout_s, .metavar = "S", .help = "seconds per request (60)"},
         {.name = "backoff-ms", .type = SD_OPT_INT, .ptr = &backoff, .metavar = "MS",
          .help = "wait before the first retry, doubled each time up to 30 s (500)"},
+        {.name = "max-tokens", .type = SD_OPT_INT, .ptr = &o.max_tokens, .metavar = "N",
+         .help = "max_tokens of each answer (256; more for a model that thinks first)"},
         {.name = "limit", .type = SD_OPT_I64, .ptr = &limit, .metavar = "N",
          .help = "ask about at most N items in this run (0: all); a rerun goes on"},
         {.name = "rules-only", .type = SD_OPT_FLAG, .ptr = &o.rules_only,
@@ -100,6 +102,8 @@ static int run(int argc, char **argv) {
     if (o.retries < 0 || o.retries > 20) return sd_errf(&err, SD_EUSAGE, "augment: --retries must be 0..20"), sd_cmd_error(&err);
     if (!(timeout_s >= 0.05 && timeout_s <= 3600)) return sd_errf(&err, SD_EUSAGE, "augment: --timeout must be 0.05..3600 s"), sd_cmd_error(&err);
     if (backoff < 0 || backoff > 60000) return sd_errf(&err, SD_EUSAGE, "augment: --backoff-ms must be 0..60000"), sd_cmd_error(&err);
+    if (o.max_tokens < 16 || o.max_tokens > 32768)
+        return sd_errf(&err, SD_EUSAGE, "augment: --max-tokens must be 16..32768"), sd_cmd_error(&err);
     if (limit < 0) return sd_errf(&err, SD_EUSAGE, "augment: --limit must be >= 0"), sd_cmd_error(&err);
     sd_aug_report r;
     rc = sd_augment(&o, &r, &err);

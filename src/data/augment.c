@@ -129,7 +129,7 @@ static char *request_body(void *ctx, size_t job, size_t *len) {
     cJSON_AddStringToObject(m, "content", user);
     cJSON_AddItemToArray(msgs, m);
     cJSON_AddNumberToObject(j, "temperature", 0);
-    cJSON_AddNumberToObject(j, "max_tokens", 256);
+    cJSON_AddNumberToObject(j, "max_tokens", g->o->max_tokens > 0 ? g->o->max_tokens : 256);
     if (g->o->json_mode) cJSON_AddStringToObject(cJSON_AddObjectToObject(j, "response_format"), "type", "json_object");
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -172,6 +172,7 @@ static int read_cache(aug *g, sd_err *err) {
         const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key");
         const cJSON *ans = cJSON_GetObjectItemCaseSensitive(j, "answer");
         int32_t item = cJSON_IsString(id) ? sd_catalog_find(g->base, id->valuestring) : -1;
+        if (item >= 0 && !g->st[item].ask) { cJSON_Delete(j); continue; } /* complete without it now */
         char want[17];
         if (item >= 0) snprintf(want, sizeof want, "%016" PRIx64, g->st[item].key);
         if (item < 0 || !cJSON_IsString(key) || strcmp(key->valuestring, want) || !cJSON_IsObject(ans)) {
@@ -355,7 +356,7 @@ static sd_catalog *merged(aug *g, sd_err *err) {
         const sd_item *it = &c->items[i];
         item_state *s = &g->st[i];
         SD_GROW(kv, cap, it->n_attrs + SD_AUG_N_FIELDS + SD_AUG_MAX_GENRES);
-        memcpy(kv, sd_item_attrs(c, it), sizeof *kv * it->n_attrs);
+        if (it->n_attrs) memcpy(kv, sd_item_attrs(c, it), sizeof *kv * it->n_attrs);
         uint32_t n = it->n_attrs;
         bool by_rules = false, by_llm = false;
         for (int f = 0; f < SD_AUG_N_FIELDS; f++) {

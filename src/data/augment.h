@@ -26,6 +26,7 @@ typedef struct sd_aug_opts {
     const char *model;        /* "model" of the request; NULL: left out (llama.cpp serves its one model) */
     const char *api_key;
     int parallel, retries;
+    int max_tokens;           /* "max_tokens" of each request (<= 0: 256) */
     long timeout_ms, backoff_ms;
     int64_t limit;            /* ask at most this many items in this run (0: all) */
     bool rules_only;          /* no requests; cached answers still count */

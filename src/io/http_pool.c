@@ -91,7 +91,7 @@ int sd_http_post_all(const sd_http_opts *o, size_t n_jobs, sd_http_body_fn body,
         return sd_errf(err, SD_EUSAGE, "http: parallel must be >= 1, retries >= 0, timeout > 0");
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) return sd_errf(err, SD_EIO, "http: libcurl failed to initialise");
     CURLM *m = curl_multi_init();
-    int n_slots = o->parallel < (int)(n_jobs < 4096 ? n_jobs : 4096) ? o->parallel : (int)(n_jobs < 4096 ? n_jobs : 4096);
+    int n_slots = (size_t)o->parallel < n_jobs ? o->parallel : (int)n_jobs;
     slot *slots = sd_xcalloc((size_t)n_slots, sizeof *slots);
     for (int i = 0; i < n_slots; i++) slots[i].h = curl_easy_init();
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
