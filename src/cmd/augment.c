@@ -115,6 +115,10 @@ static int run(int argc, char **argv) {
     } else if (!sd_quiet) {
         print_report(&r, &o);
     }
+    int64_t rejected = 0;
+    for (int k = 1; k < SD_AUG_N_REASONS; k++) rejected += r.rejected[k];
+    int64_t open = rejected + r.failed_http + r.failed_timeout;
+    if (open) sd_warn("augment: %lld items got no usable answer; a rerun asks them again (and only them)", (long long)open);
     return 0;
 }
 SD_COMMAND(augment, "augment", "product type, platform, genre, franchise by rules + an OpenAI-compatible LLM -> WORK/items.jsonl", run)
