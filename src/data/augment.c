@@ -508,6 +508,8 @@ int sd_augment(const sd_aug_opts *o, sd_aug_report *r, sd_err *err) {
         sd_http_opts ho = {.url = g.url, .api_key = o->api_key, .parallel = o->parallel, .retries = o->retries,
                            .timeout_ms = o->timeout_ms, .backoff_ms = o->backoff_ms, .backoff_max_ms = 30000};
         r->asked = (int64_t)g.n_jobs;
+        snprintf(r->url, sizeof r->url, "%s", g.url);
+        snprintf(r->model, sizeof r->model, "%s", o->model ? o->model : "");
         if (o->progress) sd_progress_start(&g.prog, "augment", (int64_t)g.n_jobs, "items");
         rc = sd_http_post_all(&ho, g.n_jobs, request_body, on_answer, &g, &r->http, err);
         if (o->progress) sd_progress_finish(&g.prog);
@@ -568,6 +570,8 @@ char *sd_aug_report_json(const sd_aug_report *r) {
     cJSON_AddNumberToObject(j, "timeouts", (double)r->http.timeouts);
     cJSON_AddNumberToObject(j, "cache_lines_skipped", (double)r->cache_lines_skipped);
     cJSON_AddStringToObject(j, "stale", r->stale);
+    cJSON_AddStringToObject(j, "url", r->url);
+    cJSON_AddStringToObject(j, "model", r->model);
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
     return s;

@@ -48,6 +48,7 @@ typedef struct sd_aug_report {
     int64_t failed_http, failed_timeout;     /* items given up after the retries */
     int64_t cache_lines_skipped;             /* cache lines of another schema/text, or cut short */
     sd_http_stats http;
+    char url[256], model[128];               /* where the requests went ("" without requests) */
     char stale[512];                         /* files made from the old catalogue, space-separated */
     bool wrote;
 } sd_aug_report;
