@@ -419,6 +419,9 @@ Test(augment_llm, urls) {
     u = sd_chat_completions_url("http://h/openai/chat/completions");
     cr_expect_str_eq(u, "http://h/openai/chat/completions");
     free(u);
+    u = sd_chat_completions_url("https://h/deployments/d/chat/completions?api-version=1");
+    cr_expect_str_eq(u, "https://h/deployments/d/chat/completions?api-version=1");
+    free(u);
     cr_expect_null(sd_chat_completions_url("ftp://h"));
     cr_expect_null(sd_chat_completions_url("localhost:8080"));
     cr_expect_null(sd_chat_completions_url("http://"));

@@ -41,6 +41,7 @@ char *sd_chat_completions_url(const char *url) {
     if (!url || (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))) return NULL;
     const char *host = strstr(url, "://") + 3;
     if (!*host || *host == '/') return NULL;
+    if (strchr(host, '?')) return sd_xstrdup(url); /* a query (Azure's api-version): the full URL already */
     size_t n = strlen(url);
     while (n && url[n - 1] == '/') n--;
     static const char full[] = "/chat/completions", v1[] = "/v1";

@@ -40,7 +40,7 @@ int sd_http_post_all(const sd_http_opts *o, size_t n_jobs, sd_http_body_fn body,
                      sd_http_stats *stats, sd_err *err);
 
 /* "http://host:port" or ".../v1" -> ".../v1/chat/completions"; a URL already ending in
- * "/chat/completions" is kept. malloc'd; NULL when url is not http:// or https://. */
+ * "/chat/completions" (or holding a query) is kept. malloc'd; NULL when url is not http:// or https://. */
 char *sd_chat_completions_url(const char *url);
 
 #endif
