@@ -58,6 +58,13 @@ char *sd_chat_completions_url(const char *url) {
 static bool retryable_status(long st) { return st == 408 || st == 429 || st >= 500; }
 static bool fatal_status(long st) { return st == 401 || st == 403 || st == 404 || st == 405; }
 
+static bool loopback(const char *url) {
+    const char *h = strstr(url, "://");
+    if (!h) return false;
+    h += 3;
+    return !strncmp(h, "127.", 4) || !strncasecmp(h, "localhost", 9) || !strncmp(h, "[::1]", 5);
+}
+
 static void start(CURLM *m, slot *s, const sd_http_opts *o, struct curl_slist *hdr) {
     curl_easy_reset(s->h);
     s->n_resp = 0;
@@ -76,7 +83,7 @@ static void start(CURLM *m, slot *s, const sd_http_opts *o, struct curl_slist *h
     curl_easy_setopt(s->h, CURLOPT_ERRORBUFFER, s->errbuf);
     curl_easy_setopt(s->h, CURLOPT_PROTOCOLS_STR, "http,https");
     /* a proxy set for the internet must not swallow a model served on this machine */
-    if (!getenv("no_proxy") && !getenv("NO_PROXY")) curl_easy_setopt(s->h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+    if (loopback(o->url)) curl_easy_setopt(s->h, CURLOPT_PROXY, "");
     curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
     curl_multi_add_handle(m, s->h);
     s->busy = true;
