@@ -529,3 +529,44 @@ Test(augment_llm, amazon_catalogue_feeds_lmdata, .timeout = 60) {
     sd_work_free(&w);
     chat_stub_stop(s);
 }
+
+/* A catalogue edited by hand after augment is not silently replaced from items.orig.jsonl. */
+Test(augment_llm, hand_edit_after_augment_is_refused, .timeout = 60) {
+    char dir[256], work[300], path[400];
+    sd_test_tmpdir(dir, sizeof dir);
+    snprintf(work, sizeof work, "%s/w", dir);
+    make_work(work, NULL, 2, NULL, NULL);
+    /* rules alone fill nothing here; an item with a platform in its title gives them something */
+    sd_aug_opts o = {.work = work, .rules_only = true};
+    sd_aug_report r;
+    sd_err err = {0};
+    snprintf(path, sizeof path, "%s/items.jsonl", work);
+    char *d = slurp(path);
+    char *p = strstr(d, "Stub Product 0 ");
+    cr_assert_not_null(p);
+    FILE *f = fopen(path, "w");
+    fwrite(d, 1, (size_t)(p - d) + 15, f);
+    fputs("- PS4", f);
+    fputs(p + 15, f);
+    fclose(f);
+    free(d);
+    cr_assert_eq(sd_augment(&o, &r, &err), 0, "%s", err.msg);
+    cr_expect_eq(r.filled_rules[SD_AUG_PLATFORM], 1);
+    /* a rerun as it is: fine */
+    cr_assert_eq(sd_augment(&o, &r, &err), 0, "%s", err.msg);
+    /* edited after that (a title changed): refused, file unchanged */
+    d = slurp(path);
+    p = strstr(d, "Stub Product 1");
+    cr_assert_not_null(p);
+    p[13] = 'X';
+    f = fopen(path, "w");
+    fputs(d, f);
+    fclose(f);
+    free(d);
+    char *before = slurp(path);
+    cr_expect_neq(sd_augment(&o, &r, &err), 0);
+    cr_expect(strstr(err.msg, "changed since the last augment"), "%s", err.msg);
+    char *after = slurp(path);
+    cr_expect_str_eq(after, before);
+    free(before); free(after);
+}

@@ -295,12 +295,39 @@ static void find_stale(const char *work, char *out, size_t cap) {
     closedir(d);
 }
 
+/* WORK/augment/written: the hash and size of the items.jsonl the last augment wrote, so that a
+ * rerun (which starts again from items.orig.jsonl) notices a catalogue edited since and refuses
+ * rather than drop the edit. */
+static int file_stamp(const char *path, char *out, size_t cap, sd_err *err) {
+    char *d = NULL;
+    size_t n = 0;
+    int rc = sd_read_file(path, &d, &n, err);
+    if (!rc) snprintf(out, cap, "%016" PRIx64 " %zu\n", sd_hash_bytes(d, n), n);
+    free(d);
+    return rc;
+}
+
+static int check_written(const sd_work *w, sd_err *err) {
+    char *stamp_path = sd_path_join(w->dir, "augment/written"), *items = sd_path_join(w->dir, "items.jsonl");
+    char *old = NULL, now[64];
+    size_t len = 0;
+    int rc = 0;
+    if (sd_exists(stamp_path) && !(rc = sd_read_small_file(stamp_path, 256, &old, &len, err)) &&
+        !(rc = file_stamp(items, now, sizeof now, err)) && strcmp(old, now))
+        rc = sd_errf(err, SD_ESTATE, "%s changed since the last augment wrote it (edited by hand?); augment starts "
+                     "from %s/augment/items.orig.jsonl and would drop the change. Remove %s/augment to augment the "
+                     "catalogue as it is now", items, w->dir, w->dir);
+    free(old); free(stamp_path); free(items);
+    return rc;
+}
+
 /* The catalogue every run starts from: items.orig.jsonl once augment has run, so that a rerun
  * neither stacks on its own output nor loses what the user had. */
 static int load_base(sd_catalog **base, const sd_work *w, const char *orig, sd_err *err) {
     *base = NULL;
     if (!sd_exists(orig)) return 0;
-    int rc = sd_catalog_read_jsonl(base, orig, err);
+    int rc = check_written(w, err);
+    if (!rc) rc = sd_catalog_read_jsonl(base, orig, err);
     if (rc) return rc;
     const sd_catalog *a = *base, *b = w->cat;
     bool same = a->n_items == b->n_items;
@@ -432,6 +459,12 @@ static int write_outputs(aug *g, const char *orig, sd_err *err) {
     }
     if (!rc) rc = sd_catalog_write_jsonl(out, p_items, err);
     g->r->wrote = !rc;
+    if (!rc) {
+        char stamp[64], *p_stamp = sd_path_join(dir, "written");
+        rc = file_stamp(p_items, stamp, sizeof stamp, err);
+        if (!rc) rc = sd_write_file_atomic(p_stamp, stamp, strlen(stamp), err);
+        free(p_stamp);
+    }
     sd_catalog_free(out);
     free(dir); free(p_src); free(p_rep); free(p_items);
     return rc;

@@ -11,6 +11,8 @@
  *                     rerun asks nothing twice and an interrupted run resumes
  *   sources.jsonl     per item, which rule or the LLM gave each filled value
  *   report.json       the summary of the last run
+ *   written           hash and size of the items.jsonl written: a rerun refuses a catalogue
+ *                     edited since (it would start from items.orig.jsonl and drop the edit)
  * Every file is written atomically, items.jsonl last. */
 #ifndef SD_AUGMENT_H
 #define SD_AUGMENT_H
