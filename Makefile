@@ -4,7 +4,7 @@
 # Sources are found by wildcard so new files need no Makefile edits.
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := openblas libcjson libpcre2-8 libutf8proc libmicrohttpd zlib
+PKGS     := openblas libcjson libpcre2-8 libutf8proc libmicrohttpd zlib libcurl
 OPT      ?= -O3 -march=native -mtune=native
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -fopenmp -Isrc $(shell pkg-config --cflags $(PKGS))

@@ -114,4 +114,10 @@ cp "$W/w/sids.bin" "$C/sids_bin/generic"
 cp "$W/w/sid_vocab.json" "$C/sid_vocab/generic"
 for m in 0 1 2 3 8; do { printf "\\x0$m"; cat "$W/w/sids.tsv"; } > "$C/sids_tsv/mode$m"; done
 { printf '\x01'; printf 'id\text_id\tc0\tc1\tsid\n0\ta\t0\t0\t<|sid_start|><|sid_0|><|sid_4|><|sid_end|>\n1\tb\t1\t0\t<|sid_start|><|sid_1|><|sid_4|><|sid_end|>\n2\tc\t1\t1\t<|sid_start|><|sid_1|><|sid_5|><|sid_end|>\n'; } > "$C/sids_tsv/catalogue"
+# augment: assistant answers (good, nulls, fenced after a think block, out of schema)
+mkdir -p "$C/augment_answer"
+printf '%s' '{"product_type":"game","platform":"PC","genre":["Action","RPG"],"franchise":"Stub Saga","multiplayer":"online"}' > "$C/augment_answer/good"
+printf '%s' '{"product_type":"console","platform":null,"genre":[],"franchise":null,"multiplayer":null}' > "$C/augment_answer/nulls"
+printf '<think>\nhm\n</think>\n```json\n{"product_type":"accessory","platform":"xbox 360","genre":["racing"],"franchise":"Forza","multiplayer":"no"}\n```' > "$C/augment_answer/fenced"
+printf '%s' '{"product_type":"game","platform":"Dreamcast","genre":"Action","multiplayer":"yes"}' > "$C/augment_answer/bad"
 du -sh "$C"
