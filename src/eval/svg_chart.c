@@ -19,8 +19,9 @@ double sd_svg_ticks(double lo, double hi, int want, double *step) {
 /* a tick label short enough for the axis: integers as they are, else 3 significant digits */
 static void tick_label(char *buf, size_t n, double v, double step) {
     if (fabs(v) < step * 1e-6) v = 0;
-    if (step >= 1 && fabs(v) < 1e15 && v == floor(v)) snprintf(buf, n, "%.0f", v);
-    else snprintf(buf, n, "%.3g", v);
+    if (fabs(v) >= 1e6 || (fabs(v) < 1e-4 && v != 0)) { snprintf(buf, n, "%.3g", v); return; }
+    int decimals = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9); /* as many as the step needs */
+    snprintf(buf, n, "%.*f", decimals, v);
 }
 
 typedef struct frame { double x0, y0, w, h; double xlo, xhi, ylo, yhi; } frame;
@@ -55,6 +56,7 @@ static void axes(sd_html *h, const sd_svg_chart *c, const frame *f, bool xticks)
     }
     if (xticks) {
         t = sd_svg_ticks(f->xlo, f->xhi, 6, &step);
+        if (c->x_integer && step < 1) step = 1, t = ceil(f->xlo); /* no tick between two epochs */
         for (int i = 0; i < 14 && t <= f->xhi + step * 1e-6; i++, t += step) {
             double x = px(f, t);
             tick_label(buf, sizeof buf, t, step);
@@ -163,12 +165,17 @@ void sd_svg_bar_chart(sd_html *h, const sd_svg_chart *c, const double *values, c
         else sd_html_printf(h, "%d", i);
         sd_html_printf(h, ": %.6g</title></rect>\n", values[i]);
     }
-    /* x labels: every bar when they fit, else about ten evenly spaced indices */
-    int every = labels && n <= 30 ? 1 : n > 10 ? (n + 9) / 10 : 1;
+    /* x labels: every k-th, k the smallest that keeps them apart (about 7 px a character) */
+    size_t widest = 2;
+    for (int i = 0; labels && i < n; i++)
+        if (labels[i] && strlen(labels[i]) > widest) widest = strlen(labels[i]);
+    int every = (int)ceil((7.0 * (double)widest + 8) / (bw > 0 ? bw : 1));
+    if (every < 1) every = 1;
+    if (!labels && every < (n + 9) / 10) every = (n + 9) / 10; /* indices: about ten */
     for (int i = 0; i < n; i += every) {
         sd_html_printf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" " FONT ">", f.x0 + (i + 0.5) * bw,
                        f.y0 + f.h + 16);
-        if (labels && labels[i] && every == 1) sd_html_text(h, labels[i]);
+        if (labels && labels[i]) sd_html_text(h, labels[i]);
         else sd_html_printf(h, "%d", i);
         sd_html_raw(h, "</text>\n");
     }

@@ -18,6 +18,7 @@ typedef struct sd_svg_chart {
     const char *title, *xlabel, *ylabel;
     int width, height;     /* pixels; 0: 600 x 300 */
     bool y_from_zero;      /* the y axis starts at 0 (else at the data's minimum) */
+    bool x_integer;        /* x values are counts (epochs): no tick between two integers */
 } sd_svg_chart;
 
 /* Lines (with a dot on every point when there are few) over shared axes, a legend above the plot. */
