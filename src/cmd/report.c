@@ -54,10 +54,11 @@ static int run(int argc, char **argv) {
     char *out = out_opt ? strdup(out_opt) : sd_path_join(work, "report.html");
     sd_lock lw = {.fd = -1}, lo = {.fd = -1};
     sd_report r = {0};
+    /* nothing is created (not even a lock file's folder) before WORK is known to be one */
+    if ((rc = sd_report_check_work(work, &err))) goto done;
     if (!to_stdout && (rc = check_out(out, force, &err))) goto done;
-    /* WORK stays as it is while it is read (prep -o WORK waits its turn); one writer of the page */
+    /* WORK stays as it is while it is read (prep -o WORK waits its turn) */
     if ((rc = sd_lock_output_shared(&lw, work, &err))) goto done;
-    if (!to_stdout && (rc = sd_lock_output(&lo, out, &err))) goto done;
     if ((rc = sd_report_build(work, &r, &err))) goto done;
     for (int i = 0; i < r.n_problems; i++) sd_warn("report: %s", r.problems[i]);
     if (strict && r.n_problems) {
@@ -65,6 +66,8 @@ static int run(int argc, char **argv) {
                      r.n_problems == 1 ? "" : "s", work);
         goto done;
     }
+    /* one writer of the page; its existing file checked again under the lock */
+    if (!to_stdout && ((rc = sd_lock_output(&lo, out, &err)) || (rc = check_out(out, force, &err)))) goto done;
     if (to_stdout) {
         if (fwrite(r.html, 1, r.len, stdout) != r.len || fflush(stdout))
             rc = sd_errf(&err, SD_EIO, "report: writing to stdout failed");

@@ -526,7 +526,7 @@ static void header(rp_ctx *c) {
 }
 
 /* Is dir a work directory at all? Some file semid writes into WORK must be there. */
-static int check_work(const char *work, sd_err *err) {
+int sd_report_check_work(const char *work, sd_err *err) {
     if (!sd_is_dir(work))
         return sd_errf(err, SD_ESTATE, "%s: %s", work, sd_exists(work) ? "not a directory" : "no such directory");
     static const char *const any[] = {"meta.json", "items.jsonl", "sequences.bin", "split.bin", "sids.tsv",
@@ -543,7 +543,7 @@ static int check_work(const char *work, sd_err *err) {
 
 int sd_report_build(const char *work, sd_report *out, sd_err *err) {
     memset(out, 0, sizeof *out);
-    int rc = check_work(work, err);
+    int rc = sd_report_check_work(work, err);
     if (rc) return rc;
     sd_html h = {0};
     rp_ctx c = {.work = work, .h = &h, .out = out};

@@ -28,6 +28,8 @@ typedef struct sd_report {
 /* Builds the page of work directory `work`. Fails (writing nothing into out) when work is not a
  * directory, or holds none of the files a semid work directory has (SD_ESTATE, naming the path). */
 int sd_report_build(const char *work, sd_report *out, sd_err *err);
+/* The check sd_report_build starts with, for a caller that must know before it creates anything. */
+int sd_report_check_work(const char *work, sd_err *err);
 void sd_report_free(sd_report *r);
 
 #endif
