@@ -431,8 +431,9 @@ static int llm_body(rp_ctx *c, const cJSON *j, const char *path, sd_html *h, sd_
                 break;
             double pf = share(r, "platform", w, e, &ok), ge = share(r, "genre", w, e, &ok), bo = share(r, "both", w, e, &ok);
             if (!ok) { rc = e->code; break; }
-            bool is_lm = strcmp(model, "sasrec") && strcmp(model, "sasrec_sid") && strcmp(model, "popularity") &&
-                         strcmp(model, "random");
+            /* sd_llm_evaluate writes the LLM's row first in each prompt's group, the floor's after it */
+            bool is_lm = true;
+            for (int k = 0; k < i && is_lm; k++) is_lm = strcmp(prompts[k], prompt) != 0;
             sd_html_printf(h, "<tr%s><td>", is_lm ? " class=\"lm\"" : !strcmp(model, "popularity") ? " class=\"floor\"" : "");
             sd_html_text(h, prompt);
             sd_html_raw(h, "</td><td>");

@@ -19,7 +19,7 @@ typedef struct model_dir { char *name; model_kind kind; } model_dir;
 static int cmp_dir(const void *a, const void *b) { return strcmp(((const model_dir *)a)->name, ((const model_dir *)b)->name); }
 
 /* a folder's kind from its files: config.json's model_type, or finetune.json for a fine-tune */
-static int kind_of(const char *dir, model_kind *k) {
+static int kind_of(const char *dir, const char *name, model_kind *k) {
     char *fj = sd_path_join(dir, "finetune.json"), *cj = sd_path_join(dir, "config.json");
     int found = 0;
     if (sd_exists(fj)) *k = M_LM, found = 1;
@@ -30,7 +30,7 @@ static int kind_of(const char *dir, model_kind *k) {
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "model_type");
             if (cJSON_IsString(t) && (!strcmp(t->valuestring, "sasrec") || !strcmp(t->valuestring, "sasrec_sid")))
                 *k = M_SASREC, found = 1;
-        } else if (strstr(dir, "sasrec")) *k = M_SASREC, found = 1; /* malformed: shown with its error */
+        } else if (strstr(name, "sasrec")) *k = M_SASREC, found = 1; /* malformed: shown with its error */
         cJSON_Delete(j);
     }
     free(fj), free(cj);
@@ -47,7 +47,7 @@ static int find_models(const char *work, model_dir **out) {
         if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp.") || strstr(e->d_name, ".old.")) continue;
         char *p = sd_path_join(work, e->d_name);
         model_kind k;
-        if (sd_is_dir(p) && kind_of(p, &k)) {
+        if (sd_is_dir(p) && kind_of(p, e->d_name, &k)) {
             m = sd_xrealloc(m, sizeof *m * (size_t)(n + 1));
             m[n++] = (model_dir){.name = sd_xstrdup(e->d_name), .kind = k};
         }
