@@ -322,6 +322,8 @@ Test(report, small_work_escaped_and_missing_files_listed) {
     cr_assert(strstr(html, "id=\"dataset\""));
     const char *absent[] = {"id=\"ids\"", "id=\"models\"", "id=\"evaluation\"", "id=\"llm\""};
     for (size_t i = 0; i < 4; i++) cr_assert(!strstr(html, absent[i]), "%s without its files", absent[i]);
+    cr_assert(strstr(html, "<a href=\"#dataset\">") && !strstr(html, "<a href=\"#ids\">") &&
+              strstr(html, "<a href=\"#missing\">"), "the links name the sections there are");
     cr_assert(strstr(html, "Not in this work directory"), "what is missing is said");
     const char *listed[] = {"<code>eval.json</code>", "<code>sids.tsv, ids_report.json</code>", "<code>lm/</code>",
                             "<code>eval_llm.json</code>"};

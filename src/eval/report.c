@@ -25,7 +25,7 @@ static const char STYLE[] =
     "h1{font-size:24px;margin:8px 0 4px}h2{font-size:19px;margin:0 0 10px;border-bottom:1px solid #ddd;"
     "padding-bottom:4px}h3{font-size:16px;margin:16px 0 6px}h4{font-size:14px;margin:12px 0 4px}\n"
     "section{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:14px 18px;margin:16px 0}\n"
-    "nav a{margin-right:14px;color:#1f6fb4;text-decoration:none}.sub{color:#555}\n"
+    "nav a{margin-right:16px;color:#1f6fb4;text-decoration:none}.sub{color:#555}\n"
     "table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}th,td{padding:3px 9px;"
     "border-bottom:1px solid #eee;text-align:left;vertical-align:top}\n"
     "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr.floor td{color:#a04a10}"
@@ -59,6 +59,9 @@ void rp_heading(rp_ctx *c, const char *id, const char *title) {
     sd_html_printf(c->h, "<section id=\"%s\">\n<h2>", id);
     sd_html_text(c->h, title);
     sd_html_raw(c->h, "</h2>\n");
+    sd_html_printf(&c->nav, "<a href=\"#%s\">", id);
+    sd_html_text(&c->nav, title);
+    sd_html_raw(&c->nav, "</a>");
     c->out->sections++;
 }
 
@@ -513,8 +516,7 @@ static void section_llm(rp_ctx *c) {
 
 /* ---- the page ---- */
 
-static void header(rp_ctx *c) {
-    sd_html *h = c->h;
+static void header(rp_ctx *c, sd_html *h) {
     sd_html_raw(h, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" SD_REPORT_GENERATOR "\n"
                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>semid report: ");
     sd_html_text(h, c->work);
@@ -522,8 +524,10 @@ static void header(rp_ctx *c) {
                       "Work directory <code>", STYLE);
     sd_html_text(h, c->work);
     sd_html_printf(h, "</code>, semid %s.</p>\n", SEMID_VERSION);
-    sd_html_raw(h, "<nav><a href=\"#dataset\">Dataset</a><a href=\"#ids\">Semantic IDs</a><a href=\"#models\">Training"
-                   "</a><a href=\"#evaluation\">Evaluation</a><a href=\"#llm\">LLM measures</a></nav>\n");
+    if (c->missing.n) sd_html_raw(&c->nav, "<a href=\"#missing\">Not in this work directory</a>");
+    sd_html_raw(h, "<nav>");
+    sd_html_raw(h, c->nav.p ? c->nav.p : "");
+    sd_html_raw(h, "</nav>\n");
 }
 
 /* Is dir a work directory at all? Some file semid writes into WORK must be there. */
@@ -546,14 +550,17 @@ int sd_report_build(const char *work, sd_report *out, sd_err *err) {
     memset(out, 0, sizeof *out);
     int rc = sd_report_check_work(work, err);
     if (rc) return rc;
-    sd_html h = {0};
-    rp_ctx c = {.work = work, .h = &h, .out = out};
-    header(&c);
+    sd_html h = {0}, body = {0};
+    rp_ctx c = {.work = work, .h = &body, .out = out};
     section_dataset(&c);
     rp_section_ids(&c);
     rp_section_models(&c);
     section_eval(&c);
     section_llm(&c);
+    /* the header's links name the sections there are, so it is written last, in front */
+    header(&c, &h);
+    sd_html_raw(&h, body.p ? body.p : "");
+    sd_html_free(&body);
     if (c.missing.n) {
         sd_html_raw(&h, "<section id=\"missing\">\n<h2>Not in this work directory</h2>\n<ul>\n");
         sd_html_raw(&h, c.missing.p);
@@ -561,6 +568,7 @@ int sd_report_build(const char *work, sd_report *out, sd_err *err) {
     }
     sd_html_raw(&h, "</main>\n</body>\n</html>\n");
     sd_html_free(&c.missing);
+    sd_html_free(&c.nav);
     if (c.have_work) sd_work_free(&c.w);
     out->html = sd_html_take(&h, &out->len);
     return 0;

@@ -11,6 +11,7 @@ typedef struct rp_ctx {
     sd_html *h;
     sd_report *out;
     sd_html missing;   /* <li> lines of files not there */
+    sd_html nav;       /* links to the sections rendered */
     sd_work w;         /* the dataset, when it loaded */
     bool have_work;
 } rp_ctx;

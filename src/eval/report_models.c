@@ -59,6 +59,15 @@ static int find_models(const char *work, model_dir **out) {
     return n;
 }
 
+/* The figures under a chart, to read them exactly: every one up to TABLE_ROWS, else every k-th and the last. */
+#define TABLE_ROWS 60
+static int table_every(int n) { return n > TABLE_ROWS ? (n + TABLE_ROWS - 1) / TABLE_ROWS : 1; }
+static void table_note(sd_html *h, int every) {
+    if (every > 1) sd_html_printf(h, "<p class=\"sub\">Every %d%s row of the log, and the last.</p>\n", every,
+                                  every % 10 == 1 && every % 100 != 11 ? "st" : every % 10 == 2 && every % 100 != 12 ? "nd"
+                                  : every % 10 == 3 && every % 100 != 13 ? "rd" : "th");
+}
+
 /* ---- SASRec / SID-SASRec ---- */
 
 static int sasrec_config(const cJSON *j, const char *path, sd_html *h, sd_err *e) {
@@ -136,10 +145,13 @@ static void sasrec_curves(rp_ctx *c, const char *dir, const char *name) {
         /* the figures plotted, so they can be read exactly */
         sd_html_raw(c->h, "<table><tr><th class=\"n\">epoch</th><th class=\"n\">loss</th><th class=\"n\">valid NDCG@10"
                           "</th><th class=\"n\">valid HR@10</th></tr>\n");
+        int every = table_every(t.n_rows);
         for (int i = 0; i < t.n_rows; i++)
-            sd_html_printf(c->h, "<tr><td class=\"n\">%.0f</td><td class=\"n\">%.4f</td><td class=\"n\">%.4f</td>"
-                                 "<td class=\"n\">%.4f</td></tr>\n", x[i], yl[i], yn[i], yh[i]);
+            if (i % every == 0 || i == t.n_rows - 1)
+                sd_html_printf(c->h, "<tr><td class=\"n\">%.0f</td><td class=\"n\">%.4f</td><td class=\"n\">%.4f</td>"
+                                     "<td class=\"n\">%.4f</td></tr>\n", x[i], yl[i], yn[i], yh[i]);
         sd_html_raw(c->h, "</table>\n");
+        table_note(c->h, every);
         free(x), free(yn), free(yh), free(yl);
     }
     rp_csv_free(&t);
@@ -246,9 +258,12 @@ static void lm_curves(rp_ctx *c, const char *dir, const char *name) {
     sd_svg_line_chart(c->h, &ch, s, mv ? 2 : 1);
     if (mv) {
         sd_html_raw(c->h, "<table><tr><th class=\"n\">step</th><th class=\"n\">validation loss</th></tr>\n");
+        int every = table_every(mv);
         for (int i = 0; i < mv; i++)
-            sd_html_printf(c->h, "<tr><td class=\"n\">%.0f</td><td class=\"n\">%.4f</td></tr>\n", xv[i], yv[i]);
+            if (i % every == 0 || i == mv - 1)
+                sd_html_printf(c->h, "<tr><td class=\"n\">%.0f</td><td class=\"n\">%.4f</td></tr>\n", xv[i], yv[i]);
         sd_html_raw(c->h, "</table>\n");
+        table_note(c->h, every);
     }
     free(x), free(y), free(xv), free(yv);
     rp_csv_free(&t);
