@@ -120,6 +120,7 @@ int rp_csv_read(const char *path, const char *text_col, rp_csv *t, sd_err *err) 
     char *line;
     size_t len;
     int tc = -1, cap = 0;
+    bool in_row = false; /* a row's text fields are set: a failure frees them */
     while ((rc = sd_lines_next(r, &line, &len, err)) == 1) {
         if (!len) continue;
         long ln = (long)sd_lines_lineno(r);
@@ -141,6 +142,7 @@ int rp_csv_read(const char *path, const char *text_col, rp_csv *t, sd_err *err) 
         double *row = t->v + (size_t)t->n_rows * (size_t)t->n_cols;
         if (tc >= 0)
             for (int k = 0; k < t->n_cols; k++) t->text[(size_t)t->n_rows * (size_t)t->n_cols + (size_t)k] = NULL;
+        in_row = true;
         int k = 0;
         for (; k < t->n_cols; k++) {
             if (k && !*p && p[-1] != ',') break; /* fewer fields than the header */
@@ -161,13 +163,14 @@ int rp_csv_read(const char *path, const char *text_col, rp_csv *t, sd_err *err) 
             goto fail;
         }
         t->n_rows++;
+        in_row = false;
     }
     if (rc < 0) goto fail;
     sd_lines_close(r);
     if (!t->n_cols) { rp_csv_free(t); return sd_errf(err, SD_EFORMAT, "%s: empty (no header line)", path); }
     return 0;
 fail:
-    if (t->text) /* the row in progress owns what it has set so far */
+    if (t->text && in_row) /* the row in progress owns what it has set so far */
         for (int k = 0; k < t->n_cols; k++) {
             free(t->text[(size_t)t->n_rows * (size_t)t->n_cols + (size_t)k]);
             t->text[(size_t)t->n_rows * (size_t)t->n_cols + (size_t)k] = NULL;

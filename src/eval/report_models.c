@@ -118,7 +118,12 @@ static void sasrec_curves(rp_ctx *c, const char *dir, const char *name) {
         if (ce < 0 || cn < 0)
             rc = sd_errf(&e, SD_EFORMAT, "%s: column \"%s\" missing", path, ce < 0 ? "epoch" : "valid_ndcg@10");
     }
-    if (rc) { rp_problem(c, e.msg); free(path); return; }
+    if (rc) { /* t is empty after a read error, and holds the columns after a missing one */
+        rp_problem(c, e.msg);
+        rp_csv_free(&t);
+        free(path);
+        return;
+    }
     if (!t.n_rows) sd_html_raw(c->h, "<p class=\"note\">train_log.csv holds no validations.</p>\n");
     else {
         double *x = sd_xmalloc(sizeof *x * (size_t)t.n_rows), *yn = sd_xmalloc(sizeof *yn * (size_t)t.n_rows),
@@ -235,7 +240,12 @@ static void lm_curves(rp_ctx *c, const char *dir, const char *name) {
         cg = rp_csv_col(&t, "stage");
         if (cs < 0 || cl < 0) rc = sd_errf(&e, SD_EFORMAT, "%s: column \"%s\" missing", path, cs < 0 ? "step" : "loss");
     }
-    if (rc) { rp_problem(c, e.msg); free(path); return; }
+    if (rc) { /* t is empty after a read error, and holds the columns after a missing one */
+        rp_problem(c, e.msg);
+        rp_csv_free(&t);
+        free(path);
+        return;
+    }
     int n = t.n_rows, every = n > MAX_POINTS ? (n + MAX_POINTS - 1) / MAX_POINTS : 1, m = 0, mv = 0;
     double *x = sd_xmalloc(sizeof *x * (size_t)(n + 1)), *y = sd_xmalloc(sizeof *y * (size_t)(n + 1)),
            *xv = sd_xmalloc(sizeof *xv * (size_t)(n + 1)), *yv = sd_xmalloc(sizeof *yv * (size_t)(n + 1));
