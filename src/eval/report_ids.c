@@ -8,6 +8,7 @@
 #include <string.h>
 #include "base/file.h"
 #include "base/mem.h"
+#include "base/sort.h"
 #include "eval/report_internal.h"
 #include "eval/svg_chart.h"
 #include "ids/sid_vocab.h"
@@ -162,13 +163,12 @@ static int cmp_desc(const void *a, const void *b) {
 
 typedef struct group { int32_t first, size; } group; /* first: index into the sorted order */
 
-static const int32_t *g_codes; /* for the qsort comparators: [n, width] */
-static int g_width, g_levels;
-
-static int cmp_prefix(const void *a, const void *b) {
+/* items by their semantic prefix (sd_sort: the server may build reports on several threads) */
+static int cmp_prefix(const void *a, const void *b, void *ctx) {
+    const sd_sid_vocab *v = ctx;
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    for (int l = 0; l < g_levels; l++) {
-        int32_t p = g_codes[(size_t)x * g_width + l], q = g_codes[(size_t)y * g_width + l];
+    for (int l = 0; l < v->levels; l++) {
+        int32_t p = v->codes[(size_t)x * v->n_levels + l], q = v->codes[(size_t)y * v->n_levels + l];
         if (p != q) return (p > q) - (p < q);
     }
     return (x > y) - (x < y);
@@ -179,6 +179,8 @@ static int cmp_group(const void *a, const void *b) {
     if (x->size != y->size) return x->size > y->size ? -1 : 1;
     return (x->first > y->first) - (x->first < y->first);
 }
+
+#define MAX_BARS 256
 
 static void usage_charts(rp_ctx *c, const sd_sid_vocab *v) {
     sd_html *h = c->h;
@@ -195,10 +197,20 @@ static void usage_charts(rp_ctx *c, const sd_sid_vocab *v) {
         int32_t used = 0;
         for (int32_t k = 0; k < K; k++) used += cnt[k] > 0;
         qsort(cnt, (size_t)K, sizeof *cnt, cmp_desc);
+        /* a large codebook is drawn as MAX_BARS bars, each the most used code of its run of ranks */
+        int32_t bars = K, per = 1;
+        if (K > MAX_BARS) {
+            per = (K + MAX_BARS - 1) / MAX_BARS;
+            bars = (K + per - 1) / per;
+            for (int32_t b = 0; b < bars; b++) cnt[b] = cnt[(size_t)b * per];
+        }
         char title[160];
         snprintf(title, sizeof title, "level %d%s: %d of %d codes used", l, l >= v->levels ? " (uniqueness)" : "", used, K);
-        sd_svg_chart ch = {.title = title, .xlabel = "codes by rank", .ylabel = "items", .width = 372, .height = 240};
-        sd_svg_bar_chart(h, &ch, cnt, NULL, K, NULL);
+        char xl[64];
+        if (per > 1) snprintf(xl, sizeof xl, "codes by rank (a bar per %d)", per);
+        sd_svg_chart ch = {.title = title, .xlabel = per > 1 ? xl : "codes by rank", .ylabel = "items", .width = 372,
+                           .height = 240};
+        sd_svg_bar_chart(h, &ch, cnt, NULL, bars, NULL);
         free(cnt);
     }
     sd_html_raw(h, "</div>\n");
@@ -209,8 +221,7 @@ static void collision_groups(rp_ctx *c, const sd_sid_vocab *v) {
     int32_t n = v->n_items;
     int32_t *order = sd_xmalloc(sizeof *order * (size_t)(n ? n : 1));
     for (int32_t i = 0; i < n; i++) order[i] = i;
-    g_codes = v->codes, g_width = v->n_levels, g_levels = v->levels;
-    qsort(order, (size_t)n, sizeof *order, cmp_prefix);
+    sd_sort(order, (size_t)n, sizeof *order, cmp_prefix, (void *)v);
     group *gs = NULL;
     size_t ng = 0, cap = 0;
     for (int32_t i = 0; i < n;) {
