@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "base/file.h"
-#include "eval/html.h"
-#include "eval/report.h"
-#include "eval/svg_chart.h"
+#include "serve/html_buf.h"
+#include "serve/report.h"
+#include "serve/svg_chart.h"
 #include "test_util.h"
 
 static char *slurp(const char *path) {

@@ -1,4 +1,4 @@
-/* semid report WORK: the work directory as one self-contained HTML page (eval/report.h), written
+/* semid report WORK: the work directory as one self-contained HTML page (serve/report.h), written
  * atomically to WORK/report.html or --out FILE. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include "cmd/cli.h"
 #include "base/file.h"
 #include "base/log.h"
-#include "eval/report.h"
+#include "serve/report.h"
 
 /* An existing output is replaced only when semid wrote it (its generator mark in the first few
  * kilobytes), or with --force; never a directory, link or device (sd_out_file_check). */

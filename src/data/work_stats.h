@@ -1,6 +1,6 @@
 /* What a work directory holds, in figures: sizes, sequence lengths, density, the most popular
  * items, attribute coverage and the split. Computed once here for `semid stats` and the HTML
- * report (eval/report.h), so both always show the same numbers. */
+ * report (serve/report.h), so both always show the same numbers. */
 #ifndef SD_WORK_STATS_H
 #define SD_WORK_STATS_H
 #include <stdint.h>

@@ -5,7 +5,7 @@
  * the page must stay one document. */
 #include <sys/stat.h>
 #include "fuzz_common.h"
-#include "eval/report.h"
+#include "serve/report.h"
 
 static const char *const FILES[] = {"ids_report.json", "sids.tsv", "eval.json", "eval_llm.json",
                                     "sasrec/config.json", "sasrec/train_log.csv", "lm/finetune.json",

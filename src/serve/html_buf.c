@@ -1,4 +1,4 @@
-#include "eval/html.h"
+#include "serve/html_buf.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,8 +9,8 @@
 #include "base/file.h"
 #include "base/mem.h"
 #include "base/sort.h"
-#include "eval/report_internal.h"
-#include "eval/svg_chart.h"
+#include "serve/report_internal.h"
+#include "serve/svg_chart.h"
 #include "ids/sid_vocab.h"
 #include "io/json_util.h"
 

@@ -1,4 +1,4 @@
-#include "eval/svg_chart.h"
+#include "serve/svg_chart.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

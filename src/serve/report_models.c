@@ -9,8 +9,8 @@
 #include <string.h>
 #include "base/file.h"
 #include "base/mem.h"
-#include "eval/report_internal.h"
-#include "eval/svg_chart.h"
+#include "serve/report_internal.h"
+#include "serve/svg_chart.h"
 #include "io/json_util.h"
 
 typedef enum { M_SASREC, M_LM } model_kind;

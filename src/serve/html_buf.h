@@ -1,7 +1,7 @@
 /* A growing text buffer for building HTML / SVG, with escaping for text taken from data files
  * (titles, model names, file paths), so nothing read from WORK can open a tag or an attribute. */
-#ifndef SD_HTML_H
-#define SD_HTML_H
+#ifndef SD_HTML_BUF_H
+#define SD_HTML_BUF_H
 #include <stddef.h>
 
 typedef struct sd_html { char *p; size_t n, cap; } sd_html;

@@ -1,11 +1,11 @@
-/* Inline SVG charts for the HTML report (eval/report.h): line charts of training curves and bar
+/* Inline SVG charts for the HTML report (serve/report.h): line charts of training curves and bar
  * charts of code usage and metrics. Plain SVG 1.1 with the colours in attributes, so a page
  * holding them needs no script, style sheet or font to render. Every text (titles, labels,
  * series names) is escaped; NaN values are gaps (a line is broken there, a bar is left out). */
 #ifndef SD_SVG_CHART_H
 #define SD_SVG_CHART_H
 #include <stdbool.h>
-#include "eval/html.h"
+#include "serve/html_buf.h"
 
 typedef struct sd_svg_series {
     const char *name;      /* in the legend */

@@ -1,6 +1,6 @@
 /* The page frame, the dataset, evaluation and LLM sections, and the helpers the section files
- * share (eval/report_internal.h). */
-#include "eval/report.h"
+ * share (serve/report_internal.h). */
+#include "serve/report.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -12,9 +12,9 @@
 #include "base/mem.h"
 #include "base/version.h"
 #include "data/work_stats.h"
-#include "eval/report_internal.h"
+#include "serve/report_internal.h"
 #include "eval/results.h"
-#include "eval/svg_chart.h"
+#include "serve/svg_chart.h"
 #include "io/json_util.h"
 
 /* Readable at 1280 px: a 1232 px column, whose sections hold two 560 px or three 372 px charts a row. */

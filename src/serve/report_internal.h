@@ -3,8 +3,8 @@
 #define SD_REPORT_INTERNAL_H
 #include <stdbool.h>
 #include "data/workdir.h"
-#include "eval/html.h"
-#include "eval/report.h"
+#include "serve/html_buf.h"
+#include "serve/report.h"
 
 typedef struct rp_ctx {
     const char *work;
