@@ -505,6 +505,15 @@ Test(report, svg_charts_escape_and_skip_nan) {
     cr_assert_eq(lines, 2, "the NaN breaks the line in two (%d)", lines);
     cr_assert(strstr(t, ">3.00<") && strstr(t, ">1.00<"), "the bars' values as asked");
     free(t);
+    /* a long label is cut at a character (not inside one), the whole of it kept as the tooltip */
+    const char *longl[1] = {"\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9abcdefghijklmnopqrstuvwxyz"};
+    double one = 1;
+    sd_svg_hbar_chart(&h, &c, &one, longl, 1, NULL, "%.1f");
+    t = sd_html_take(&h, NULL);
+    char want[200];
+    snprintf(want, sizeof want, "<title>%s</title>%.*s\u2026</text>", longl[0], 10 * 2 + 15, longl[0]);
+    cr_assert(strstr(t, want), "%s", t);
+    free(t);
     double step, first = sd_svg_ticks(0.013, 0.087, 5, &step);
     cr_assert_float_eq(step, 0.01, 1e-12);
     cr_assert_float_eq(first, 0.02, 1e-12);

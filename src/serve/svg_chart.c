@@ -182,6 +182,21 @@ void sd_svg_bar_chart(sd_html *h, const sd_svg_chart *c, const double *values, c
     sd_html_raw(h, "</svg>\n");
 }
 
+/* A label cut to fit the space left of the bars (about 7 px a character), at a UTF-8 character
+ * boundary, with an ellipsis; the whole label stays in the element's tooltip. */
+#define LABEL_CHARS 26
+static void short_label(sd_html *h, const char *s) {
+    size_t n = strlen(s), chars = 0, cut = n;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80) { /* a character starts here */
+            if (chars == LABEL_CHARS - 1) cut = i;
+            chars++;
+        }
+    if (chars <= LABEL_CHARS) { sd_html_text(h, s); return; }
+    sd_html_textn(h, s, cut);
+    sd_html_raw(h, "\u2026");
+}
+
 void sd_svg_hbar_chart(sd_html *h, const sd_svg_chart *c, const double *values, const char *const *labels, int n,
                        const bool *highlight, const char *fmt) {
     int W = c->width > 0 ? c->width : 600, row = 22, top = c->title ? 30 : 8;
@@ -193,8 +208,11 @@ void sd_svg_hbar_chart(sd_html *h, const sd_svg_chart *c, const double *values, 
     open_svg(h, c, W, H);
     for (int i = 0; i < n; i++) {
         double y = top + i * row;
-        sd_html_printf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" " FONT ">", lw, y + 15);
-        sd_html_text(h, labels && labels[i] ? labels[i] : "");
+        const char *lab = labels && labels[i] ? labels[i] : "";
+        sd_html_printf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" " FONT "><title>", lw, y + 15);
+        sd_html_text(h, lab);
+        sd_html_raw(h, "</title>");
+        short_label(h, lab);
         sd_html_raw(h, "</text>\n");
         if (!isfinite(values[i])) continue;
         double bw = values[i] > 0 ? values[i] / hi * w : 0;
