@@ -57,6 +57,8 @@ static const stage STAGES[] = {
     {.label = "example: a steered request", .command = "recommend",
      .args = {"@W", "--user-index", "0", "-k", "5", "--prompt", "Similar, but for PC.", NULL}},
     {.label = "evaluation", .command = "eval", .args = {"@W", NULL}},
+    /* everything above on one page, WORK/report.html */
+    {.label = "HTML report", .command = "report", .args = {"@W", NULL}},
 };
 
 /* --quick's value for option `name` of stage s, or NULL. */

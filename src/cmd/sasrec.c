@@ -41,6 +41,23 @@ static int report_test(const sd_scorer *sc, const sd_work *w, uint64_t seed, cJS
     return 0;
 }
 
+/* The validation curve beside the model (DIR/train_log.csv: epoch, the epoch's mean training loss,
+ * validation NDCG@10 and HR@10), for `semid report`; a resumed run logs from its resume on. */
+static int write_valid_log(const sd_fit_report *rep, const char *dir, sd_err *err) {
+    size_t cap = 64 + (size_t)rep->n_valid_log * 80, n = 0;
+    char *csv = sd_xmalloc(cap);
+    n += (size_t)snprintf(csv, cap, "epoch,loss,valid_ndcg@10,valid_hit@10\n");
+    for (int i = 0; i < rep->n_valid_log; i++) {
+        const sd_fit_log_row *r = &rep->valid_log[i];
+        n += (size_t)snprintf(csv + n, cap - n, "%d,%.6f,%.6f,%.6f\n", r->epoch, r->loss, r->ndcg10, r->hit10);
+    }
+    char *path = sd_path_join(dir, "train_log.csv");
+    int rc = sd_write_file_atomic(path, csv, n, err);
+    free(path);
+    free(csv);
+    return rc;
+}
+
 /* The checkpoint sits beside the output folder and is written under its lock, so runs into other
  * --out folders never share one (WORK/sasrec -> WORK/sasrec.ckpt.safetensors). malloc'd. */
 static char *ckpt_path_for(const char *dir) {
@@ -225,6 +242,7 @@ static int run(int argc, char **argv) {
     rc = sid ? sd_sasrec_sid_save(sd_sasrec_sid_of(&sc), &t, tmp, extra_s, &err)
              : sd_sasrec_save(sd_sasrec_of(&sc), &t, tmp, extra_s, &err);
     free(extra_s);
+    if (!rc) rc = write_valid_log(&rep, tmp, &err);
     if (!rc) rc = sd_dir_commit(tmp, dir, &err);
     else sd_dir_abort(tmp);
     if (!rc && !sd_quiet) sd_info("wrote %s", dir);

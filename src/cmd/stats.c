@@ -3,33 +3,12 @@
 #include "cmd/cli.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "base/strmap.h"
+#include "data/work_stats.h"
 #include "data/workdir.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct pop { int64_t count; int32_t item; } pop;
-
-static int cmp_pop(const void *a, const void *b) {
-    const pop *x = a, *y = b;
-    if (x->count != y->count) return x->count > y->count ? -1 : 1;
-    return (x->item > y->item) - (x->item < y->item);
-}
-
-static int cmp_i32(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
-typedef struct cov { const char *key; int64_t items; } cov;
-
-static int cmp_cov(const void *a, const void *b) {
-    const cov *x = a, *y = b;
-    if (x->items != y->items) return x->items > y->items ? -1 : 1;
-    return strcmp(x->key, y->key);
-}
 
 static int run(int argc, char **argv) {
     bool json = false;
@@ -57,57 +36,18 @@ static int run(int argc, char **argv) {
     if (rc) return sd_cmd_error(&err);
     double t_load = sd_now() - t0;
     const sd_catalog *c = w.cat;
+    sd_work_stats st;
+    sd_work_stats_compute(&w, top, &st);
+    int32_t ni = st.items, nu = st.users;
+    double mean = st.len_mean, median = st.len_median, density = st.density;
+    int32_t min_len = st.len_min, max_len = st.len_max;
+    int64_t cold = st.cold_items, n_valid = st.users_with_valid, n_test = st.users_with_test,
+            n_train = st.train_interactions;
+    const sd_item_count *p = st.top;
+    const sd_attr_cover *cv = st.cover;
+    int ntop = st.n_top;
+    size_t ncv = (size_t)st.n_cover;
     const sd_sequences *s = &w.seq;
-    int32_t ni = c->n_items, nu = s->n_users;
-
-    int32_t *lens = sd_xmalloc((nu ? nu : 1) * sizeof *lens);
-    int32_t max_len = 0;
-    for (int32_t i = 0; i < nu; i++) { lens[i] = sd_seq_len(s, i); if (lens[i] > max_len) max_len = lens[i]; }
-    qsort(lens, nu, sizeof *lens, cmp_i32);
-    double mean = nu ? (double)s->n_inter / nu : 0;
-    double median = !nu ? 0 : nu % 2 ? lens[nu / 2] : 0.5 * (lens[nu / 2 - 1] + lens[nu / 2]);
-    int32_t min_len = nu ? lens[0] : 0;
-    double density = nu && ni ? (double)s->n_inter / ((double)nu * ni) : 0;
-
-    int64_t *counts = sd_xcalloc(ni ? ni : 1, sizeof *counts);
-    sd_sequences_item_counts(s, counts);
-    pop *p = sd_xmalloc((ni ? ni : 1) * sizeof *p);
-    int64_t cold = 0;
-    for (int32_t i = 0; i < ni; i++) { p[i] = (pop){.count = counts[i], .item = i}; cold += counts[i] == 0; }
-    qsort(p, ni, sizeof *p, cmp_pop);
-    int ntop = top < ni ? top : ni;
-
-    /* attribute coverage: share of items with at least one value for the key */
-    sd_strmap keys;
-    sd_strmap_init(&keys, 64);
-    cov *cv = NULL;
-    size_t ncv = 0, capcv = 0;
-    int32_t *last = NULL; /* last item counted per key, so repeated keys count once */
-    size_t caplast = 0;
-    for (int32_t i = 0; i < ni; i++) {
-        const sd_item *it = &c->items[i];
-        const sd_kv *kv = sd_item_attrs(c, it);
-        for (uint32_t a = 0; a < it->n_attrs; a++) {
-            size_t kl = strlen(kv[a].key);
-            int32_t k = sd_strmap_get(&keys, kv[a].key, kl);
-            if (k < 0) {
-                k = (int32_t)ncv;
-                sd_strmap_put(&keys, kv[a].key, kl, k);
-                SD_GROW(cv, capcv, ncv + 1);
-                SD_GROW(last, caplast, ncv + 1);
-                cv[ncv++] = (cov){.key = kv[a].key, .items = 0};
-                last[k] = -1;
-            }
-            if (last[k] != i) { last[k] = i; cv[k].items++; }
-        }
-    }
-    qsort(cv, ncv, sizeof *cv, cmp_cov);
-    int64_t n_valid = 0, n_test = 0, n_train = 0;
-    for (int32_t i = 0; i < nu; i++) {
-        n_valid += w.split.valid_pos[i] >= 0;
-        n_test += w.split.test_pos[i] >= 0;
-        n_train += w.split.train_len[i];
-    }
 
     if (json) {
         cJSON *m = cJSON_CreateObject();
@@ -159,8 +99,7 @@ static int run(int argc, char **argv) {
         if (!ncv) printf("  (no attributes)\n");
         for (size_t k = 0; k < ncv; k++) printf("  %6.1f%%  %s\n", ni ? 100.0 * cv[k].items / ni : 0.0, cv[k].key);
     }
-    sd_strmap_free(&keys);
-    free(cv); free(last); free(p); free(counts); free(lens);
+    sd_work_stats_free(&st);
     sd_work_free(&w);
     return 0;
 }

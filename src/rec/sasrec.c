@@ -509,6 +509,9 @@ static int rec_validate(void *ctx, const sd_train_state *s, double *metric, int 
         sd_info("epoch %d: loss %.4f  valid NDCG@10 %.4f  HR@10 %.4f%s  (train %.1f s, eval %.1f s)", s->epoch,
                 s->last_loss, mv.ndcg[1], mv.hit[1], *better ? "  *" : "", s->epoch_seconds, sd_now() - t1);
     if (*better) f->rep->best_valid = mv;
+    if (f->rep->n_valid_log < SD_FIT_LOG_MAX)
+        f->rep->valid_log[f->rep->n_valid_log++] =
+            (sd_fit_log_row){.epoch = s->epoch, .loss = s->last_loss, .ndcg10 = mv.ndcg[1], .hit10 = mv.hit[1]};
     return 0;
 }
 

@@ -77,6 +77,11 @@ void sd_sasrec_ws_free(sd_sasrec_ws *ws);
 float sd_sasrec_loss_forward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b, bool train, uint64_t step);
 void sd_sasrec_loss_backward(sd_sasrec *m, sd_sasrec_ws *ws, const sd_sasrec_batch *b);
 
+/* One validation of a training run: the epoch, its mean training loss and the validation figures
+ * (kept in the report so `semid sasrec` can write the curve as WORK/sasrec/train_log.csv). */
+typedef struct sd_fit_log_row { int epoch; float loss; double ndcg10, hit10; } sd_fit_log_row;
+#define SD_FIT_LOG_MAX 1024 /* validations kept; later ones are dropped from the log only */
+
 typedef struct sd_fit_report {
     int epochs_run, best_epoch;
     sd_metrics best_valid;
@@ -86,6 +91,9 @@ typedef struct sd_fit_report {
     int resumed_from;        /* epochs already done in the checkpoint resumed from (0: fresh run) */
     bool interrupted;        /* stopped by sd_rec_ckpt_opts.stop_after: the parameters are the
                                 last epoch's, not the best, and training is not finished */
+    sd_fit_log_row valid_log[SD_FIT_LOG_MAX]; /* validations of this call, in order (a resumed run's
+                                start at the resume) */
+    int n_valid_log;
 } sd_fit_report;
 
 /* Checkpointing of the training loop (nn/train.h; files: nn/train_ckpt.h). With a path, a

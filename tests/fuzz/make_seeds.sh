@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 C=tests/fuzz/corpus F=tests/fixtures
 rm -rf "$C"; mkdir -p "$C"
-for n in amazon generic movielens sasrec safetensors npy tokenizer qwen3_config items_jsonl sequences split sids_bin sids_tsv sid_vocab gguf; do
+for n in amazon generic movielens sasrec safetensors npy tokenizer qwen3_config items_jsonl sequences split sids_bin sids_tsv sid_vocab gguf report; do
   mkdir -p "$C/$n"
 done
 ff=$'\f'
@@ -120,4 +120,15 @@ printf '%s' '{"product_type":"game","platform":"PC","genre":["Action","RPG"],"fr
 printf '%s' '{"product_type":"console","platform":null,"genre":[],"franchise":null,"multiplayer":null}' > "$C/augment_answer/nulls"
 printf '<think>\nhm\n</think>\n```json\n{"product_type":"accessory","platform":"xbox 360","genre":["racing"],"franchise":"Forza","multiplayer":"no"}\n```' > "$C/augment_answer/fenced"
 printf '%s' '{"product_type":"game","platform":"Dreamcast","genre":"Action","multiplayer":"yes"}' > "$C/augment_answer/bad"
+# the report: a tiny WORK's ids_report.json, sids.tsv, eval files and model logs, cut at form feeds
+./semid eval "$W/w" --quiet >/dev/null  # the baselines (the fixture's users are too short to train SASRec)
+printf '{"model_type": "sasrec", "dim": 8, "blocks": 1, "epochs": 2, "best_epoch": 2, "epochs_run": 2, "valid_ndcg@10": 0.5, "valid_hit@10": 1,\n "test": {"full": {"users": 3, "hit@10": 1, "ndcg@10": 0.4, "mrr": 0.3}}}\n' > "$W/sasrec.json"
+printf 'epoch,loss,valid_ndcg@10,valid_hit@10\n1,1.4,0.3,0.6\n2,1.3,0.5,1\n' > "$W/sasrec.csv"
+printf '{"seed": 42, "valid_items": {"users": 2, "constrained": 1, "unconstrained": 0.5, "sampling": "t"},\n "steering": [{"model": "llm", "prompt": "request", "users": 2, "top_k": 10, "platform": 0.5, "genre": null, "both": 0.25},\n  {"model": "popularity", "prompt": "request", "users": 2, "top_k": 10, "platform": 0.1, "genre": null, "both": 0}],\n "explanations": {"explained": 2, "claims": 3, "claims_true": 1}}\n' > "$W/llm.json"
+printf '{"train": {"steps": 2, "first_loss": 8.1, "last_loss": 7.5, "best_valid_loss": 7.9}, "size": "tiny", "params": 100}\n' > "$W/ft.json"
+printf 'stage,step,lr,loss,valid_loss,tokens_per_s\nstage1,1,0.001,8.1,,10\nstage1,2,0.001,7.9,8.0,10\nstage2,1,0.001,7.5,7.9,10\n' > "$W/lm.csv"
+{ cat "$W/w/ids_report.json"; printf '\f'; cat "$W/w/sids.tsv"; printf '\f'; cat "$W/w/eval.json"; printf '\f'
+  cat "$W/llm.json"; printf '\f'; cat "$W/sasrec.json"; printf '\f'; cat "$W/sasrec.csv"
+  printf '\f'; cat "$W/ft.json"; printf '\f'; cat "$W/lm.csv"; } > "$C/report/work"
+{ printf '\f\f'; cat "$W/w/eval.json"; } > "$C/report/eval_only"
 du -sh "$C"
