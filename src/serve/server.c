@@ -360,7 +360,7 @@ static void pend_event(stream *st, cJSON *o) {
     char *t = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     const char *body = t ? t : "[DONE]";
-    size_t k = strlen(body), need = st->pend_n + k + 8;
+    size_t k = strlen(body), need = st->pend_n + k + 16; /* "data: " body "\n\n" NUL */
     st->pend = sd_xrealloc(st->pend, need);
     st->pend_n += (size_t)sprintf(st->pend + st->pend_n, "data: %s\n\n", body);
     free(t);
