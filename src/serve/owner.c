@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/log.h"
 #include "base/mem.h"
 #include "serve/serve_internal.h"
@@ -290,6 +291,10 @@ void *sd_owner_main(void *arg) {
                 pthread_mutex_unlock(&s->mu);
             }
             sd_metrics_step(&s->met, seqs, c.generated);
+            if (s->step_delay_ms > 0) {
+                struct timespec ts = {s->step_delay_ms / 1000, (long)(s->step_delay_ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+            }
         }
         pthread_mutex_lock(&s->mu);
     }

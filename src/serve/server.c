@@ -807,6 +807,8 @@ int sd_server_start(sd_server **out, const sd_server_cfg *cfg, sd_err *err) {
     s->cfg = *cfg;
     s->cat = cfg->work->cat;
     s->created = time(NULL);
+    const char *delay = getenv("SEMID_SERVE_STEP_DELAY_MS");
+    s->step_delay_ms = delay ? atoi(delay) : 0;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->owner_cv, NULL);
     sd_metrics_init(&s->met);
