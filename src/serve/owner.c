@@ -89,14 +89,13 @@ static void end_chat(sd_server *s, sd_job *j, int finish) {
     sd_chat_stream_finish(&j->cs);
     j->finish = finish;
     j->completion_tokens = j->cs.n_tokens;
-    j->n_items = j->cs.n_items;
-    if (j->n_items) {
-        j->items = sd_xmalloc(sizeof *j->items * (size_t)j->n_items);
-        memcpy(j->items, j->cs.items, sizeof *j->items * (size_t)j->n_items);
-    }
+    /* a stop string can cut the text inside an item's title: list only the items the text shows */
+    j->items = sd_xmalloc(sizeof *j->items * (size_t)(j->cs.n_items + 1));
+    j->n_items = 0;
+    for (int i = 0; i < j->cs.n_items; i++)
+        if (j->text && strstr(j->text, s->cat->items[j->cs.items[i].item].title)) j->items[j->n_items++] = j->cs.items[i];
     sd_chat_stream_free(&j->cs);
     j->slot = -1;
-    (void)s;
     finish_job(s, j);
 }
 
