@@ -62,7 +62,18 @@ int main(int argc, char **argv) {
     const char *body = "{\"model\":\"lm\",\"messages\":[{\"role\":\"user\",\"content\":\"Recommend me three games "
                        "for PC\"}],\"temperature\":0.8,\"max_tokens\":64,\"seed\":1}";
     const int clients[3] = {1, 4, 16};
-    double tps[2][3];
+    double tps[2][3], rps[2];
+    char first_ext[128] = "";
+    {
+        char p[400], *t;
+        size_t n;
+        snprintf(p, sizeof p, "%s/items.jsonl", work);
+        if (!sd_read_file(p, &t, &n, NULL)) {
+            const char *e = strstr(t, "\"ext_id\":");
+            if (e) sscanf(e + 9, " \"%127[^\"]", first_ext);
+            free(t);
+        }
+    }
     printf("| slots | clients | requests | failed | requests/s | tokens/s | p50 ms | p99 ms |\n"
            "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int cfg = 0; cfg < 2; cfg++) {
@@ -77,6 +88,14 @@ int main(int argc, char **argv) {
                    r.failed, r.ok / r.seconds, tps[cfg][c], r.p50 * 1e3, r.p99 * 1e3);
             fflush(stdout);
         }
+        /* beam search: the owner batches queued recommend requests of equal k together */
+        char rb[512];
+        snprintf(rb, sizeof rb, "{\"history\": [\"%s\"], \"prompt\": \"for PC\", \"k\": 10}", first_ext);
+        sd_load_result r;
+        sd_http_load(port, "/v1/recommend", NULL, rb, 16, secs, &r);
+        rps[cfg] = r.ok / r.seconds;
+        printf("| %d | 16 (recommend) | %ld | %ld | %.1f | - | %.0f | %.0f |\n", cfg == 0 ? 16 : 1, r.ok, r.failed,
+               rps[cfg], r.p50 * 1e3, r.p99 * 1e3);
         stop(pid);
     }
     printf("\nbatching gain (tokens/s, --slots 16 over --slots 1): 1 client %.2fx, 4 clients %.2fx, 16 clients "

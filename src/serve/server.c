@@ -548,8 +548,9 @@ static enum MHD_Result do_recommend(req *r, struct MHD_Connection *c, cJSON *b) 
             id = num;
         }
         if (!id) {
+            int at = j->n_hist;
             pthread_mutex_lock(&s->mu); sd_job_unref(j); pthread_mutex_unlock(&s->mu);
-            return send_error(r, c, 400, "history", NULL, "history[%d] must be an item id (a string)", j->n_hist);
+            return send_error(r, c, 400, "history", NULL, "history[%d] must be an item id (a string)", at);
         }
         int32_t it = sd_catalog_find(s->cat, id);
         if (it < 0) {
