@@ -23,7 +23,9 @@ int sd_gen_batch_init(sd_gen_batch *b, sd_qwen3 *m, int n_slots, int cap, int pr
     b->s = sd_xcalloc((size_t)n_slots, sizeof *b->s);
     size_t V = (size_t)m->cfg.vocab_size;
     b->logits = sd_xmalloc(sd_mul_size(sd_mul_size((size_t)n_slots, V), sizeof(float)));
-    b->row = sd_xmalloc(V * sizeof(float));
+    b->row = sd_xmalloc(sd_mul_size(sd_mul_size((size_t)n_slots, V), sizeof(float)));
+    b->tok = sd_xmalloc(sizeof(int32_t) * (size_t)n_slots);
+    b->lp = sd_xmalloc(sizeof(float) * (size_t)n_slots);
     size_t n = (size_t)(b->chunk + n_slots);
     b->ids = sd_xmalloc(n * sizeof(int32_t));
     b->seq = sd_xmalloc(n * sizeof(int32_t));
@@ -37,7 +39,7 @@ void sd_gen_batch_free(sd_gen_batch *b) {
     for (int i = 0; i < b->n_slots; i++) sd_gen_batch_stop(b, i);
     free(b->s);
     sd_kv_cache_free(&b->kv);
-    free(b->logits); free(b->row); free(b->ids); free(b->seq); free(b->rows); free(b->row_slot);
+    free(b->logits); free(b->row); free(b->tok); free(b->lp); free(b->ids); free(b->seq); free(b->rows); free(b->row_slot);
     memset(b, 0, sizeof *b);
 }
 
@@ -105,18 +107,14 @@ static float log_softmax_at(const float *x, int V, int32_t t) {
     return (float)((double)x[t] - M - log(z));
 }
 
-/* Samples slot i's next token from its logits row and reports it. */
-static void choose(sd_gen_batch *b, int i, float *logits, sd_gb_token_fn cb, void *ctx) {
+/* Applies slot i's chosen token t (-1: the mask left none) and reports it. */
+static void apply(sd_gen_batch *b, int i, int32_t t, float lp, sd_gb_token_fn cb, void *ctx) {
     sd_gb_slot *s = &b->s[i];
-    const int V = b->m->cfg.vocab_size;
-    memcpy(b->row, logits, sizeof(float) * (size_t)V); /* the sampler edits logits in place */
-    int32_t t = sd_sampler_next(&s->smp, 0, logits, s->ctx, s->ctx_len, s->n_gen);
     if (t < 0) {
         cb(ctx, i, -1, NAN, SD_GB_MASKED);
         sd_gen_batch_stop(b, i);
         return;
     }
-    float lp = log_softmax_at(b->row, V, t);
     s->ctx[s->ctx_len++] = t;
     s->n_gen++;
     int fin = is_stop(b, t) ? SD_GB_STOP : s->n_gen >= s->max_new ? SD_GB_LENGTH : SD_GB_RUNNING;
@@ -162,7 +160,19 @@ int sd_gen_batch_step(sd_gen_batch *b, sd_gb_token_fn cb, void *ctx, sd_err *err
     b->steps++;
     b->decode_tokens += decode;
     b->prefill_tokens += n - decode;
-    const size_t V = (size_t)b->m->cfg.vocab_size;
-    for (int r = 0; r < n_out; r++) choose(b, b->row_slot[r], b->logits + (size_t)r * V, cb, ctx);
+    /* the choices are independent (each slot has its own sampler and mask), and each costs a few
+     * passes over the vocabulary, so they run in parallel; the callbacks then run in order */
+    const int V = b->m->cfg.vocab_size;
+#pragma omp parallel for schedule(dynamic, 1) if (n_out > 1)
+    for (int r = 0; r < n_out; r++) {
+        int i = b->row_slot[r];
+        sd_gb_slot *s = &b->s[i];
+        float *lg = b->logits + (size_t)r * (size_t)V, *raw = b->row + (size_t)r * (size_t)V;
+        memcpy(raw, lg, sizeof(float) * (size_t)V); /* the sampler edits logits in place */
+        int32_t t = sd_sampler_next(&s->smp, 0, lg, s->ctx, s->ctx_len, s->n_gen);
+        b->tok[r] = t;
+        b->lp[r] = t >= 0 ? log_softmax_at(raw, V, t) : NAN;
+    }
+    for (int r = 0; r < n_out; r++) apply(b, b->row_slot[r], b->tok[r], b->lp[r], cb, ctx);
     return 0;
 }

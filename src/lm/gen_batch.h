@@ -12,7 +12,9 @@
  * its own seed), so a request's tokens do not depend on what else is in the batch (up to the
  * float rounding of a batched matmul, which greedy decoding does not see in practice).
  *
- * Not thread-safe: one thread (the model owner) drives a batch. */
+ * Not thread-safe: one thread (the model owner) drives a batch. Within a step the slots' tokens
+ * are chosen in parallel (OpenMP), so a mask hook (sd_sample_cfg.mask) runs on several threads at
+ * once: give each slot its own mask context. */
 #ifndef SD_GEN_BATCH_H
 #define SD_GEN_BATCH_H
 #include <stdbool.h>
@@ -46,7 +48,9 @@ typedef struct sd_gen_batch {
     int32_t stop_ids[16];
     int n_stop;
     sd_gb_slot *s;
-    float *logits, *row;    /* [n_slots, V] step outputs; [V] copy of one row before sampling */
+    float *logits, *row;    /* [n_slots, V] step outputs, and their copies before sampling */
+    int32_t *tok;           /* [n_slots] tokens chosen in a step */
+    float *lp;              /* [n_slots] their log-probabilities */
     int32_t *ids, *seq, *rows, *row_slot;
     /* totals since init */
     long steps, prefill_tokens, decode_tokens;

@@ -61,7 +61,7 @@ struct sd_server {
     const sd_catalog *cat;
     sd_chat_engine eng;
     bool eng_open;
-    sd_sid_mask mask;
+    sd_sid_mask *masks;         /* [slots]: one per slot (the slots choose tokens in parallel) */
     sd_gen_batch gb;
     sd_item_index ix;
     int64_t *counts;

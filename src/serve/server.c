@@ -785,7 +785,8 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 static void free_server(sd_server *s) {
     if (s->eng_open) {
         sd_gen_batch_free(&s->gb);
-        sd_sid_mask_free(&s->mask);
+        for (int i = 0; i < s->cfg.slots; i++) sd_sid_mask_free(&s->masks[i]);
+        free(s->masks);
         sd_chat_engine_free(&s->eng);
     }
     sd_item_index_free(&s->ix);
@@ -821,15 +822,11 @@ int sd_server_start(sd_server **out, const sd_server_cfg *cfg, sd_err *err) {
     int rc = sd_chat_engine_open(&s->eng, cfg->model_dir, cfg->sids_path, s->cat, err);
     if (rc) { free_server(s); return rc; }
     s->eng_open = true;
-    if ((rc = sd_chat_engine_mask(&s->eng, &s->mask, err)) ||
-        (rc = sd_gen_batch_init(&s->gb, &s->eng.rec.m, cfg->slots, cfg->ctx, 256, s->eng.stop_ids, s->eng.n_stop_ids,
-                                err))) {
-        if (!rc) sd_sid_mask_free(&s->mask);
-        sd_chat_engine_free(&s->eng);
-        s->eng_open = false;
-        free_server(s);
-        return rc;
-    }
+    s->masks = sd_xcalloc((size_t)cfg->slots, sizeof *s->masks);
+    for (int i = 0; i < cfg->slots && !rc; i++) rc = sd_chat_engine_mask(&s->eng, &s->masks[i], err);
+    if (!rc) rc = sd_gen_batch_init(&s->gb, &s->eng.rec.m, cfg->slots, cfg->ctx, 256, s->eng.stop_ids,
+                                    s->eng.n_stop_ids, err);
+    if (rc) { free_server(s); return rc; }
     /* the address to listen on */
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
     char port[16];
