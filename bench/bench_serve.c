@@ -59,8 +59,8 @@ int main(int argc, char **argv) {
     sh("%s ids %s --quiet", bin(), work);
     sh("%s lmdata %s --max-per-task 150 --quiet >/dev/null", bin(), work);
     sh("%s finetune %s --steps 12 --eval-every 0 --quiet", bin(), work);
-    const char *body = "{\"model\":\"lm\",\"messages\":[{\"role\":\"user\",\"content\":\"Recommend me three games "
-                       "for PC\"}],\"temperature\":0.8,\"max_tokens\":64,\"seed\":1}";
+    const char *body = "{\"model\":\"lm\",\"messages\":[{\"role\":\"user\",\"content\":\"Recommend me a game\"}],"
+                       "\"temperature\":0.7,\"max_tokens\":64,\"seed\":5}";
     const int clients[3] = {1, 4, 16};
     double tps[2][3], rps[2];
     char first_ext[128] = "";
