@@ -241,10 +241,12 @@ static void *par_main(void *p) {
 static long metric(srv *s, const char *name) {
     sd_http_resp r;
     req(s, "GET", "/metrics", KEY_HDR, NULL, &r);
-    const char *p = strstr(r.body, name);
+    char line[200];
+    snprintf(line, sizeof line, "\n%s", name); /* a sample line, not the # HELP line */
+    const char *p = strstr(r.body, line);
     long v = -1;
     if (p) {
-        p += strlen(name);
+        p += strlen(line);
         v = atol(p);
     }
     sd_http_resp_free(&r);
@@ -654,5 +656,35 @@ Test(serve, openai_node_client, .timeout = 600) {
     cr_assert_eq(rc, 0, "%s", out);
     cr_assert(strstr(out, "openai client: ok"), "%s", out);
     free(out);
+    srv_stop(&s);
+}
+
+/* A client that leaves mid-stream frees its slot: with one slot and a slow model (0.3 s a step),
+ * a long stream left after its first chunk must not keep the next request waiting. */
+Test(serve, client_gone_frees_its_slot, .timeout = 600) {
+    setup_work();
+    srv s;
+    srv_start(&s, "SEMID_SERVE_STEP_DELAY_MS=300", "--slots 1 --max-tokens 2000");
+    int fd = sd_http_connect(s.port, 30);
+    cr_assert(fd >= 0);
+    char *b = chat_body("Recommend me a game", 2000, 0.7, 5, true);
+    char head[512];
+    snprintf(head, sizeof head, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+             strlen(b));
+    send(fd, head, strlen(head), MSG_NOSIGNAL);
+    send(fd, b, strlen(b), MSG_NOSIGNAL);
+    free(b);
+    char buf[256];
+    cr_assert(recv(fd, buf, sizeof buf, 0) > 0, "the stream started");
+    cr_assert_eq(metric(&s, "semid_slots_busy "), 1);
+    close(fd);
+    double t0 = sd_now();
+    b = chat_body("Recommend me a game", 2, 0, -1, false);
+    sd_http_resp r;
+    cr_assert_eq(req(&s, "POST", "/v1/chat/completions", NULL, b, &r), 200, "%s", r.body);
+    free(b);
+    sd_http_resp_free(&r);
+    double dt = sd_now() - t0;
+    cr_assert(dt < 20, "the next request waited %.1f s for the slot of a client that left", dt);
     srv_stop(&s);
 }
