@@ -81,6 +81,36 @@ struct sd_server {
     int step_delay_ms;          /* tests only ($SEMID_SERVE_STEP_DELAY_MS): a slow model, to fill the queue */
 };
 
+/* One HTTP request's state (libmicrohttpd's per-connection pointer). */
+typedef struct sd_req {
+    sd_server *s;
+    char *body;
+    size_t n, cap;
+    bool too_big, answered;
+    int route, status;
+    double t0;
+} sd_req;
+
+
+/* respond.c */
+bool sd_srv_valid_utf8(const unsigned char *p, size_t n);
+/* Queues an answer (body malloc'd, taken); allow: an Allow header; retry: Retry-After: 1. */
+enum MHD_Result sd_srv_send_buf(sd_req *r, struct MHD_Connection *c, int status, const char *type, char *body,
+                                size_t n, const char *allow, bool retry);
+enum MHD_Result sd_srv_send_json(sd_req *r, struct MHD_Connection *c, int status, cJSON *j); /* j freed */
+cJSON *sd_srv_error_obj(const char *msg, const char *type, const char *param, const char *code);
+char *sd_srv_print_free(cJSON *o);
+const char *sd_srv_default_type(int status);
+enum MHD_Result sd_srv_send_error(sd_req *r, struct MHD_Connection *c, int status, const char *param,
+                                  const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+enum MHD_Result sd_srv_job_error(sd_req *r, struct MHD_Connection *c, sd_job *j);
+/* items_json.c */
+cJSON *sd_srv_item_json(sd_server *s, int32_t id, bool full);
+cJSON *sd_srv_named_json(sd_server *s, const sd_chat_named *it, int n);
+/* chat_api.c, recommend_api.c: b is the request's JSON object */
+enum MHD_Result sd_srv_chat(sd_req *r, struct MHD_Connection *c, cJSON *b);
+enum MHD_Result sd_srv_recommend(sd_req *r, struct MHD_Connection *c, cJSON *b);
+
 sd_job *sd_job_new(int kind);
 /* Drops one reference (call with the server mutex held); frees the job at zero. */
 void sd_job_unref(sd_job *j);
