@@ -1,4 +1,4 @@
-/* The HTTP side of `semid serve`: routes, validation, answers in OpenAI's shapes. */
+/* The HTTP side of `semid serve`: routes, the small GET endpoints, authorisation, start and stop. */
 #include <arpa/inet.h>
 #include <math.h>
 #include <netdb.h>
