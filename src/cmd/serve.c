@@ -64,7 +64,7 @@ static int run(int argc, char **argv) {
                            "(beam search top-K), GET /v1/items?q=, GET /v1/items/{ext_id}, GET /v1/models, "
                            "GET /healthz, GET /metrics (Prometheus), GET / (web page) and GET /report. One "
                            "thread owns the model and decodes queued requests together. Stops on SIGINT or "
-                           "SIGTERM after the running requests finish.",
+                           "SIGTERM after the running requests finish. --verbose logs each request on stderr.",
                   .min_pos = 1, .max_pos = 1};
     sd_err err = {0};
     char **pos = NULL;

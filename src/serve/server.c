@@ -211,7 +211,11 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     sd_server *s = cls;
     sd_req *r = *con_cls;
     if (!r) return;
-    sd_metrics_request(&s->met, r->route, r->answered ? r->status : 499, sd_now() - r->t0);
+    double dt = sd_now() - r->t0;
+    int status = r->answered ? r->status : 499; /* 499: the client left before an answer */
+    sd_metrics_request(&s->met, r->route, status, dt);
+    if (sd_verbose && !sd_quiet) /* an access log with --verbose */
+        fprintf(stderr, "semid serve: %s %d %.1f ms\n", sd_route_name(r->route), status, dt * 1e3);
     free(r->body);
     free(r);
     *con_cls = NULL;
