@@ -2,6 +2,7 @@
  * slots of the batch generator, steps them together, and runs queued recommend jobs between
  * steps. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -210,6 +211,7 @@ static void run_recs(sd_server *s, sd_job **jobs, int n) {
 
 void *sd_owner_main(void *arg) {
     sd_server *s = arg;
+    omp_set_num_threads(s->omp_threads);
     int cap_rec = 64;
     sd_job **recs = sd_xmalloc(sizeof *recs * (size_t)cap_rec);
     sd_job **admit = sd_xmalloc(sizeof *admit * (size_t)s->gb.n_slots);

@@ -78,6 +78,7 @@ struct sd_server {
     pthread_t owner;
     bool owner_started;
     long created;
+    int omp_threads;            /* --threads, as the main thread has it: a new thread starts from OpenMP's default */
     int step_delay_ms;          /* tests only ($SEMID_SERVE_STEP_DELAY_MS): a slow model, to fill the queue */
 };
 

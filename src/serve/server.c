@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <math.h>
 #include <netdb.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +251,7 @@ int sd_server_start(sd_server **out, const sd_server_cfg *cfg, sd_err *err) {
     s->cfg = *cfg;
     s->cat = cfg->work->cat;
     s->created = time(NULL);
+    s->omp_threads = omp_get_max_threads();
     const char *delay = getenv("SEMID_SERVE_STEP_DELAY_MS");
     s->step_delay_ms = delay ? atoi(delay) : 0;
     pthread_mutex_init(&s->mu, NULL);
