@@ -184,3 +184,15 @@ Test(chat_engine, item_search_by_folded_words) {
     cr_assert_eq(sd_item_search(&ix, "\xff\xfe", 5, hits), 0, "invalid UTF-8 matches nothing");
     sd_item_index_free(&ix);
 }
+
+Test(chat_engine, a_rec_request_asks_for_items) {
+    sd_chat_msg a[] = {{.role = "user", .content = "Racing games? <|rec|>"}, {.role = "assistant", .content = "x"},
+                       {.role = "user", .content = "Name the bundle."}};
+    cr_assert(sd_chat_engine_asks_items(a, 1));
+    cr_assert_not(sd_chat_engine_asks_items(a, 3), "only the last user message counts");
+    sd_sid_mask mk;
+    sd_err err = {0};
+    cr_assert_eq(sd_chat_engine_mask(&g_e, &mk, &err), 0, "%s", err.msg);
+    cr_assert(mk.distinct);
+    sd_sid_mask_free(&mk);
+}

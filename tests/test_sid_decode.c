@@ -264,3 +264,26 @@ Test(sid_decode, distinct_mask_refuses_a_named_item) {
     sd_sid_vocab_free(&v);
     sd_sid_table_free(&t);
 }
+
+/* begin_sid: the first generated token can only be <|sid_start|>; later tokens are free again. */
+Test(sid_decode, begin_sid_opens_the_reply_with_an_item) {
+    sd_sid_vocab v;
+    sd_sid_table t;
+    vocab(&v, &t);
+    sd_sid_mask mk;
+    sd_err err = {0};
+    cr_assert_eq(sd_sid_mask_init(&mk, &v, &err), 0, "%s", err.msg);
+    mk.begin_sid = true;
+    float lg[V];
+    for (int i = 0; i < V; i++) lg[i] = (float)i;
+    sd_sid_mask_apply(&mk, 0, NULL, 0, lg, V);
+    for (int i = 0; i < V; i++)
+        cr_assert(i == START ? isfinite(lg[i]) : isinf(lg[i]), "token %d after an empty reply", i);
+    int32_t text[1] = {5};
+    for (int i = 0; i < V; i++) lg[i] = (float)i;
+    sd_sid_mask_apply(&mk, 0, text, 1, lg, V);
+    cr_assert(isfinite(lg[5]) && isfinite(lg[START]), "after the first token the text is free");
+    sd_sid_mask_free(&mk);
+    sd_sid_vocab_free(&v);
+    sd_sid_table_free(&t);
+}

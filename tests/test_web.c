@@ -1,5 +1,6 @@
-/* The web page in a real browser: a small work directory, a server on 127.0.0.1 (the mock of
- * tests/js/mock_server.js until `semid serve` takes its place: change SERVER below), then
+/* The web page in a real browser: a small work directory with a briefly trained model, `semid
+ * serve` on 127.0.0.1 (SERVER below; tests/js/mock_server.js serves the same page and API without a
+ * model, for working on the page), then
  * tests/js/web_page.js drives Debian's chromium through it (chat, history, recommend, steer, errors)
  * and leaves screenshots in build/screenshots/. Skipped only when chromium is not installed. */
 #include <criterion/criterion.h>
@@ -20,12 +21,12 @@
 /* The server under test, a shell command with {BIN} (the semid binary), {WORK} and {ROOT} (the
  * repository) filled in. It must listen on 127.0.0.1 and print "http://127.0.0.1:PORT" (stdout or
  * stderr) once it accepts connections. needs_model: the work directory gets a fine-tuned LM too.
- * For the real server:  {"exec {BIN} serve {WORK} --port 0", true}  */
+ * The mock:  {"exec node {ROOT}/tests/js/mock_server.js {WORK} --port 0", false}  */
 typedef struct {
     const char *cmd;
     bool needs_model;
 } web_server;
-static const web_server SERVER = {"exec node {ROOT}/tests/js/mock_server.js {WORK} --port 0", false};
+static const web_server SERVER = {"exec {BIN} serve {WORK} --port 0 --quiet", true};
 
 #define START_WAIT_S 180 /* a model may take a while to load */
 #define PAGE_TIMEOUT_S 240
@@ -42,7 +43,17 @@ static void setup_work(bool needs_model) {
     free(out);
     cr_assert_eq(sd_test_semid(&out, "ids %s --quiet", g_work), 0, "%s", out);
     free(out);
-    /* a report for /report to serve (semid report writes the real one); a server may also answer 404 */
+    if (needs_model) {
+        cr_assert_eq(sd_test_semid(&out, "lmdata %s --max-per-task 150 --quiet", g_work), 0, "%s", out);
+        free(out);
+        cr_assert_eq(sd_test_semid(&out, "finetune %s --steps 12 --eval-every 0 --quiet --threads 2", g_work), 0, "%s",
+                     out);
+        free(out);
+        cr_assert_eq(sd_test_semid(&out, "report %s --quiet", g_work), 0, "%s", out); /* for /report */
+        free(out);
+        return;
+    }
+    /* the mock serves a hand-made report */
     char p[400];
     snprintf(p, sizeof p, "%s/report.html", g_work);
     FILE *f = fopen(p, "w");
@@ -50,11 +61,6 @@ static void setup_work(bool needs_model) {
     fputs("<!doctype html><html><head><meta charset=utf-8><title>semid report (test)</title></head>"
           "<body><h1>semid report</h1><p>Written by tests/test_web.c.</p></body></html>\n", f);
     cr_assert_eq(fclose(f), 0);
-    if (!needs_model) return;
-    cr_assert_eq(sd_test_semid(&out, "lmdata %s --max-per-task 150 --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "finetune %s --steps 12 --eval-every 0 --quiet --threads 2", g_work), 0, "%s", out);
-    free(out);
 }
 
 /* SERVER.cmd with its placeholders filled. */

@@ -99,6 +99,13 @@ int sd_chat_engine_mask(const sd_chat_engine *e, sd_sid_mask *mk, sd_err *err) {
     return rc;
 }
 
+bool sd_chat_engine_asks_items(const sd_chat_msg *msgs, int n) {
+    for (int i = n - 1; i >= 0; i--)
+        if (msgs[i].role && !strcmp(msgs[i].role, "user"))
+            return msgs[i].content && strstr(msgs[i].content, SD_SID_TOKEN_REC);
+    return false;
+}
+
 /* ---- the stream ---- */
 
 void sd_chat_stream_init(sd_chat_stream *s, const sd_chat_engine *e, const char *const *stop, int n_stop,

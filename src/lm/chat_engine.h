@@ -20,7 +20,8 @@
  *    back until it cannot, so streamed text never contains one.
  *
  *  - Decoding settings: the trie mask (lm/sid_decode.h) with `distinct` on, so every SID is a real
- *    item and an answer does not name an item twice.
+ *    item and an answer does not name an item twice; after a <|rec|> request the reply begins
+ *    with an SID.
  *
  * Not thread-safe: one engine is driven by one thread (the server's model owner). */
 #ifndef SD_CHAT_ENGINE_H
@@ -56,6 +57,9 @@ int sd_chat_engine_prompt(const sd_chat_engine *e, const sd_chat_msg *msgs, int 
 char *sd_chat_engine_raw_text(const sd_chat_engine *e, const char *display);
 /* The trie mask for replies: every SID a real item, none twice in one reply. */
 int sd_chat_engine_mask(const sd_chat_engine *e, sd_sid_mask *mk, sd_err *err);
+/* Whether the conversation's last user message asks for items (holds <|rec|>): then the reply
+ * begins with an SID (set the mask's begin_sid), as lmdata's answers to such requests do. */
+bool sd_chat_engine_asks_items(const sd_chat_msg *msgs, int n);
 
 /* ---- one reply's token stream ---- */
 

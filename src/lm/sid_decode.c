@@ -73,6 +73,10 @@ static int drop_named(const sd_sid_vocab *v, const int32_t *generated, int n, co
 void sd_sid_mask_apply(void *ctx, int seq, const int32_t *generated, int n, float *logits, int V) {
     sd_sid_mask *mk = ctx;
     const sd_sid_vocab *v = mk->v;
+    if (mk->begin_sid && n == 0 && !(mk->open && mk->open[seq])) {
+        keep_only(logits, V, &v->start_id, 1, (float[1]){0});
+        return;
+    }
     const int32_t *codes = NULL;
     int len = sd_sid_open_prefix(v, generated, n, &codes);
     if (len < 0 && mk->open && mk->open[seq]) {

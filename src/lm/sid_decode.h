@@ -36,6 +36,9 @@ typedef struct sd_sid_mask {
     /* when set, an SID may not complete an item the generated tokens already name (a reply's list
      * never repeats an item; the choice at the last code drops those leaves) */
     bool distinct;
+    /* when set, the first generated token is <|sid_start|>: a reply to a <|rec|> request begins
+     * with an item, as every such answer in the training data does */
+    bool begin_sid;
     int32_t *next;              /* scratch: sd_sid_vocab_max_codes(v) + 1 entries */
 } sd_sid_mask;
 

@@ -145,7 +145,9 @@ static bool admit_chat(sd_server *s, sd_job *j) {
     int max_new = j->max_tokens < room ? j->max_tokens : room;
     sd_sample_cfg sc = j->sample;
     sc.mask = sd_sid_mask_apply;
-    sc.mask_ctx = &s->masks[sd_gen_batch_free_slot(&s->gb)]; /* the slot add takes: the first free one */
+    sd_sid_mask *mk = &s->masks[sd_gen_batch_free_slot(&s->gb)]; /* the slot add takes: the first free one */
+    mk->begin_sid = sd_chat_engine_asks_items(j->msgs, j->n_msgs);
+    sc.mask_ctx = mk;
     sd_chat_stream_init(&j->cs, &s->eng, (const char *const *)j->stop, j->n_stop, on_piece, j);
     int slot = sd_gen_batch_add(&s->gb, ids.v, (int)ids.n, &sc, max_new, j, &err);
     pthread_mutex_lock(&s->mu);
