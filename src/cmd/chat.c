@@ -132,7 +132,9 @@ static void add_item(chat_ui *u, sd_chat_session *s, const char *arg) {
     if (item < 0) item = sd_catalog_find(u->cat, arg);
     if (item < 0) { complain(u, true, "/add: no item with the external id \"%s\" in the catalogue", arg); return; }
     if (sd_chat_session_add(s, item)) printf("already in the purchase history: %s\n", title_of(u->cat, item));
-    else printf("added to the purchase history (%d items): %s\n", s->n_hist, title_of(u->cat, item));
+    else
+        printf("added to the purchase history (%d item%s): %s\n", s->n_hist, s->n_hist == 1 ? "" : "s",
+               title_of(u->cat, item));
 }
 
 static void turn(chat_ui *u, sd_chat_session *s, const char *line, bool rec, const sd_gen_cfg *g) {
@@ -151,11 +153,12 @@ static void turn(chat_ui *u, sd_chat_session *s, const char *line, bool rec, con
     sd_err err = {0};
     int rc = sd_chat_session_turn(s, msg, typed ? typed : line, g, &cb, &r, &err);
     if (rc) {
-        putchar('\n');
+        if (u->tty) putchar('\n');
         complain(u, rc == SD_EUSAGE, "%s", err.msg);
     } else {
+        /* the text's own last line is ended here; an empty reply stays an empty block */
         size_t n = strlen(r.text);
-        if (!n || r.text[n - 1] != '\n') putchar('\n');
+        if (n ? r.text[n - 1] != '\n' : u->tty) putchar('\n');
         sd_debug("chat: %d tokens; the model wrote: %s", r.n_tokens, s->turns[s->n_turns - 1].raw);
         if (r.dropped) sd_info("chat: %d older turns dropped to fit the model's context", r.dropped);
         if (r.hit_length) sd_info("chat: the reply reached --max-new-tokens (%d)", g->max_new_tokens);
@@ -238,10 +241,10 @@ static int run(int argc, char **argv) {
     if ((rc = sd_work_load(&w, dir, &err))) { sd_unlock(&lk); return sd_cmd_error(&err); }
     char *mdir = model ? sd_xstrdup(model) : sd_work_path(&w, "lm"), *sp = NULL;
     struct stat stt;
-    if (stat(mdir, &stt) || !S_ISDIR(stt.st_mode))
+    rc = sd_sids_path(&w, sids ? sids : "", "chat: --sids", SD_EUSAGE, &sp, &err);
+    if (!rc && (stat(mdir, &stt) || !S_ISDIR(stt.st_mode)))
         rc = sd_errf(&err, SD_ESTATE, "chat: no model folder %s: train one with `semid finetune %s`%s", mdir, dir,
                      model ? " (or give --model DIR)" : "");
-    if (!rc) rc = sd_sids_path(&w, sids ? sids : "", "chat: --sids", SD_EUSAGE, &sp, &err);
     sd_chat_engine e;
     if (!rc) rc = sd_chat_engine_open(&e, mdir, sp, w.cat, &err);
     free(sp);

@@ -62,7 +62,7 @@ char *sd_chat_session_user_text(const sd_chat_session *s, const char *line, bool
     bool is_req = rec || strstr(text, SD_SID_TOKEN_REC) != NULL;
     bool fresh = s->n_hist > s->n_hist_sent;
     if (!is_req || !fresh) {
-        if (!n && !is_req) { free(text); return NULL; }
+        if (!n) { free(text); return NULL; }
         if (rec && !strstr(text, SD_SID_TOKEN_REC)) {
             char *t = concat3(text, n ? " " : "", SD_SID_TOKEN_REC);
             free(text);

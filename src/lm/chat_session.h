@@ -45,8 +45,8 @@ void sd_chat_session_reset(sd_chat_session *s);
 int sd_chat_session_add(sd_chat_session *s, int32_t item);
 
 /* The user message for a line (malloc'd), as described above; with the history prefix when
- * the message is a request and the list has items not yet sent. NULL for an empty non-request
- * line without history. */
+ * the message is a request and the list has items not yet sent. NULL for an empty line without
+ * such a history (nothing to ask). */
 char *sd_chat_session_user_text(const sd_chat_session *s, const char *line, bool rec);
 
 typedef struct sd_chat_reply_cb {
