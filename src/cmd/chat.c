@@ -90,10 +90,16 @@ static void show_history(const chat_ui *u, const sd_chat_session *s) {
     for (int i = 0; i < s->n_turns; i++) {
         const sd_chat_turn *t = &s->turns[i];
         bool user = !strcmp(t->role, "user");
-        printf("%s %s\n", user ? "you:" : "model:", t->display);
+        printf("%s ", user ? "you:" : "model:");
+        for (const char *p = t->display; *p; p++) { /* later lines under the first */
+            putchar(*p);
+            if (*p == '\n' && p[1]) fputs(user ? "     " : "       ", stdout);
+        }
+        printf("\n");
     }
     if (!s->n_hist) printf("purchase history: (empty)\n");
-    else printf("purchase history (%d items, %d not yet sent):\n", s->n_hist, s->n_hist - s->n_hist_sent);
+    else printf("purchase history (%d item%s, %d not yet sent):\n", s->n_hist, s->n_hist == 1 ? "" : "s",
+                s->n_hist - s->n_hist_sent);
     for (int i = 0; i < s->n_hist; i++) {
         printf("  %d. %s", i + 1, title_of(u->cat, s->hist[i]));
         item_suffix(u, s->hist[i]);
@@ -145,7 +151,8 @@ static void turn(chat_ui *u, sd_chat_session *s, const char *line, bool rec, con
     if (unsent > 0) {
         size_t cap = strlen(line) + 64;
         typed = sd_xmalloc(cap);
-        snprintf(typed, cap, "%s%s[with the purchase history, %d items]", line, line[0] ? " " : "", s->n_hist);
+        snprintf(typed, cap, "%s%s[with the purchase history, %d item%s]", line, line[0] ? " " : "", s->n_hist,
+                 s->n_hist == 1 ? "" : "s");
     }
     if (u->tty) printf("model: ");
     sd_chat_reply_cb cb = {.piece = piece, .item = on_item, .ctx = u};
