@@ -26,6 +26,7 @@ typedef struct chat_ui {
     int32_t found[MAX_FOUND];       /* the last /items list, for /add N */
     int n_found;
     int bad_usage, bad_turns;       /* in script mode they set the exit status */
+    int n_turns;                    /* turns generated: each samples from its own seed */
 } chat_ui;
 
 static void piece(void *ctx, const char *t, size_t n) {
@@ -57,13 +58,13 @@ static const char *title_of(const sd_catalog *cat, int32_t i) {
     return t && t[0] ? t : cat->items[i].ext_id;
 }
 
-/* A problem with one input line: said on stderr, the session goes on. */
+/* A problem with one input line: said on stderr (messages start "chat: "), the session goes on. */
 static void complain(chat_ui *u, bool usage, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void complain(chat_ui *u, bool usage, const char *fmt, ...) {
     fflush(stdout);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "semid: chat: ");
+    fprintf(stderr, "semid: ");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -122,7 +123,7 @@ static void find_items(chat_ui *u, const sd_item_index *ix, const char *q) {
 }
 
 static void add_item(chat_ui *u, sd_chat_session *s, const char *arg) {
-    if (!arg[0]) { complain(u, true, "/add needs N (from /items) or an item's external id"); return; }
+    if (!arg[0]) { complain(u, true, "chat: /add needs N (from /items) or an item's external id"); return; }
     int32_t item = -1;
     char *end;
     errno = 0;
@@ -130,13 +131,13 @@ static void add_item(chat_ui *u, sd_chat_session *s, const char *arg) {
     if (!*end && !errno) {
         if (n >= 1 && n <= u->n_found) item = u->found[n - 1];
         else if (sd_catalog_find(u->cat, arg) < 0) {
-            if (!u->n_found) complain(u, true, "/add %s: no /items list yet (find items with /items QUERY)", arg);
-            else complain(u, true, "/add %s: the last /items list has %d items", arg, u->n_found);
+            if (!u->n_found) complain(u, true, "chat: /add %s: no /items list yet (find items with /items QUERY)", arg);
+            else complain(u, true, "chat: /add %s: the last /items list has %d items", arg, u->n_found);
             return;
         }
     }
     if (item < 0) item = sd_catalog_find(u->cat, arg);
-    if (item < 0) { complain(u, true, "/add: no item with the external id \"%s\" in the catalogue", arg); return; }
+    if (item < 0) { complain(u, true, "chat: /add: no item with the external id \"%s\" in the catalogue", arg); return; }
     if (sd_chat_session_add(s, item)) printf("already in the purchase history: %s\n", title_of(u->cat, item));
     else
         printf("added to the purchase history (%d item%s): %s\n", s->n_hist, s->n_hist == 1 ? "" : "s",
@@ -145,7 +146,7 @@ static void add_item(chat_ui *u, sd_chat_session *s, const char *arg) {
 
 static void turn(chat_ui *u, sd_chat_session *s, const char *line, bool rec, const sd_gen_cfg *g) {
     char *msg = sd_chat_session_user_text(s, line, rec);
-    if (!msg) { complain(u, true, "/rec with nothing to ask: add items with /add or say what you want"); return; }
+    if (!msg) { complain(u, true, "chat: /rec with nothing to ask: add items with /add or say what you want"); return; }
     int unsent = strstr(msg, "<|rec|>") ? s->n_hist - s->n_hist_sent : 0;
     char *typed = NULL;
     if (unsent > 0) {
@@ -158,7 +159,9 @@ static void turn(chat_ui *u, sd_chat_session *s, const char *line, bool rec, con
     sd_chat_reply_cb cb = {.piece = piece, .item = on_item, .ctx = u};
     sd_chat_reply r;
     sd_err err = {0};
-    int rc = sd_chat_session_turn(s, msg, typed ? typed : line, g, &cb, &r, &err);
+    sd_gen_cfg gt = *g;
+    gt.sample.seed = g->sample.seed + (uint64_t)u->n_turns++;
+    int rc = sd_chat_session_turn(s, msg, typed ? typed : line, &gt, &cb, &r, &err);
     if (rc) {
         if (u->tty) putchar('\n');
         complain(u, rc == SD_EUSAGE, "%s", err.msg);
@@ -300,13 +303,13 @@ static int run(int argc, char **argv) {
             printf("conversation and purchase history cleared\n");
         } else if (is_cmd(line, "/history", &arg)) show_history(&u, &s);
         else if (is_cmd(line, "/items", &arg)) {
-            if (!arg[0]) complain(&u, true, "/items needs words of a title");
+            if (!arg[0]) complain(&u, true, "chat: /items needs words of a title");
             else find_items(&u, &ix, arg);
         } else if (is_cmd(line, "/add", &arg)) add_item(&u, &s, arg);
         else if (is_cmd(line, "/rec", &arg)) turn(&u, &s, arg, true, &g);
         else if (line[0] == '/' && line[1] != ' ' && line[1]) {
             size_t n = strcspn(line, " \t");
-            complain(&u, true, "unknown command %.*s (/help lists them)", (int)n, line);
+            complain(&u, true, "chat: unknown command %.*s (/help lists them)", (int)n, line);
         } else turn(&u, &s, line, false, &g);
         putchar('\n');
         fflush(stdout);
