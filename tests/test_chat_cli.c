@@ -58,7 +58,11 @@ static char *write_script(const char *name, const char *text) {
 /* stdout of `semid chat WORK ARGS < script` (stderr into g_tmp/err.txt), and the exit status. */
 static int chat(char **out, const char *args, const char *script) {
     char *sp = write_script("script.txt", script);
-    int rc = sd_test_semid(out, "chat %s %s < %s 2>%s/err.txt", g_work, args, sp, g_tmp);
+    char cmd[2048];
+    /* the group keeps semid's stderr in the file (sd_test_run adds 2>&1 after it) */
+    snprintf(cmd, sizeof cmd, "{ OMP_WAIT_POLICY=passive %s chat %s %s < %s 2>%s/err.txt; }", sd_test_bin(), g_work, args,
+             sp, g_tmp);
+    int rc = sd_test_run(cmd, out);
     free(sp);
     return rc;
 }
