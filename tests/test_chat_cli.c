@@ -75,8 +75,12 @@ static char *read_err(void) {
 }
 
 /* The answer blocks of piped output: each input line's answer ends with one empty line (an
- * answer with nothing to say is that line alone). Splits out in place. */
-static int blocks(char *out, char **b, int max) {
+ * answer with nothing to say is that line alone). Splits a copy (kept in a static buffer until
+ * the next call), so out stays whole for messages. */
+static int blocks(const char *text, char **b, int max) {
+    static char *out;
+    free(out);
+    out = sd_xstrdup(text);
     int n = 0;
     char *start = out, *p = out;
     while (*p && n < max) {
