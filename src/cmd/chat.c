@@ -27,12 +27,22 @@ typedef struct chat_ui {
     int n_found;
     int bad_usage, bad_turns;       /* in script mode they set the exit status */
     int n_turns;                    /* turns generated: each samples from its own seed */
+    bool line_start;                /* the streamed reply just ended a line */
 } chat_ui;
 
 static void piece(void *ctx, const char *t, size_t n) {
     chat_ui *u = ctx;
-    fwrite(t, 1, n, stdout);
-    if (u->tty) fflush(stdout);
+    if (!u->tty) {
+        fwrite(t, 1, n, stdout);
+        return;
+    }
+    /* on a terminal a reply's later lines sit under its first, after "model: " */
+    for (size_t i = 0; i < n; i++) {
+        if (u->line_start) fputs("       ", stdout);
+        putchar(t[i]);
+        u->line_start = t[i] == '\n';
+    }
+    fflush(stdout);
 }
 
 /* What follows an item's title: a facet or two the title lacks, and with --show-ids its ids. */
@@ -156,6 +166,7 @@ static void turn(chat_ui *u, sd_chat_session *s, const char *line, bool rec, con
                  s->n_hist == 1 ? "" : "s");
     }
     if (u->tty) printf("model: ");
+    u->line_start = false;
     sd_chat_reply_cb cb = {.piece = piece, .item = on_item, .ctx = u};
     sd_chat_reply r;
     sd_err err = {0};
