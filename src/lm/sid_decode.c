@@ -48,24 +48,48 @@ static void keep_only(float *logits, int V, const int32_t *keep, int n, float *s
         if (keep[i] >= 0 && keep[i] < V) logits[keep[i]] = saved[i];
 }
 
-/* Removes from next[0..k) the last codes that would complete an item named earlier in
- * generated (a closed <|sid_start|> codes <|sid_end|> run). codes [len = n_levels - 1]: the open
- * prefix. Returns the new count. */
+/* Distinct items named in generated (closed <|sid_start|> codes <|sid_end|> runs) whose first
+ * len codes are prefix. */
+static int named_under(const sd_sid_vocab *v, const int32_t *generated, int n, const int32_t *prefix, int len) {
+    int NL = v->n_levels, m = 0;
+    for (int i = 0; i + NL + 1 < n; i++) {
+        if (generated[i] != v->start_id || generated[i + NL + 1] != v->end_id ||
+            memcmp(generated + i + 1, prefix, sizeof(int32_t) * (size_t)len))
+            continue;
+        bool again = false; /* unconstrained text may name an item twice */
+        for (int j = 0; j < i && !again; j++)
+            again = generated[j] == v->start_id && !memcmp(generated + j + 1, generated + i + 1, sizeof(int32_t) * (size_t)NL);
+        m += !again;
+    }
+    return m;
+}
+
+/* Items under the code tokens prefix[len], counted up to limit (the walk stops there). */
+static int items_under(const sd_sid_vocab *v, int32_t *prefix, int len, int limit) {
+    if (len >= v->n_levels) return 1;
+    int32_t next[sd_sid_vocab_max_codes(v) + 1];
+    int k = sd_sid_vocab_next(v, prefix, len, next), c = 0;
+    for (int j = 0; j < k && c < limit; j++) {
+        prefix[len] = next[j];
+        c += items_under(v, prefix, len + 1, limit - c);
+    }
+    return c;
+}
+
+/* Removes from next[0..k) the codes under which every item was named earlier in generated, so
+ * a reply that wants to repeat itself turns to an item it has not named, at whatever level the
+ * choice is (an item alone under its prefix is refused before its last code). codes [len <
+ * n_levels]: the open prefix. Returns the new count. */
 static int drop_named(const sd_sid_vocab *v, const int32_t *generated, int n, const int32_t *codes, int len,
                       int32_t *next, int k) {
-    int NL = v->n_levels, kept = 0;
-    int32_t toks[SD_SID_MAX_LEVELS + 2];
-    toks[0] = v->start_id;
-    memcpy(toks + 1, codes, sizeof(int32_t) * (size_t)len);
-    toks[NL + 1] = v->end_id;
+    int kept = 0;
+    int32_t p[SD_SID_MAX_LEVELS + 1];
+    memcpy(p, codes, sizeof(int32_t) * (size_t)len);
     for (int j = 0; j < k; j++) {
-        toks[NL] = next[j];
-        int32_t item = sd_sid_vocab_tokens_item(v, toks, NL + 2);
-        bool named = false;
-        for (int i = 0; i + NL + 1 < n && !named && item >= 0; i++)
-            named = generated[i] == v->start_id && generated[i + NL + 1] == v->end_id &&
-                    !memcmp(generated + i + 1, toks + 1, sizeof(int32_t) * (size_t)NL);
-        if (!named) next[kept++] = next[j];
+        p[len] = next[j];
+        int m = named_under(v, generated, n, p, len + 1);
+        if (m > 0 && items_under(v, p, len + 1, m + 1) <= m) continue;
+        next[kept++] = next[j];
     }
     return kept;
 }
@@ -96,7 +120,7 @@ void sd_sid_mask_apply(void *ctx, int seq, const int32_t *generated, int n, floa
         for (int t = 0; t < V; t++) logits[t] = -INFINITY;
         return;
     }
-    if (mk->distinct && len == v->n_levels - 1) k = drop_named(v, generated, n, codes, len, mk->next, k);
+    if (mk->distinct && len < v->n_levels) k = drop_named(v, generated, n, codes, len, mk->next, k);
     if (k <= 0) { /* every leaf left is an item this reply already named */
         for (int t = 0; t < V; t++) logits[t] = -INFINITY;
         return;

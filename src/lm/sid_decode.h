@@ -34,7 +34,8 @@ typedef struct sd_sid_mask {
      * (a prompt ending in "<|sid_start|>" has open_len 0 and open true) */
     const uint8_t *open;        /* [B] or NULL */
     /* when set, an SID may not complete an item the generated tokens already name (a reply's list
-     * never repeats an item; the choice at the last code drops those leaves) */
+     * never repeats an item): at each level the codes under which every item was named are
+     * dropped, so the reply turns to another item instead of running out of choices */
     bool distinct;
     /* when set, the first generated token is <|sid_start|>: a reply to a <|rec|> request begins
      * with an item, as every such answer in the training data does */
