@@ -157,6 +157,7 @@ int sd_chat_session_turn(sd_chat_session *s, const char *user_msg, const char *t
 
     sd_sid_mask mk;
     if ((rc = sd_chat_engine_mask(e, &mk, err))) { sd_ids_free(&in); return rc; }
+    mk.begin_sid = strstr(user_msg, SD_SID_TOKEN_REC) != NULL;
     sd_chat_stream st;
     sd_chat_stream_init(&st, e, NULL, 0, cb ? cb->piece : NULL, cb ? cb->ctx : NULL);
     tok_ctx tc = {.st = &st, .cb = cb};
