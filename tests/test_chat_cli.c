@@ -16,24 +16,12 @@
 
 static char g_tmp[256], g_work[300];
 
-static void run_ok(const char *what, const char *fmt, const char *arg) {
-    char *out = NULL;
-    int rc = sd_test_semid(&out, fmt, arg);
-    cr_assert_eq(rc, 0, "%s: %s", what, out);
-    free(out);
-}
-
 static void setup_work(bool train) {
-    sd_test_tmpdir(g_tmp, sizeof g_tmp);
-    snprintf(g_work, sizeof g_work, "%s/w", g_tmp);
-    run_ok("synth", "synth -o %s --items 200 --users 800 --quiet", g_work);
-    run_ok("embed", "embed %s --quiet", g_work);
-    run_ok("ids", "ids %s --quiet", g_work);
-    if (!train) return;
     /* the tasks the script needs: multi-turn recommend / steer / bundle, steering, bundle names;
      * title2sid gives the validation file its share */
-    run_ok("lmdata", "lmdata %s --tasks multiturn,bundle,steer,title2sid --quiet", g_work);
-    run_ok("finetune", "finetune %s --steps 400 --eval-every 0 --no-ckpt --quiet --threads 2", g_work);
+    sd_test_lm_work(g_work, sizeof g_work, 200, 800, train ? "--tasks multiturn,bundle,steer,title2sid" : NULL,
+                    "--steps 400 --eval-every 0 --no-ckpt --threads 2");
+    snprintf(g_tmp, sizeof g_tmp, "%.*s", (int)(strlen(g_work) - 2), g_work); /* WORK's parent */
 }
 
 static sd_catalog *catalog(void) {

@@ -20,19 +20,7 @@ static sd_work g_w;
 static sd_chat_engine g_e;
 
 static void setup(void) {
-    char tmp[256], *out = NULL;
-    sd_test_tmpdir(tmp, sizeof tmp);
-    snprintf(g_work, sizeof g_work, "%s/w", tmp);
-    cr_assert_eq(sd_test_semid(&out, "synth -o %s --items 200 --users 300 --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "embed %s --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "ids %s --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "lmdata %s --max-per-task 50 --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "finetune %s --steps 1 --eval-every 0 --quiet", g_work), 0, "%s", out);
-    free(out);
+    sd_test_lm_work(g_work, sizeof g_work, 200, 300, "--max-per-task 50", "--steps 1 --eval-every 0");
     sd_err err = {0};
     cr_assert_eq(sd_work_load(&g_w, g_work, &err), 0, "%s", err.msg);
     char mp[400], sp[400];

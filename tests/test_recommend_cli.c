@@ -14,19 +14,7 @@
 static char g_work[300];
 
 static void setup_work(void) {
-    char tmp[256], *out = NULL;
-    sd_test_tmpdir(tmp, sizeof tmp);
-    snprintf(g_work, sizeof g_work, "%s/w", tmp);
-    cr_assert_eq(sd_test_semid(&out, "synth -o %s --items 200 --users 300 --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "embed %s --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "ids %s --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "lmdata %s --max-per-task 150 --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "finetune %s --steps 12 --eval-every 0 --quiet --threads 2", g_work), 0, "%s", out);
-    free(out);
+    sd_test_lm_work(g_work, sizeof g_work, 200, 300, "--max-per-task 150", "--steps 12 --eval-every 0 --threads 2");
 }
 
 static sd_catalog *catalog(void) {

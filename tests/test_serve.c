@@ -34,20 +34,7 @@ static sd_catalog *g_cat;
 static const char *KEY_HDR = "Authorization: Bearer sk-test\r\n";
 
 static void setup_work(void) {
-    char tmp[256], *out = NULL;
-    sd_test_tmpdir(tmp, sizeof tmp);
-    snprintf(g_work, sizeof g_work, "%s/w", tmp);
-    cr_assert_eq(sd_test_semid(&out, "synth -o %s --items 200 --users 300 --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "embed %s --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "ids %s --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "lmdata %s --max-per-task 150 --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "finetune %s --steps 12 --eval-every 0 --quiet --threads 2", g_work), 0, "%s",
-                 out);
-    free(out);
+    sd_test_lm_work(g_work, sizeof g_work, 200, 300, "--max-per-task 150", "--steps 12 --eval-every 0 --threads 2");
     char p[400];
     snprintf(p, sizeof p, "%s/items.jsonl", g_work);
     sd_err err = {0};

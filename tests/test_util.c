@@ -15,6 +15,26 @@ void sd_test_tmpdir(char *out, size_t n) {
     if (!mkdtemp(out)) { perror("mkdtemp"); abort(); }
 }
 
+static void stage_ok(const char *fmt, const char *work, const char *opts) {
+    char *out = NULL;
+    int rc = sd_test_semid(&out, fmt, work, opts ? opts : "");
+    cr_assert_eq(rc, 0, "semid %s failed:\n%s", fmt, out);
+    free(out);
+}
+
+void sd_test_lm_work(char *work, size_t n, int items, int users, const char *lmdata_opts, const char *finetune_opts) {
+    char tmp[256], size[64];
+    sd_test_tmpdir(tmp, sizeof tmp);
+    snprintf(work, n, "%s/w", tmp);
+    snprintf(size, sizeof size, "--items %d --users %d", items, users);
+    stage_ok("synth -o %s %s --quiet", work, size);
+    stage_ok("embed %s --quiet%s", work, "");
+    stage_ok("ids %s --quiet%s", work, "");
+    if (!lmdata_opts) return;
+    stage_ok("lmdata %s %s --quiet", work, lmdata_opts);
+    stage_ok("finetune %s %s --quiet", work, finetune_opts);
+}
+
 const char *sd_test_bin(void) { const char *s = getenv("SEMID_BIN"); return s ? s : "./semid"; }
 const char *sd_test_fixtures(void) { const char *s = getenv("SEMID_FIXTURES"); return s ? s : "tests/fixtures"; }
 const char *sd_test_ref(void) { const char *s = getenv("SEMID_REF"); return s ? s : "build/ref"; }

@@ -16,6 +16,11 @@ int sd_test_run(const char *cmd, char **out);
 /* Runs `semid ARGS` (ARGS from fmt; OMP_WAIT_POLICY=passive) like sd_test_run: exit status,
  * stdout+stderr in *out (malloc'd) when out is not NULL. */
 int sd_test_semid(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A small synthetic work directory with semantic IDs, in a fresh temporary directory:
+ * `synth --items ITEMS --users USERS`, embed, ids; then, when lmdata_opts is not NULL,
+ * `lmdata WORK lmdata_opts` and `finetune WORK finetune_opts` (a model in WORK/lm). work [n]
+ * receives WORK's path. A stage that fails fails the test with its output. */
+void sd_test_lm_work(char *work, size_t n, int items, int users, const char *lmdata_opts, const char *finetune_opts);
 /* Sequences from a literal list of item ids (-1 ends a user, -2 ends the list) over n_items
  * items, and their leave-one-out split. */
 struct sd_sequences;

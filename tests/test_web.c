@@ -34,21 +34,10 @@ static const web_server SERVER = {"exec {BIN} serve {WORK} --port 0 --quiet", tr
 static char g_work[300], g_root[1024];
 
 static void setup_work(bool needs_model) {
-    char tmp[256], *out = NULL;
-    sd_test_tmpdir(tmp, sizeof tmp);
-    snprintf(g_work, sizeof g_work, "%s/w", tmp);
-    cr_assert_eq(sd_test_semid(&out, "synth -o %s --items 200 --users 300 --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "embed %s --quiet", g_work), 0, "%s", out);
-    free(out);
-    cr_assert_eq(sd_test_semid(&out, "ids %s --quiet", g_work), 0, "%s", out);
-    free(out);
+    char *out = NULL;
+    sd_test_lm_work(g_work, sizeof g_work, 200, 300, needs_model ? "--max-per-task 150" : NULL,
+                    "--steps 12 --eval-every 0 --threads 2");
     if (needs_model) {
-        cr_assert_eq(sd_test_semid(&out, "lmdata %s --max-per-task 150 --quiet", g_work), 0, "%s", out);
-        free(out);
-        cr_assert_eq(sd_test_semid(&out, "finetune %s --steps 12 --eval-every 0 --quiet --threads 2", g_work), 0, "%s",
-                     out);
-        free(out);
         cr_assert_eq(sd_test_semid(&out, "report %s --quiet", g_work), 0, "%s", out); /* for /report */
         free(out);
         return;
