@@ -3,7 +3,8 @@
  * chat completions in a loop for BENCH_SERVE_SECONDS (30) seconds: requests/s, generated tokens/s,
  * p50/p99 latency and failed requests. The baseline measured in the same run is the same load
  * against --slots 1 (no batching): the gain of continuous batching at 4 and 16 clients.
- * Usage: bench_serve [seconds] (semid from $SEMID_BIN, default ./semid) */
+ * Usage: bench_serve [seconds] [WORK] (semid from $SEMID_BIN, default ./semid); with WORK, its model
+ * (WORK/lm, e.g. the demo's) is served instead of the small one. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,14 +53,19 @@ int main(int argc, char **argv) {
     char tmp[] = "/tmp/bench_serve_XXXXXX";
     if (!mkdtemp(tmp)) { perror("mkdtemp"); return 1; }
     char work[300], log[300];
-    snprintf(work, sizeof work, "%s/w", tmp);
-    fprintf(stderr, "bench_serve: building a small work dir in %s\n", work);
-    sh("%s synth -o %s --items 200 --users 300 --quiet", bin(), work);
-    sh("%s embed %s --quiet", bin(), work);
-    sh("%s ids %s --quiet", bin(), work);
-    sh("%s lmdata %s --max-per-task 150 --quiet >/dev/null", bin(), work);
-    sh("%s finetune %s --steps 12 --eval-every 0 --quiet", bin(), work);
-    const char *body = "{\"model\":\"lm\",\"messages\":[{\"role\":\"user\",\"content\":\"Recommend me a game\"}],"
+    if (argc > 2) {
+        snprintf(work, sizeof work, "%s", argv[2]);
+    } else {
+        snprintf(work, sizeof work, "%s/w", tmp);
+        fprintf(stderr, "bench_serve: building a small work dir in %s\n", work);
+        sh("%s synth -o %s --items 200 --users 300 --quiet", bin(), work);
+        sh("%s embed %s --quiet", bin(), work);
+        sh("%s ids %s --quiet", bin(), work);
+        sh("%s lmdata %s --max-per-task 150 --quiet >/dev/null", bin(), work);
+        sh("%s finetune %s --steps 12 --eval-every 0 --quiet", bin(), work);
+    }
+    printf("model: %s/lm\n", work);
+    const char *body = "{\"model\":\"lm\",\"messages\":[{\"role\":\"user\",\"content\":\"I like Racing games for PC. <|rec|>\"}],"
                        "\"temperature\":0.7,\"max_tokens\":64,\"seed\":5}";
     const int clients[3] = {1, 4, 16};
     double tps[2][3], rps[2];
