@@ -14,7 +14,14 @@ Test(demo, runs_every_stage, .timeout = 600) {
     cr_assert(strstr(out, "semid demo summary"), "%s", out);
     cr_assert(!strstr(out, "FAILED"), "%s", out);
     cr_assert(!strstr(out, "not run"), "%s", out);
+    /* the conversation's three turns, the server's answers, the report */
+    cr_assert(strstr(out, "you> How about something similar but for "), "%s", out);
+    cr_assert(strstr(out, "POST /v1/chat/completions -> 200") && strstr(out, "POST /v1/recommend -> 200"), "%s", out);
     free(out);
+    snprintf(cmd, sizeof cmd, "%s/w/report.html", dir);
+    FILE *r = fopen(cmd, "r");
+    cr_assert(r, "the demo writes the report");
+    fclose(r);
     snprintf(cmd, sizeof cmd, "%s/w/items.jsonl", dir);
     FILE *f = fopen(cmd, "r");
     cr_assert(f, "the demo leaves its work directory to inspect");

@@ -206,7 +206,7 @@ static bool is_cmd(char *line, const char *word, char **rest) {
 }
 
 static int run(int argc, char **argv) {
-    const char *model = NULL, *sids = NULL;
+    const char *model = NULL, *sids = NULL, *script = NULL;
     int max_new = 128, top_k = 0;
     double temperature = 0, top_p = 1;
     bool show_ids = false;
@@ -225,6 +225,9 @@ static int run(int argc, char **argv) {
          .help = "longest reply in tokens (default 128)"},
         {.name = "show-ids", .type = SD_OPT_FLAG, .ptr = &show_ids,
          .help = "show each named item's external id and semantic ID after its title"},
+        {.name = "script", .type = SD_OPT_STR, .ptr = &script, .metavar = "FILE",
+         .help = "read the lines from FILE instead of stdin and print each as `you> LINE` before its answer "
+                 "(a transcript)"},
         {0},
     };
     sd_usage us = {
@@ -287,7 +290,17 @@ static int run(int argc, char **argv) {
     sd_item_index_init(&ix, w.cat, weight);
     free(weight);
 
-    chat_ui u = {.cat = w.cat, .e = &e, .tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO), .show_ids = show_ids};
+    FILE *in = script ? fopen(script, "r") : stdin;
+    if (!in) {
+        sd_errf(&err, SD_EIO, "chat: --script %s: %s", script, strerror(errno));
+        sd_item_index_free(&ix);
+        sd_chat_engine_free(&e);
+        sd_work_free(&w);
+        sd_unlock(&lk);
+        return sd_cmd_error(&err);
+    }
+    chat_ui u = {.cat = w.cat, .e = &e, .tty = !script && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO),
+                 .show_ids = show_ids};
     sd_chat_session s;
     sd_chat_session_init(&s, &e);
     if (u.tty && !sd_quiet)
@@ -296,7 +309,7 @@ static int run(int argc, char **argv) {
     size_t cap = 0;
     for (;;) {
         if (u.tty) { printf("you> "); fflush(stdout); }
-        if (getline(&buf, &cap, stdin) < 0) {
+        if (getline(&buf, &cap, in) < 0) {
             if (u.tty) putchar('\n');
             break;
         }
@@ -306,6 +319,7 @@ static int run(int argc, char **argv) {
             fflush(stdout);
             continue;
         }
+        if (script) printf("you> %s\n", line);
         if (is_cmd(line, "/quit", &arg) || is_cmd(line, "/exit", &arg)) break;
         if (is_cmd(line, "/help", &arg)) help();
         else if (is_cmd(line, "/reset", &arg)) {
@@ -326,6 +340,7 @@ static int run(int argc, char **argv) {
         fflush(stdout);
     }
     free(buf);
+    if (script) fclose(in);
     sd_chat_session_free(&s);
     sd_item_index_free(&ix);
     sd_chat_engine_free(&e);

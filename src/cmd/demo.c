@@ -3,6 +3,8 @@
  * so the demo exercises exactly what users run. */
 #include "cmd/cli.h"
 #include "base/log.h"
+#include "cmd/demo_live.h"
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +19,25 @@ typedef struct stage {
     const char *args[24]; /* after the command name; "@W" is replaced by the work directory, "@W/x" by WORK/x */
     /* --quick: these replace the values of the same options in args (a smoke run in minutes) */
     const char *quick[8];
+    /* run before the command (writes what its args name), or in place of calling it */
+    int (*prepare)(const char *work, sd_err *err);
+    int (*instead)(const char *work, sd_err *err);
 } stage;
+
+static int chat_script(const char *work, sd_err *err) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/demo_chat.txt", work);
+    return sd_demo_chat_script(work, p, err);
+}
+
+/* the server runs as a child process of this very binary */
+static int serve_once(const char *work, sd_err *err) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return sd_errf(err, SD_EIO, "demo: cannot find the semid binary (/proc/self/exe)");
+    self[n] = 0;
+    return sd_demo_serve(work, self, sd_opt_threads, err);
+}
 
 static const stage STAGES[] = {
     {.label = "synthetic store", .command = "synth", .args = {"-o", "@W", NULL}},
@@ -56,6 +76,10 @@ static const stage STAGES[] = {
      .args = {"@W", "--user-index", "0", "-k", "5", "--explain", NULL}},
     {.label = "example: a steered request", .command = "recommend",
      .args = {"@W", "--user-index", "0", "-k", "5", "--prompt", "Similar, but for PC.", NULL}},
+    /* semantic-ids-llm's three-turn exchange, on this store's titles */
+    {.label = "example: a conversation", .command = "chat", .args = {"@W", "--script", "@W/demo_chat.txt", NULL},
+     .prepare = chat_script},
+    {.label = "HTTP server (a request of each kind)", .command = "serve", .args = {NULL}, .instead = serve_once},
     {.label = "evaluation", .command = "eval", .args = {"@W", NULL}},
     /* everything above on one page, WORK/report.html */
     {.label = "HTML report", .command = "report", .args = {"@W", NULL}},
@@ -71,6 +95,9 @@ static const char *quick_value(const stage *s, const char *name) {
 static int run_stage(const stage *s, const char *work, const char *items, const char *users, bool force, bool quiet,
                      bool quick) {
     const sd_command *c = sd_find_command(s->command);
+    sd_err err = {0};
+    if ((s->prepare && s->prepare(work, &err)) || (s->instead && s->instead(work, &err))) return sd_cmd_error(&err);
+    if (s->instead) return 0;
     char *argv[48];
     int argc = 0;
     argv[argc++] = (char *)s->command;
@@ -141,6 +168,7 @@ static int run(int argc, char **argv) {
         status[i] = -1;
         times[i] = 0;
         if (!sd_find_command(s->command)) continue;
+        fflush(stdout); /* the stages' answers and the progress on stderr stay in order */
         if (!quiet) fprintf(stderr, "\n== %s: semid %s\n", s->label, s->command);
         double t0 = sd_now();
         status[i] = run_stage(s, work, items, users, force, quiet, quick);
