@@ -35,7 +35,7 @@ static void copurchase(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, in
     sd_lm_emit(c, &p);
 }
 
-/* The answer lines "<SID> Title" of items, one per line. */
+/* The answer lines "<SID> Title (Genre)" of items, one per line. */
 static void answer_items(sd_lm_ctx *c, sd_sbuf *b, const int32_t *items, int n) {
     for (int i = 0; i < n; i++) {
         if (i) sd_sb_puts(b, "\n");
