@@ -97,10 +97,13 @@ static void request_history(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *i
 }
 
 /* "... but for {place}": popular items of the place asked for, of the user's main kind when
- * there are any; by kind instead when the catalogue has no place. */
-static void steer(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t t, sd_lm_split split, int32_t *counts) {
-    bool by_place = c->f.place.key != NULL;
-    const sd_lm_role_vals *sv = by_place ? &c->f.place : &c->f.kind, *kind = &c->f.kind;
+ * there are any. "... but {kind}" (by_place false): popular items of the kind asked for, on the
+ * user's main place when there are any. A catalogue with a place gets both: a genre has twice as
+ * many values as a platform and, unlike the platform, is not in the titles, so steering by kind
+ * needs examples of its own. */
+static void steer(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t t, bool by_place, sd_lm_split split,
+                  int32_t *counts) {
+    const sd_lm_role_vals *sv = by_place ? &c->f.place : &c->f.kind, *other = by_place ? &c->f.kind : &c->f.place;
     if (!sv->key || sv->n < 2 || t < 1 || !sd_lm_room(c, SD_LMT_STEER, split)) return;
     int32_t mine = main_value(sv, it, t, counts);
     int32_t want = (int32_t)sd_rng_below(r, (uint64_t)sv->n - 1);
@@ -109,9 +112,9 @@ static void steer(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t
     sd_lm_mark_user(c, u);
     int32_t ans[8];
     int n = 0;
-    int32_t k = by_place && kind->key ? main_value(kind, it, t, counts) : -1;
-    if (k >= 0) /* the user's kind, on the place asked for */
-        n = sd_lm_pick_popular(c, r, sv->items[want], sv->n_items[want], kind->key, kind->vals[k], c->o->n_recs, ans);
+    int32_t k = other->key ? main_value(other, it, t, counts) : -1;
+    if (k >= 0) /* the user's other value, with the one asked for */
+        n = sd_lm_pick_popular(c, r, sv->items[want], sv->n_items[want], other->key, other->vals[k], c->o->n_recs, ans);
     if (!n) n = sd_lm_pick_popular(c, r, sv->items[want], sv->n_items[want], NULL, NULL, c->o->n_recs, ans);
     if (!n) return;
     sd_sbuf *h = &c->tmp[0];
@@ -166,8 +169,11 @@ void sd_lm_history_tasks(sd_lm_ctx *c) {
                 if (sp->test_pos[u] > 0)
                     request_history(c, &r, u, it, sp->test_pos[u], sd_rng_below(&r, 2), SD_LMS_RESERVED, counts);
             } else {
-                steer(c, &r, u, it, tl, SD_LMS_TRAIN, counts);
-                if (sp->test_pos[u] > 0) steer(c, &r, u, it, sp->test_pos[u], SD_LMS_RESERVED, counts);
+                bool place = c->f.place.key != NULL, both = place && c->f.kind.key;
+                steer(c, &r, u, it, tl, place, SD_LMS_TRAIN, counts);
+                if (both) steer(c, &r, u, it, tl, false, SD_LMS_TRAIN, counts);
+                if (sp->test_pos[u] > 0)
+                    steer(c, &r, u, it, sp->test_pos[u], both ? sd_rng_below(&r, 2) : place, SD_LMS_RESERVED, counts);
             }
         }
         free(users);
