@@ -307,7 +307,14 @@ static int check_args(const ft_args *a, sd_err *err) {
         return sd_errf(err, SD_EUSAGE, "finetune: --vocab must be in [300, 1000000] (got %d)", a->vocab);
     if (a->steps < 1 && a->epochs < 1) return sd_errf(err, SD_EUSAGE, "finetune: --steps must be >= 1");
     uint32_t mask;
-    if (a->list_loss && sd_lm_tasks_parse(a->list_loss, &mask, err)) return SD_EUSAGE;
+    if (a->list_loss && sd_lm_tasks_parse(a->list_loss, &mask, err)) {
+        /* the parser speaks of lmdata's --tasks: name this option instead */
+        char m[sizeof err->msg];
+        const char *u = strstr(err->msg, "unknown task"), *t = u ? strstr(u, " in --tasks") : NULL;
+        if (t) snprintf(m, sizeof m, "finetune: --list-loss: %.*s%.900s", (int)(t - u), u, t + strlen(" in --tasks"));
+        else snprintf(m, sizeof m, "finetune: --list-loss: %.900s", err->msg);
+        return sd_errf(err, SD_EUSAGE, "%s", m);
+    }
     if (a->stage1_steps < 0 || a->stage2_steps < 0 || (a->base && !a->stage1_steps && !a->stage2_steps && a->epochs < 1))
         return sd_errf(err, SD_EUSAGE, "finetune: --stage1-steps and --stage2-steps must be >= 0, not both 0");
     if (a->epochs < 0 || a->eval_every < 0 || a->ckpt_every < 0 || a->stop_after < 0)
