@@ -45,7 +45,7 @@ static const stage STAGES[] = {
     {.label = "LM training data", .command = "lmdata", .args = {"@W", "--max-per-task", "20000", NULL},
      .quick = {"--max-per-task", "600", NULL}},
     /* the built-in language model: a tiny Qwen3 from scratch on the store's own language (no weights
-     * can be downloaded); about six minutes of training on 2 cores. --list-loss also learns every
+     * can be downloaded); about five minutes of training on 2 cores (demo 390 s in all). --list-loss also learns every
      * item of the histories from the items before it (SASRec's loss, for the output layer on those
      * tokens). On the demo store, NDCG@10 (1,000 users): 0.064 assistant-only at lr 1e-3, 0.094
      * with --list-loss at lr 2e-3 (2,500 steps); genre steering is learnt late: 14% of the top-10 at
