@@ -166,6 +166,45 @@ Test(finetune, labels_on_assistant_tokens_only) {
     sd_tok_free(tok);
 }
 
+/* List labels: in a user's list "<SID>, <SID>, <SID>" the 2nd and 3rd items' codes and
+ * <|sid_end|> are labelled, not the first item, not <|sid_start|>, not an SID after other words. */
+Test(finetune, list_labels_on_history_items_only) {
+    sd_qwen3 m;
+    sd_sid_vocab v;
+    sd_qwen3_vocab_ext x;
+    small_model(&m, &v, &x);
+    const char *a = "<|sid_start|><|sid_0|><|sid_4|><|sid_end|>", *b = "<|sid_start|><|sid_1|><|sid_5|><|sid_end|>",
+               *c = "<|sid_start|><|sid_2|><|sid_6|><|sid_end|>";
+    char user[512];
+    snprintf(user, sizeof user, "What is %s, %s, %s? It is %s <|rec|>", a, b, c, a);
+    sd_chat_msg msgs[2] = {{"user", user}, {"assistant", "It is the Silver watch."}};
+    sd_ids ids = {0}, lab = {0}, ids0 = {0}, lab0 = {0};
+    sd_err err;
+    cr_assert_eq(sd_chat_encode_lists(m.tok, NULL, msgs, 2, true, &ids, &lab, &err), 0, "%s", err.msg);
+    cr_assert_eq(sd_chat_encode(m.tok, NULL, msgs, 2, &ids0, &lab0, &err), 0, "%s", err.msg);
+    cr_assert_eq(ids.n, ids0.n);
+    cr_assert(!memcmp(ids.v, ids0.v, ids.n * sizeof(int32_t)));
+    int32_t start = sd_tok_token_to_id(m.tok, "<|sid_start|>"), end = sd_tok_token_to_id(m.tok, "<|sid_end|>");
+    int32_t asst = -1; /* where the assistant's content starts: the lists only touch the user's turn */
+    for (size_t i = 0; i < ids.n; i++)
+        if (lab0.v[i] != SD_QWEN3_IGNORE) { asst = (int32_t)i; break; }
+    cr_assert_geq(asst, 0);
+    int sid = -1, extra = 0; /* sid: index of the SID being read in the user's turn */
+    bool in = false;
+    for (int32_t i = 0; i < asst; i++) {
+        if (ids.v[i] == start) { sid++; in = true; cr_assert_eq(lab.v[i], SD_QWEN3_IGNORE, "<|sid_start|> labelled"); continue; }
+        bool want = in && (sid == 1 || sid == 2);
+        cr_assert_eq(lab.v[i], want ? ids.v[i] : SD_QWEN3_IGNORE, "token %d of SID %d", i, sid);
+        extra += want;
+        if (ids.v[i] == end) in = false;
+    }
+    cr_assert_eq(extra, 6, "two SIDs of two codes and an end each");
+    for (size_t i = (size_t)asst; i < ids.n; i++) cr_assert_eq(lab.v[i], lab0.v[i]);
+    sd_ids_free(&ids); sd_ids_free(&lab); sd_ids_free(&ids0); sd_ids_free(&lab0);
+    sd_qwen3_free(&m);
+    sd_sid_vocab_free(&v);
+}
+
 /* The loss of a bucketed, padded batch is the mean cross-entropy over the assistant's tokens,
  * computed here from the hidden states at exactly those positions. */
 Test(finetune, masked_loss_matches_direct) {

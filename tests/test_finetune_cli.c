@@ -277,6 +277,11 @@ Test(finetune_cli, bad_input, .timeout = 240) {
     cr_assert_eq(rc, 1, "%s", out);
     cr_assert(strstr(out, "mine.jsonl:2: messages[0].content: missing"), "%s", out);
     free(out);
+    /* --list-loss names tasks; an unknown one is bad usage, named under this option */
+    rc = sd_test_semid(&out, "finetune %s --steps 2 --list-loss next_item,nope", work);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "--list-loss: unknown task 'nope'"), "%s", out);
+    free(out);
     /* not enough memory for the batch: refused with what to change */
     rc = sd_test_semid(&out, "finetune %s --steps 2 --vocab 400 --mem-limit 1", work);
     cr_assert_eq(rc, 1, "%s", out);

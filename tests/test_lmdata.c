@@ -278,6 +278,17 @@ static void on_record(void *ctx, const sd_lm_prov *p, const sd_lm_record *r) {
             cr_assert(holds(&h->f, p->anchor, p->claim_key[c], p->claim_value[c]));
         h->checked_claims++;
     }
+    if (p->task == SD_LMT_REQUEST || p->task == SD_LMT_STEER || p->task == SD_LMT_REQUEST_HISTORY) {
+        /* each answer line names its item's genres after the title, as titles name the platform */
+        const char *ans = r->messages[r->n_messages - 1].content;
+        for (int i = 0; i < p->n_targets; i++) {
+            char kinds[256], line[1024];
+            const char *g = sd_lm_kind_suffix(h->w->cat, h->f.kind.key, p->targets[i], kinds, sizeof kinds);
+            cr_assert(!h->f.kind.key || h->f.kind.first[p->targets[i]] < 0 || g[0], "item %d: no genre suffix", p->targets[i]);
+            snprintf(line, sizeof line, "%s%s", h->w->cat->items[p->targets[i]].title, g);
+            cr_assert(strstr(ans, line), "%s: answer '%s' lacks '%s'", r->task, ans, line);
+        }
+    }
     if (p->task == SD_LMT_EXPLAIN) {
         /* the reason line names each claimed value and no genre or platform the pair does not share */
         const char *reason = strchr(r->messages[r->n_messages - 1].content, '\n');

@@ -25,11 +25,12 @@
 #include "ids/sid_vocab.h"
 #include "io/json_util.h"
 #include "lm/finetune.h"
+#include "lm/lmdata_tasks.h"
 #include "nn/dist.h"
 #include "text/bpe_train.h"
 
 typedef struct ft_args {
-    const char *work, *base, *data, *valid_data, *out, *size;
+    const char *work, *base, *data, *valid_data, *out, *size, *list_loss;
     int vocab, batch, accum, max_len, eval_every, ckpt_every, warmup, epochs, valid_max;
     int64_t steps, stage1_steps, stage2_steps, stop_after;
     double lr, stage1_lr, weight_decay, mem_limit_mb, noise;
@@ -305,6 +306,15 @@ static int check_args(const ft_args *a, sd_err *err) {
     if (a->vocab < 300 || a->vocab > 1000000)
         return sd_errf(err, SD_EUSAGE, "finetune: --vocab must be in [300, 1000000] (got %d)", a->vocab);
     if (a->steps < 1 && a->epochs < 1) return sd_errf(err, SD_EUSAGE, "finetune: --steps must be >= 1");
+    uint32_t mask;
+    if (a->list_loss && sd_lm_tasks_parse(a->list_loss, &mask, err)) {
+        /* the parser speaks of lmdata's --tasks: name this option instead */
+        char m[sizeof err->msg];
+        const char *u = strstr(err->msg, "unknown task"), *t = u ? strstr(u, " in --tasks") : NULL;
+        if (t) snprintf(m, sizeof m, "finetune: --list-loss: %.*s%.900s", (int)(t - u), u, t + strlen(" in --tasks"));
+        else snprintf(m, sizeof m, "finetune: --list-loss: %.900s", err->msg);
+        return sd_errf(err, SD_EUSAGE, "%s", m);
+    }
     if (a->stage1_steps < 0 || a->stage2_steps < 0 || (a->base && !a->stage1_steps && !a->stage2_steps && a->epochs < 1))
         return sd_errf(err, SD_EUSAGE, "finetune: --stage1-steps and --stage2-steps must be >= 0, not both 0");
     if (a->epochs < 0 || a->eval_every < 0 || a->ckpt_every < 0 || a->stop_after < 0)
@@ -358,6 +368,10 @@ static int run(int argc, char **argv) {
          .help = "micro-batches per optimizer step (default 1)"},
         {.name = "max-len", .type = SD_OPT_INT, .ptr = &a.max_len, .metavar = "N",
          .help = "longest conversation in tokens; longer ones are skipped (default 512)"},
+        {.name = "list-loss", .type = SD_OPT_STR, .ptr = &a.list_loss, .metavar = "TASKS",
+         .help = "in the training conversations of these tasks (comma-separated, e.g. next_item) also learn every "
+                 "item of an SID list in the user's words from the items before it, as SASRec learns a history "
+                 "(default none: the assistant's tokens only)"},
         {.name = "truncate", .type = SD_OPT_FLAG, .ptr = &a.truncate,
          .help = "cut conversations longer than --max-len instead of skipping them"},
         {.name = "recompute", .type = SD_OPT_FLAG, .ptr = &a.recompute,
@@ -458,7 +472,16 @@ static int run(int argc, char **argv) {
                c->num_hidden_layers, c->num_attention_heads, c->num_key_value_heads, c->intermediate_size,
                c->vocab_size);
     }
-    if ((rc = sd_ft_data_build(&dtr, &train, m.tok, a.max_len, a.truncate, a.batch, &err))) goto done;
+    /* --list-loss: the names of the tasks it asks for (checked by check_args) */
+    const char *ltasks[SD_LMT_COUNT + 1];
+    int nl = 0;
+    uint32_t lmask = 0;
+    if (a.list_loss) sd_lm_tasks_parse(a.list_loss, &lmask, &err);
+    for (int t = 0; t < SD_LMT_COUNT; t++)
+        if (lmask >> t & 1u) ltasks[nl++] = sd_lm_task_name((sd_lm_task)t);
+    ltasks[nl] = NULL;
+    if ((rc = sd_ft_data_build_lists(&dtr, &train, m.tok, a.max_len, a.truncate, a.batch, nl ? ltasks : NULL, &err)))
+        goto done;
     print_data("train", tr_path, &train, &dtr, &a);
     if (valid.n) {
         if ((rc = sd_ft_data_build(&dva, &valid, m.tok, a.max_len, a.truncate, a.batch, &err))) goto done;

@@ -40,7 +40,7 @@ static int parse_history(const sd_catalog *cat, const char *list, int32_t **out,
 
 /* The model's reason for recommending item after the history's last item, as lmdata's explain
  * task teaches it ("I just finished {title}. Suggest another <|rec|> and explain why:" answered
- * "<SID> Title\n<reason>"): the answer's first line is given, the reason generated (greedy,
+ * "<SID> Title (Genre)\n<reason>"): the answer's first line is given, the reason generated (greedy,
  * constrained SIDs). malloc'd text, or NULL. */
 static char *explain(sd_llm_rec *r, const sd_catalog *cat, int32_t last, int32_t item, sd_err *err) {
     sd_ids in = {0};

@@ -135,8 +135,39 @@ static void put(const sd_tokenizer *tok, sd_tok_cache *cache, const char *s, boo
     labels->n = ids->n;
 }
 
+/* Labels, in ids[from, to), the codes and <|sid_end|> of every SID that continues a list: one
+ * whose <|sid_start|> follows the previous SID's <|sid_end|> with only ", " between. */
+static void label_lists(const sd_tokenizer *tok, const sd_ids *ids, sd_ids *labels, size_t from, size_t to) {
+    int32_t start = sd_tok_token_to_id(tok, "<|sid_start|>"), end = sd_tok_token_to_id(tok, "<|sid_end|>");
+    if (start < 0 || end < 0) return;
+    size_t last_end = (size_t)-1; /* position of the latest <|sid_end|> */
+    for (size_t i = from; i < to; i++) {
+        if (ids->v[i] == end) { last_end = i; continue; }
+        if (ids->v[i] != start || last_end == (size_t)-1 || i - last_end > 3) continue;
+        char sep[8];
+        size_t sl = 0;
+        bool ok = true;
+        for (size_t j = last_end + 1; j < i && ok; j++) {
+            size_t bl;
+            const char *b = sd_tok_token_bytes(tok, ids->v[j], &bl);
+            if (!b || sl + bl >= sizeof sep) ok = false;
+            else memcpy(sep + sl, b, bl), sl += bl;
+        }
+        if (!ok || sl != 2 || memcmp(sep, ", ", 2)) continue;
+        for (size_t j = i + 1; j < to; j++) {
+            labels->v[j] = ids->v[j];
+            if (ids->v[j] == end) break;
+        }
+    }
+}
+
 int sd_chat_encode(const sd_tokenizer *tok, sd_tok_cache *cache, const sd_chat_msg *msgs, int n, sd_ids *ids,
                    sd_ids *labels, sd_err *err) {
+    return sd_chat_encode_lists(tok, cache, msgs, n, false, ids, labels, err);
+}
+
+int sd_chat_encode_lists(const sd_tokenizer *tok, sd_tok_cache *cache, const sd_chat_msg *msgs, int n, bool lists,
+                         sd_ids *ids, sd_ids *labels, sd_err *err) {
     ids->n = labels->n = 0;
     if (sd_tok_token_to_id(tok, "<|im_start|>") < 0 || sd_tok_token_to_id(tok, "<|im_end|>") < 0)
         return sd_errf(err, SD_ESTATE, "the tokenizer has no <|im_start|> / <|im_end|> tokens (not a chat model)");
@@ -153,7 +184,9 @@ int sd_chat_encode(const sd_tokenizer *tok, sd_tok_cache *cache, const sd_chat_m
         put(tok, cache, head, false, ids, labels);
         free(head);
         if (asst && i > last_user) put(tok, cache, "<think>\n\n</think>\n\n", false, ids, labels);
+        size_t c0 = ids->n;
         if (msgs[i].content[0]) put(tok, cache, msgs[i].content, asst, ids, labels);
+        if (lists && !strcmp(msgs[i].role, "user")) label_lists(tok, ids, labels, c0, ids->n);
         put(tok, cache, "<|im_end|>", asst, ids, labels);
         put(tok, cache, "\n", false, ids, labels);
     }

@@ -12,6 +12,7 @@
  * SD_QWEN3_IGNORE, as the masked loss of TRL's assistant_only_loss. */
 #ifndef SD_CHATDATA_H
 #define SD_CHATDATA_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "base/err.h"
@@ -53,5 +54,11 @@ int sd_chat_check_sid_tokens(const sd_chat_set *s, const char *path, int32_t n_s
  * tokenizer to hold <|im_start|> and <|im_end|> (SD_ESTATE otherwise). */
 int sd_chat_encode(const sd_tokenizer *tok, sd_tok_cache *cache, const sd_chat_msg *msgs, int n, sd_ids *ids,
                    sd_ids *labels, sd_err *err);
+/* The same, and with lists also every SID in a user's message that continues a list of SIDs
+ * ("<SID>, <SID>, ...": the 2nd item on) is labelled, its codes and <|sid_end|>: a history then
+ * teaches the next item at every position, as SASRec's loss does, for the price of the output
+ * layer on those tokens. */
+int sd_chat_encode_lists(const sd_tokenizer *tok, sd_tok_cache *cache, const sd_chat_msg *msgs, int n, bool lists,
+                         sd_ids *ids, sd_ids *labels, sd_err *err);
 
 #endif

@@ -20,6 +20,17 @@ static int by_len(const void *a, const void *b) {
 
 int sd_ft_data_build(sd_ft_data *d, const sd_chat_set *s, const sd_tokenizer *tok, int max_len, bool truncate,
                      int batch, sd_err *err) {
+    return sd_ft_data_build_lists(d, s, tok, max_len, truncate, batch, NULL, err);
+}
+
+static bool task_in(const char *task, const char *const *tasks) {
+    for (int i = 0; tasks && tasks[i]; i++)
+        if (!strcmp(task, tasks[i])) return true;
+    return false;
+}
+
+int sd_ft_data_build_lists(sd_ft_data *d, const sd_chat_set *s, const sd_tokenizer *tok, int max_len, bool truncate,
+                           int batch, const char *const *list_tasks, sd_err *err) {
     memset(d, 0, sizeof *d);
     if (batch < 1) return sd_errf(err, SD_EUSAGE, "batch must be >= 1 (got %d)", batch);
     if (max_len < 2) return sd_errf(err, SD_EUSAGE, "max length must be >= 2 (got %d)", max_len);
@@ -29,7 +40,8 @@ int sd_ft_data_build(sd_ft_data *d, const sd_chat_set *s, const sd_tokenizer *to
     int rc = 0;
     for (size_t i = 0; i < s->n && !rc; i++) {
         const sd_chat_conv *c = &s->convs[i];
-        if ((rc = sd_chat_encode(tok, cache, c->msgs, c->n_msgs, &ids, &lab, err))) break;
+        if ((rc = sd_chat_encode_lists(tok, cache, c->msgs, c->n_msgs, task_in(c->task, list_tasks), &ids, &lab, err)))
+            break;
         int32_t len = (int32_t)ids.n;
         if (len > max_len) {
             if (!truncate) { d->skipped++; continue; }

@@ -42,6 +42,11 @@ typedef struct sd_ft_data {
  * else skipped. batch > 0 is the bucket size. */
 int sd_ft_data_build(sd_ft_data *d, const sd_chat_set *s, const sd_tokenizer *tok, int max_len, bool truncate,
                      int batch, sd_err *err);
+/* The same, and in the conversations whose task is one of list_tasks (NULL-terminated; NULL:
+ * none) every SID continuing a list in a user's message is labelled too (lm/chatdata.h
+ * sd_chat_encode_lists). */
+int sd_ft_data_build_lists(sd_ft_data *d, const sd_chat_set *s, const sd_tokenizer *tok, int max_len, bool truncate,
+                           int batch, const char *const *list_tasks, sd_err *err);
 void sd_ft_data_free(sd_ft_data *d);
 /* Share of padding tokens in the batches (0..1). */
 double sd_ft_data_padding(const sd_ft_data *d);

@@ -268,7 +268,7 @@ static int explanations(sd_llm_rec *r, const sd_work *w, const sd_lm_facts *f, c
             int32_t b = first_sid_item(&r->v, go.tokens[i], go.n[i]);
             if (b < 0) continue;
             char *text = sd_llm_rec_decode(r, NULL, go.tokens[i], go.n[i], stop, g.n_stop); /* SIDs as tokens */
-            const char *reason = strchr(text, '\n'); /* "<SID> Title\n<reason>" */
+            const char *reason = strchr(text, '\n'); /* "<SID> Title (Genre)\n<reason>" */
             reason = reason ? reason + 1 : "";
             out->explained++;
             for (int q = 0; q < 3; q++)

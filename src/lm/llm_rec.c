@@ -6,6 +6,7 @@
 #include <string.h>
 #include "base/file.h"
 #include "base/mem.h"
+#include "lm/lmdata_facts.h"
 #include "lm/lmdata_phrases.h"
 #include "lm/lmdata_tasks.h"
 #include "text/chat_template.h"
@@ -146,10 +147,12 @@ int sd_llm_rec_explain_prompt(const sd_llm_rec *r, const sd_catalog *cat, int32_
     sd_chat_msg msgs[2] = {{.role = "system", .content = sd_lm_system_message()}, {.role = "user", .content = user}};
     char *text = sd_chat_render(msgs, 2, true, false);
     free(user);
-    if (item >= 0) { /* the answer's first line, as lmdata writes it: "<SID> Title\n" */
-        size_t tl = strlen(text), al = strlen(r->sid_str[item]) + strlen(cat->items[item].title) + 3;
+    if (item >= 0) { /* the answer's first line, as lmdata writes it: "<SID> Title (Genre)\n" */
+        char kinds[256];
+        sd_lm_kind_suffix(cat, sd_lm_catalog_kind_key(cat), item, kinds, sizeof kinds);
+        size_t tl = strlen(text), al = strlen(r->sid_str[item]) + strlen(cat->items[item].title) + strlen(kinds) + 3;
         text = sd_xrealloc(text, tl + al);
-        snprintf(text + tl, al, "%s %s\n", r->sid_str[item], cat->items[item].title);
+        snprintf(text + tl, al, "%s %s%s\n", r->sid_str[item], cat->items[item].title, kinds);
     }
     out->n = 0;
     int rc = sd_tok_encode(r->m.tok, NULL, text, strlen(text), out);

@@ -53,7 +53,7 @@ int sd_llm_rec_encode(const sd_llm_rec *r, const char *user_msg, sd_ids *out, sd
 char *sd_llm_rec_decode(const sd_llm_rec *r, const sd_catalog *cat, const int32_t *t, int n, const int32_t *stop,
                         int n_stop);
 /* The explain prompt lmdata trains ("I just finished {title}. Suggest another <|rec|> and explain
- * why:"), for the item `anchor`; with item >= 0 the answer's first line "<SID> Title\n" is appended
+ * why:"), for the item `anchor`; with item >= 0 the answer's first line "<SID> Title (Genre)\n" is appended
  * so the model continues with its reason for that item. */
 int sd_llm_rec_explain_prompt(const sd_llm_rec *r, const sd_catalog *cat, int32_t anchor, int32_t item, sd_ids *out,
                               sd_err *err);

@@ -176,6 +176,8 @@ void sd_lm_item_line(sd_lm_ctx *c, sd_sbuf *b, int32_t item) {
     if (title && title[0]) {
         sd_sb_puts(b, " ");
         sd_sb_puts(b, title);
+        char kinds[256];
+        sd_sb_puts(b, sd_lm_kind_suffix(c->w->cat, c->f.kind.key, item, kinds, sizeof kinds));
     }
 }
 

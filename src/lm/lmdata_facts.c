@@ -325,3 +325,31 @@ int sd_lm_shared(const sd_lm_facts *f, int32_t a, int32_t b, const char **keys, 
     int32_t two[2] = {a, b};
     return sd_lm_shared_all(f, two, 2, keys, vals, max);
 }
+
+const char *sd_lm_catalog_kind_key(const sd_catalog *cat) {
+    for (const char *const *k = kind_keys; *k; k++)
+        for (int32_t i = 0; i < cat->n_items; i++) {
+            const sd_kv *kv = sd_item_attrs(cat, &cat->items[i]);
+            for (uint32_t j = 0; j < cat->items[i].n_attrs; j++)
+                if (!strcmp(kv[j].key, *k)) return *k;
+        }
+    return NULL;
+}
+
+const char *sd_lm_kind_suffix(const sd_catalog *cat, const char *kind_key, int32_t item, char *buf, size_t cap) {
+    buf[0] = 0;
+    if (!kind_key || item < 0 || item >= cat->n_items) return buf;
+    const sd_kv *kv = sd_item_attrs(cat, &cat->items[item]);
+    size_t n = 0;
+    int m = 0;
+    for (uint32_t j = 0; j < cat->items[item].n_attrs && n + 1 < cap; j++) {
+        if (strcmp(kv[j].key, kind_key) || !kv[j].value[0]) continue;
+        int w = snprintf(buf + n, cap - n, "%s%s", m ? ", " : " (", kv[j].value);
+        if (w < 0 || (size_t)w >= cap - n) { buf[n] = 0; break; }
+        n += (size_t)w;
+        m++;
+    }
+    if (m && n + 2 <= cap) { buf[n++] = ')'; buf[n] = 0; }
+    else buf[0] = 0; /* nothing, or no room to close it */
+    return buf;
+}

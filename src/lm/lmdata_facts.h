@@ -62,6 +62,14 @@ int sd_lm_shared(const sd_lm_facts *f, int32_t a, int32_t b, const char **keys, 
 /* The same over n items (bundles): what all of them share. */
 int sd_lm_shared_all(const sd_lm_facts *f, const int32_t *items, int n, const char **keys, const char **vals, int max);
 
+/* The catalogue's genre-like key (what f->kind.key is), or NULL: for callers without facts. */
+const char *sd_lm_catalog_kind_key(const sd_catalog *cat);
+/* " (Horror, Shooter)": the item's values of kind_key, as an answer line names them after the
+ * title; "" when it has none or kind_key is NULL. Into buf (cap > 0). Titles carry the platform
+ * but not the genre, so without this the model sees an item's genre next to its SID only in
+ * sid2attrs, and learns the platform words but not the genre words. */
+const char *sd_lm_kind_suffix(const sd_catalog *cat, const char *kind_key, int32_t item, char *buf, size_t cap);
+
 /* The role that the key of a claim plays, for phrasing: 'k' kind, 'p' place, 'f' franchise,
  * 'm' multiplayer, 'b' brand, 'F' feature, 'c' category, 'y' year, 0 other. */
 char sd_lm_claim_kind(const sd_lm_facts *f, const char *key);

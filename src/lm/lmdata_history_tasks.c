@@ -35,7 +35,7 @@ static void copurchase(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, in
     sd_lm_emit(c, &p);
 }
 
-/* The answer lines "<SID> Title" of items, one per line. */
+/* The answer lines "<SID> Title (Genre)" of items, one per line. */
 static void answer_items(sd_lm_ctx *c, sd_sbuf *b, const int32_t *items, int n) {
     for (int i = 0; i < n; i++) {
         if (i) sd_sb_puts(b, "\n");
@@ -43,15 +43,45 @@ static void answer_items(sd_lm_ctx *c, sd_sbuf *b, const int32_t *items, int n) 
     }
 }
 
-/* "... now something {kind}": the target items[t] has that kind; two popular ones join it. */
-static void request_history(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t t, sd_lm_split split) {
-    const sd_lm_role_vals *kind = &c->f.kind;
+/* The value of role rv most of items[0, t) have (first values; ties: the lower id). */
+static int32_t main_value(const sd_lm_role_vals *rv, const int32_t *it, int32_t t, int32_t *counts) {
+    memset(counts, 0, sizeof(int32_t) * (size_t)rv->n);
+    int32_t best = -1;
+    for (int32_t i = 0; i < t; i++) {
+        int32_t v = rv->first[it[i]];
+        if (v >= 0 && (++counts[v] > (best >= 0 ? counts[best] : 0) || (counts[v] == counts[best] && v < best))) best = v;
+    }
+    return best;
+}
+
+/* "... now something {kind}", two ways. As the next item: the target items[t] has that kind and
+ * two popular ones join it. As a change of kind: a kind other than the one most of the history
+ * has, answered with popular items of it on the user's main place. Users mostly stay with their
+ * kind, so from the first way alone the history already tells the answer's kind and the words
+ * need not be read; the second way makes them matter (the steering eval asks for another kind). */
+static void request_history(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t t, bool change,
+                            sd_lm_split split, int32_t *counts) {
+    const sd_lm_role_vals *kind = &c->f.kind, *place = &c->f.place;
     if (!kind->key || t < 1 || !sd_lm_room(c, SD_LMT_REQUEST_HISTORY, split)) return;
-    int32_t k = kind->first[it[t]];
-    if (k < 0) return;
-    int32_t ans[8] = {it[t]};
+    int32_t ans[8], n = 0, k;
     sd_lm_mark_user(c, u);
-    int n = 1 + sd_lm_pick_popular(c, r, kind->items[k], kind->n_items[k], NULL, NULL, c->o->n_recs - 1, ans + 1);
+    if (!change) {
+        k = kind->first[it[t]];
+        if (k < 0) return;
+        ans[0] = it[t];
+        n = 1 + sd_lm_pick_popular(c, r, kind->items[k], kind->n_items[k], NULL, NULL, c->o->n_recs - 1, ans + 1);
+    } else {
+        if (kind->n < 2) return;
+        int32_t mine = main_value(kind, it, t, counts);
+        k = (int32_t)sd_rng_below(r, (uint64_t)kind->n - 1);
+        if (k >= mine && mine >= 0) k++;
+        if (k >= kind->n) return;
+        int32_t pl = place->key ? main_value(place, it, t, counts) : -1;
+        if (pl >= 0)
+            n = sd_lm_pick_popular(c, r, kind->items[k], kind->n_items[k], place->key, place->vals[pl], c->o->n_recs, ans);
+        if (!n) n = sd_lm_pick_popular(c, r, kind->items[k], kind->n_items[k], NULL, NULL, c->o->n_recs, ans);
+        if (!n) return;
+    }
     sd_sbuf *h = &c->tmp[0];
     sd_sb_reset(h);
     sd_lm_history(c, h, it, 0, t);
@@ -66,22 +96,14 @@ static void request_history(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *i
     sd_lm_emit(c, &p);
 }
 
-/* The value of role rv most of items[0, t) have (first values; ties: the lower id). */
-static int32_t main_value(const sd_lm_role_vals *rv, const int32_t *it, int32_t t, int32_t *counts) {
-    memset(counts, 0, sizeof(int32_t) * (size_t)rv->n);
-    int32_t best = -1;
-    for (int32_t i = 0; i < t; i++) {
-        int32_t v = rv->first[it[i]];
-        if (v >= 0 && (++counts[v] > (best >= 0 ? counts[best] : 0) || (counts[v] == counts[best] && v < best))) best = v;
-    }
-    return best;
-}
-
 /* "... but for {place}": popular items of the place asked for, of the user's main kind when
- * there are any; by kind instead when the catalogue has no place. */
-static void steer(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t t, sd_lm_split split, int32_t *counts) {
-    bool by_place = c->f.place.key != NULL;
-    const sd_lm_role_vals *sv = by_place ? &c->f.place : &c->f.kind, *kind = &c->f.kind;
+ * there are any. "... but {kind}" (by_place false): popular items of the kind asked for, on the
+ * user's main place when there are any. A catalogue with a place gets both: a genre has twice as
+ * many values as a platform and, unlike the platform, is not in the titles, so steering by kind
+ * needs examples of its own. */
+static void steer(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t t, bool by_place, sd_lm_split split,
+                  int32_t *counts) {
+    const sd_lm_role_vals *sv = by_place ? &c->f.place : &c->f.kind, *other = by_place ? &c->f.kind : &c->f.place;
     if (!sv->key || sv->n < 2 || t < 1 || !sd_lm_room(c, SD_LMT_STEER, split)) return;
     int32_t mine = main_value(sv, it, t, counts);
     int32_t want = (int32_t)sd_rng_below(r, (uint64_t)sv->n - 1);
@@ -90,9 +112,9 @@ static void steer(sd_lm_ctx *c, sd_rng *r, int32_t u, const int32_t *it, int32_t
     sd_lm_mark_user(c, u);
     int32_t ans[8];
     int n = 0;
-    int32_t k = by_place && kind->key ? main_value(kind, it, t, counts) : -1;
-    if (k >= 0) /* the user's kind, on the place asked for */
-        n = sd_lm_pick_popular(c, r, sv->items[want], sv->n_items[want], kind->key, kind->vals[k], c->o->n_recs, ans);
+    int32_t k = other->key ? main_value(other, it, t, counts) : -1;
+    if (k >= 0) /* the user's other value, with the one asked for */
+        n = sd_lm_pick_popular(c, r, sv->items[want], sv->n_items[want], other->key, other->vals[k], c->o->n_recs, ans);
     if (!n) n = sd_lm_pick_popular(c, r, sv->items[want], sv->n_items[want], NULL, NULL, c->o->n_recs, ans);
     if (!n) return;
     sd_sbuf *h = &c->tmp[0];
@@ -142,11 +164,16 @@ void sd_lm_history_tasks(sd_lm_ctx *c) {
                 for (int32_t t = 1, left = tl - 1; t < tl && want > 0 && sd_lm_room(c, task, SD_LMS_TRAIN); t++, left--)
                     if (sd_rng_below(&r, (uint64_t)left) < (uint64_t)want) { copurchase(c, &r, u, it, t); want--; }
             } else if (task == SD_LMT_REQUEST_HISTORY) {
-                request_history(c, &r, u, it, tl - 1, SD_LMS_TRAIN);
-                if (sp->test_pos[u] > 0) request_history(c, &r, u, it, sp->test_pos[u], SD_LMS_RESERVED);
+                request_history(c, &r, u, it, tl - 1, false, SD_LMS_TRAIN, counts);
+                request_history(c, &r, u, it, tl, true, SD_LMS_TRAIN, counts);
+                if (sp->test_pos[u] > 0)
+                    request_history(c, &r, u, it, sp->test_pos[u], sd_rng_below(&r, 2), SD_LMS_RESERVED, counts);
             } else {
-                steer(c, &r, u, it, tl, SD_LMS_TRAIN, counts);
-                if (sp->test_pos[u] > 0) steer(c, &r, u, it, sp->test_pos[u], SD_LMS_RESERVED, counts);
+                bool place = c->f.place.key != NULL, both = place && c->f.kind.key;
+                steer(c, &r, u, it, tl, place, SD_LMS_TRAIN, counts);
+                if (both) steer(c, &r, u, it, tl, false, SD_LMS_TRAIN, counts);
+                if (sp->test_pos[u] > 0)
+                    steer(c, &r, u, it, sp->test_pos[u], both ? sd_rng_below(&r, 2) : place, SD_LMS_RESERVED, counts);
             }
         }
         free(users);

@@ -44,7 +44,7 @@ void sd_lm_expand(sd_sbuf *out, const char *tmpl, const char *const *kv);
 const char *sd_lm_pick(sd_rng *r, const char *const *list);
 /* The last max_history items of items[from, to) as SIDs joined by ", ", into b. */
 void sd_lm_history(sd_lm_ctx *c, sd_sbuf *b, const int32_t *items, int32_t from, int32_t to);
-/* "<SID> Title" */
+/* "<SID> Title (Genre, ...)": the genre-like values after the title (lm/lmdata_facts.h sd_lm_kind_suffix) */
 void sd_lm_item_line(sd_lm_ctx *c, sd_sbuf *b, int32_t item);
 /* Marks a user's whole sequence as not to be recommended (held-out targets and what they have). */
 void sd_lm_mark_user(sd_lm_ctx *c, int32_t u);

@@ -10,7 +10,7 @@
  *   copurchase       an item a user bought -> <|rec|> -> the one they bought next
  *   request          "I like RPG games for PC. <|rec|>" -> several matching popular items
  *   request_history  a history plus a request in words -> matching items
- *   steer            a history, "... but for Xbox One" -> items that are for Xbox One
+ *   steer            a history, "... but for Xbox One" -> items for Xbox One; "... but Horror" -> Horror items
  *   explain          "I just finished X. Suggest another <|rec|> and explain why:" -> item + reason
  *   bundle           a list of items -> a bundle name from what they share
  *   multiturn        2-3 turns: recommend, steer, name the bundle
