@@ -652,26 +652,34 @@ Test(serve, client_gone_frees_its_slot, .timeout = 600) {
     setup_work();
     srv s;
     srv_start(&s, "SEMID_SERVE_STEP_DELAY_MS=300", "--slots 1 --max-tokens 2000");
-    int fd = sd_http_connect(s.port, 30);
-    cr_assert(fd >= 0);
-    char *b = chat_body("Recommend me a game", 2000, 0.7, 5, true);
-    char head[512];
-    snprintf(head, sizeof head, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
-             strlen(b));
-    send(fd, head, strlen(head), MSG_NOSIGNAL);
-    send(fd, b, strlen(b), MSG_NOSIGNAL);
-    free(b);
-    char buf[256];
-    cr_assert(recv(fd, buf, sizeof buf, 0) > 0, "the stream started");
-    cr_assert_eq(metric(&s, "semid_slots_busy "), 1);
-    close(fd);
-    double t0 = sd_now();
-    b = chat_body("Recommend me a game", 2, 0, -1, false);
-    sd_http_resp r;
-    cr_assert_eq(req(&s, "POST", "/v1/chat/completions", NULL, b, &r), 200, "%s", r.body);
-    free(b);
-    sd_http_resp_free(&r);
-    double dt = sd_now() - t0;
-    cr_assert(dt < 20, "the next request waited %.1f s for the slot of a client that left", dt);
+    /* a streamed and then a whole-answer request whose client leaves while it runs */
+    for (int stream = 1; stream >= 0; stream--) {
+        int fd = sd_http_connect(s.port, 30);
+        cr_assert(fd >= 0);
+        char *b = chat_body("Recommend me a game", 2000, 0.7, 5, stream);
+        char head[512];
+        snprintf(head, sizeof head, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                 strlen(b));
+        send(fd, head, strlen(head), MSG_NOSIGNAL);
+        send(fd, b, strlen(b), MSG_NOSIGNAL);
+        free(b);
+        if (stream) {
+            char buf[256];
+            cr_assert(recv(fd, buf, sizeof buf, 0) > 0, "the stream started");
+        } else {
+            for (int i = 0; i < 100 && metric(&s, "semid_slots_busy ") != 1; i++) usleep(50 * 1000);
+        }
+        cr_assert_eq(metric(&s, "semid_slots_busy "), 1);
+        close(fd);
+        double t0 = sd_now();
+        b = chat_body("Recommend me a game", 2, 0, -1, false);
+        sd_http_resp r;
+        cr_assert_eq(req(&s, "POST", "/v1/chat/completions", NULL, b, &r), 200, "%s", r.body);
+        free(b);
+        sd_http_resp_free(&r);
+        double dt = sd_now() - t0;
+        cr_assert(dt < 20, "the next request waited %.1f s for the slot of a %s client that left", dt,
+                  stream ? "streaming" : "non-streaming");
+    }
     srv_stop(&s);
 }

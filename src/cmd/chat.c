@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cmd/cli.h"
+#include "eval/baselines.h"
 #include "cmd/model_registry.h"
 #include "base/file.h"
 #include "base/log.h"
@@ -280,12 +281,7 @@ static int run(int argc, char **argv) {
     }
     /* /items ranks by training interactions, so the items people bought come first */
     int64_t *weight = sd_xcalloc((size_t)w.cat->n_items, sizeof *weight);
-    for (int32_t u = 0; u < w.seq.n_users; u++) {
-        const int32_t *it = sd_seq_items(&w.seq, u);
-        int32_t n = w.split.train_len ? w.split.train_len[u] : sd_seq_len(&w.seq, u);
-        for (int32_t i = 0; i < n; i++)
-            if (it[i] >= 0 && it[i] < w.cat->n_items) weight[it[i]]++;
-    }
+    sd_train_item_counts(&w.seq, &w.split, weight);
     sd_item_index ix;
     sd_item_index_init(&ix, w.cat, weight);
     free(weight);

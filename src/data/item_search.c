@@ -49,7 +49,9 @@ int sd_item_search(const sd_item_index *ix, const char *query, int max, int32_t 
     /* words of the query, in place */
     char *words[32];
     int nw = 0;
-    for (char *p = strtok(q, " \t\r\n"); p && nw < 32; p = strtok(NULL, " \t\r\n")) words[nw++] = p;
+    char *save = NULL; /* strtok_r: the server searches from several threads at once */
+    for (char *p = strtok_r(q, " \t\r\n", &save); p && nw < 32; p = strtok_r(NULL, " \t\r\n", &save))
+        words[nw++] = p;
     if (!nw) { free(q); return 0; }
     char *whole = fold(query);
     /* the query with single spaces, for the tiers */

@@ -61,6 +61,18 @@ char *sd_chat_engine_raw_text(const sd_chat_engine *e, const char *display) {
     return b.p;
 }
 
+/* A copy of a user's or system text without the template's turn tokens: typed into a message they
+ * would open a turn of another role (a forged system prompt). SID tokens and <|rec|> stay. */
+static char *without_turn_tokens(const char *s) {
+    static const char *const turn[] = {"<|im_start|>", "<|im_end|>", "<|endoftext|>"};
+    char *c = sd_xstrdup(s);
+    for (size_t k = 0; k < sizeof turn / sizeof *turn; k++) {
+        size_t l = strlen(turn[k]);
+        for (char *p; (p = strstr(c, turn[k]));) memmove(p, p + l, strlen(p + l) + 1);
+    }
+    return c;
+}
+
 int sd_chat_engine_prompt(const sd_chat_engine *e, const sd_chat_msg *msgs, int n, sd_ids *out, sd_err *err) {
     out->n = 0;
     if (n <= 0) return sd_errf(err, SD_EUSAGE, "chat: no messages");
@@ -82,6 +94,7 @@ int sd_chat_engine_prompt(const sd_chat_engine *e, const sd_chat_msg *msgs, int 
     for (int i = 0; i < n; i++, j++) {
         all[j] = msgs[i];
         if (!strcmp(msgs[i].role, "assistant")) all[j].content = raw[j] = sd_chat_engine_raw_text(e, msgs[i].content);
+        else all[j].content = raw[j] = without_turn_tokens(msgs[i].content);
     }
     char *text = sd_chat_render(all, (size_t)m, true, false);
     int rc = sd_tok_encode(e->rec.m.tok, NULL, text, strlen(text), out);
@@ -206,6 +219,10 @@ bool sd_chat_stream_push(sd_chat_stream *s, int32_t token, float logprob) {
     const char *b = sd_tok_token_bytes(s->e->rec.m.tok, token, &bl);
     if (b) put(&s->raw, &s->raw_n, &s->raw_cap, b, bl);
     if (token == v->start_id) {
+        if (s->hide_line) { /* another item on the same line: end the hidden copy of the last title */
+            s->hide_line = false;
+            put(&s->text, &s->text_n, &s->text_cap, ", ", 2);
+        }
         s->sid_n = 0;
         s->sid[s->sid_n++] = token;
         s->sid_lp = 0;

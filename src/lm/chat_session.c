@@ -1,5 +1,6 @@
 /* A conversation kept across turns (lm/chat_session.h). */
 #include "lm/chat_session.h"
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,7 @@ int sd_chat_session_turn(sd_chat_session *s, const char *user_msg, const char *t
     if (!user_msg || !user_msg[0]) return sd_errf(err, SD_EUSAGE, "chat: an empty message");
     sd_chat_engine *e = s->e;
     int max_pos = e->rec.m.cfg.max_position_embeddings;
+    if (max_pos <= 0) max_pos = INT_MAX / 2; /* the config sets no limit */
     if (g->max_new_tokens < 1 || g->max_new_tokens >= max_pos)
         return sd_errf(err, SD_EUSAGE, "chat: --max-new-tokens %d: the model's context holds %d tokens",
                        g->max_new_tokens, max_pos);

@@ -63,6 +63,7 @@ static bool parse_chat(sd_server *s, const cJSON *b, sd_job *j, bool *include_us
         if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant"))
             BAD("messages", "messages[%d].role '%.40s' is not one of system, developer, user, assistant", i, r);
         const char *text = NULL;
+        bool joined = false; /* text is already the job's own copy */
         if (cJSON_IsString(content)) text = content->valuestring;
         else if (cJSON_IsNull(content) || !content) {
             if (strcmp(r, "assistant")) BAD("messages", "messages[%d].content is missing", i);
@@ -88,9 +89,12 @@ static bool parse_chat(sd_server *s, const cJSON *b, sd_job *j, bool *include_us
             *w = 0;
             owned_add(j, buf);
             text = buf;
+            joined = true;
         } else BAD("messages", "messages[%d].content must be a string or an array of text parts", i);
-        j->msgs[i].role = r;
-        j->msgs[i].content = text;
+        /* the job owns its strings: the request's JSON is freed when the handler returns */
+        if (!joined) owned_add(j, sd_xstrdup(text));
+        j->msgs[i].role = !strcmp(r, "system") ? "system" : !strcmp(r, "user") ? "user" : "assistant";
+        j->msgs[i].content = j->owned[j->n_owned - 1];
         i++;
     }
     j->n_msgs = n;
@@ -290,7 +294,8 @@ enum MHD_Result sd_srv_chat(sd_req *r, struct MHD_Connection *c, cJSON *b) {
                           s->cfg.queue);
     }
     pthread_mutex_lock(&s->mu);
-    while (j->state == JOB_QUEUED || j->state == JOB_TAKEN || (!j->stream && j->state != JOB_DONE)) pthread_cond_wait(&j->cv, &s->mu);
+    while (j->state == JOB_QUEUED || j->state == JOB_TAKEN || (!j->stream && j->state != JOB_DONE))
+        sd_srv_wait_client(s, j, c);
     enum MHD_Result rc;
     if (j->state == JOB_DONE && j->status) {
         rc = sd_srv_job_error(r, c, j);

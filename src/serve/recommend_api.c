@@ -69,7 +69,7 @@ enum MHD_Result sd_srv_recommend(sd_req *r, struct MHD_Connection *c, cJSON *b) 
                           s->cfg.queue);
     }
     pthread_mutex_lock(&s->mu);
-    while (j->state != JOB_DONE) pthread_cond_wait(&j->cv, &s->mu);
+    while (j->state != JOB_DONE) sd_srv_wait_client(s, j, c);
     pthread_mutex_unlock(&s->mu);
     enum MHD_Result rc;
     if (j->status) rc = sd_srv_job_error(r, c, j);

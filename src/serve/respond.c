@@ -1,5 +1,7 @@
 /* Answers in OpenAI's shapes: JSON bodies, the error object, UTF-8 checks. */
 #include <stdarg.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +9,7 @@
 #include <time.h>
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/utf8.h"
 #include "serve/serve_internal.h"
 
 bool sd_srv_valid_utf8(const unsigned char *p, size_t n) {
@@ -51,9 +54,21 @@ enum MHD_Result sd_srv_send_json(sd_req *r, struct MHD_Connection *c, int status
     return sd_srv_send_buf(r, c, status, "application/json", t, strlen(t), NULL, false);
 }
 
+/* A message quoting request bytes (an id, a path) may hold invalid UTF-8, or be cut inside a
+ * character by a bounded format: each ill-formed byte becomes '?', so the error body is valid JSON
+ * text for strict clients. */
+static char *valid_utf8(const char *msg) {
+    char *m = sd_xstrdup(msg);
+    size_t n = strlen(m), i;
+    while ((i = sd_utf8_invalid_at(m, n)) < n) m[i] = '?';
+    return m;
+}
+
 cJSON *sd_srv_error_obj(const char *msg, const char *type, const char *param, const char *code) {
     cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
-    cJSON_AddStringToObject(e, "message", msg);
+    char *m = valid_utf8(msg);
+    cJSON_AddStringToObject(e, "message", m);
+    free(m);
     cJSON_AddStringToObject(e, "type", type);
     if (param) cJSON_AddStringToObject(e, "param", param);
     else cJSON_AddNullToObject(e, "param");
@@ -87,6 +102,23 @@ enum MHD_Result sd_srv_send_error(sd_req *r, struct MHD_Connection *c, int statu
     va_end(ap);
     char *t = sd_srv_print_free(sd_srv_error_obj(msg, sd_srv_default_type(status), param, code));
     return sd_srv_send_buf(r, c, status, "application/json", t, strlen(t), NULL, status == 503);
+}
+
+void sd_srv_wait_client(sd_server *s, sd_job *j, struct MHD_Connection *c) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    pthread_cond_timedwait(&j->cv, &s->mu, &ts);
+    if (j->cancel || j->state == JOB_DONE) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return;
+    char b;
+    ssize_t n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        j->cancel = true; /* the owner sees it on its next pass */
+        pthread_cond_signal(&s->owner_cv);
+    }
 }
 
 enum MHD_Result sd_srv_job_error(sd_req *r, struct MHD_Connection *c, sd_job *j) {

@@ -24,7 +24,7 @@ typedef struct sd_job {
     /* chat input */
     sd_chat_msg *msgs;
     int n_msgs;
-    char **owned;               /* strings msgs point at */
+    char **owned;               /* the job's copies of the message contents msgs point at */
     int n_owned;
     char **stop;
     int n_stop;
@@ -105,6 +105,10 @@ const char *sd_srv_default_type(int status);
 enum MHD_Result sd_srv_send_error(sd_req *r, struct MHD_Connection *c, int status, const char *param,
                                   const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 enum MHD_Result sd_srv_job_error(sd_req *r, struct MHD_Connection *c, sd_job *j);
+/* One wait on j->cv with s->mu held (200 ms at most); when the client has closed its connection
+ * meanwhile, the job is marked cancelled so the owner frees its slot or drops it from the queue.
+ * A non-streamed request's client can go away too, not only a stream's. */
+void sd_srv_wait_client(sd_server *s, sd_job *j, struct MHD_Connection *c);
 /* items_json.c */
 cJSON *sd_srv_item_json(sd_server *s, int32_t id, bool full);
 cJSON *sd_srv_named_json(sd_server *s, const sd_chat_named *it, int n);

@@ -243,9 +243,9 @@ static void free_server(sd_server *s) {
 
 int sd_server_start(sd_server **out, const sd_server_cfg *cfg, sd_err *err) {
     *out = NULL;
-    if (cfg->slots < 1 || cfg->queue < 1 || cfg->max_tokens < 1 || cfg->ctx < 16 || !(cfg->timeout_s > 0) ||
+    if (cfg->slots < 1 || cfg->slots > 512 || cfg->queue < 1 || cfg->max_tokens < 1 || cfg->ctx < 16 || !(cfg->timeout_s > 0) ||
         cfg->port < 0 || cfg->port > 65535)
-        return sd_errf(err, SD_EUSAGE, "serve: need --slots, --queue, --max-tokens >= 1, --ctx >= 16, --timeout > 0 "
+        return sd_errf(err, SD_EUSAGE, "serve: need --slots in [1, 512], --queue, --max-tokens >= 1, --ctx >= 16, --timeout > 0 "
                        "and a port in [0, 65535]");
     sd_server *s = sd_xcalloc(1, sizeof *s);
     s->cfg = *cfg;
