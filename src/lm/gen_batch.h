@@ -65,7 +65,8 @@ void sd_gen_batch_free(sd_gen_batch *b);
 
 /* A free slot, or -1 when all are taken. */
 int sd_gen_batch_free_slot(const sd_gen_batch *b);
-/* Puts a request into a free slot: prompt [len >= 1], its sampling settings (mask included),
+/* Puts a request into the slot sd_gen_batch_free_slot names (so a caller can choose that slot's
+ * mask context before adding): prompt [len >= 1], its sampling settings (mask included),
  * max_new >= 1 new tokens at most. Returns the slot (>= 0) or an error: no free slot (SD_ESTATE),
  * prompt + max_new over cap (SD_ERANGE), ids outside the vocabulary, bad sampling settings. */
 int sd_gen_batch_add(sd_gen_batch *b, const int32_t *prompt, int len, const sd_sample_cfg *cfg, int max_new,

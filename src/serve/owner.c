@@ -40,8 +40,9 @@ void sd_job_unref(sd_job *j) {
 int sd_job_submit(sd_server *s, sd_job *j) {
     pthread_mutex_lock(&s->mu);
     if (s->stopping || s->q_n >= s->cfg.queue) {
+        int why = s->stopping ? SD_SUBMIT_STOPPING : SD_SUBMIT_FULL;
         pthread_mutex_unlock(&s->mu);
-        return 503;
+        return why;
     }
     j->state = JOB_QUEUED;
     j->refs++;

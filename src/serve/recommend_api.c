@@ -63,11 +63,8 @@ enum MHD_Result sd_srv_recommend(sd_req *r, struct MHD_Connection *c, cJSON *b) 
     j->exclude = !ex || cJSON_IsNull(ex) || cJSON_IsTrue(ex);
     j->t0 = r->t0;
     j->deadline = r->t0 + s->cfg.timeout_s;
-    if (sd_job_submit(s, j)) {
-        pthread_mutex_lock(&s->mu); sd_job_unref(j); pthread_mutex_unlock(&s->mu);
-        return sd_srv_send_error(r, c, 503, NULL, "overloaded", "the server is busy (%d requests queued); retry later",
-                          s->cfg.queue);
-    }
+    int why = sd_job_submit(s, j);
+    if (why) return sd_srv_refused(s, r, c, j, why);
     pthread_mutex_lock(&s->mu);
     while (j->state != JOB_DONE) sd_srv_wait_client(s, j, c);
     pthread_mutex_unlock(&s->mu);

@@ -104,6 +104,16 @@ enum MHD_Result sd_srv_send_error(sd_req *r, struct MHD_Connection *c, int statu
     return sd_srv_send_buf(r, c, status, "application/json", t, strlen(t), NULL, status == 503);
 }
 
+enum MHD_Result sd_srv_refused(sd_server *s, sd_req *r, struct MHD_Connection *c, sd_job *j, int why) {
+    pthread_mutex_lock(&s->mu);
+    sd_job_unref(j);
+    pthread_mutex_unlock(&s->mu);
+    if (why == SD_SUBMIT_STOPPING)
+        return sd_srv_send_error(r, c, 503, NULL, "shutting_down", "the server is shutting down");
+    return sd_srv_send_error(r, c, 503, NULL, "overloaded", "the server is busy (%d requests queued); retry later",
+                             s->cfg.queue);
+}
+
 void sd_srv_wait_client(sd_server *s, sd_job *j, struct MHD_Connection *c) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -121,7 +121,11 @@ sd_job *sd_job_new(int kind);
 void sd_job_unref(sd_job *j);
 /* Queues a job (the caller holds a reference; the queue takes one). Returns 0, or 503 when the
  * queue is full or the server stops. */
+enum { SD_SUBMIT_FULL = 1, SD_SUBMIT_STOPPING = 2 };
+/* Queues a job: 0, or SD_SUBMIT_FULL / SD_SUBMIT_STOPPING when it was refused. */
 int sd_job_submit(sd_server *s, sd_job *j);
+/* Answers a refused submission with 503 and Retry-After (saying which) and drops the job. */
+enum MHD_Result sd_srv_refused(sd_server *s, sd_req *r, struct MHD_Connection *c, sd_job *j, int why);
 void *sd_owner_main(void *arg);
 
 #endif
