@@ -315,8 +315,9 @@ static int check_written(const sd_work *w, sd_err *err) {
     if (sd_exists(stamp_path) && !(rc = sd_read_small_file(stamp_path, 256, &old, &len, err)) &&
         !(rc = file_stamp(items, now, sizeof now, err)) && strcmp(old, now))
         rc = sd_errf(err, SD_ESTATE, "%s changed since the last augment wrote it (edited by hand?); augment starts "
-                     "from %s/augment/items.orig.jsonl and would drop the change. Remove %s/augment to augment the "
-                     "catalogue as it is now", items, w->dir, w->dir);
+                     "from %s/augment/items.orig.jsonl and would drop the change. To augment the catalogue as it is "
+                     "now, move %s/augment aside (keep it: its items.orig.jsonl is the catalogue as it was before the "
+                     "first augment)", items, w->dir, w->dir);
     free(old); free(stamp_path); free(items);
     return rc;
 }
