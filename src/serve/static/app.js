@@ -307,28 +307,37 @@
   });
 
   // ---- history builder ----
+  /* One row of the history or the search results: the item's title and one button. */
+  function itemRow(it, rowKind, titleKind, button) {
+    const li = document.createElement('li');
+    li.className = rowKind;
+    li.dataset.testid = rowKind;
+    li.dataset.extId = it.ext_id;
+    const t = document.createElement('span');
+    t.className = titleKind;
+    t.dataset.testid = titleKind;
+    t.textContent = it.title || it.ext_id;
+    t.title = it.ext_id;
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = button.cls;
+    b.dataset.testid = button.testid;
+    b.textContent = button.text;
+    b.setAttribute('aria-label', button.label);
+    b.addEventListener('click', button.onClick);
+    li.append(t, b);
+    return li;
+  }
+
   function renderHistory() {
     const ol = $('history-list');
     ol.textContent = '';
     state.history.forEach((it, i) => {
-      const li = document.createElement('li');
-      li.className = 'history-item';
-      li.dataset.testid = 'history-item';
-      li.dataset.extId = it.ext_id;
-      const t = document.createElement('span');
-      t.className = 'history-title';
-      t.dataset.testid = 'history-title';
-      t.textContent = it.title || it.ext_id;
-      t.title = it.ext_id;
-      const rm = document.createElement('button');
-      rm.type = 'button';
-      rm.className = 'small-button remove';
-      rm.dataset.testid = 'history-remove';
-      rm.textContent = 'Remove';
-      rm.setAttribute('aria-label', `Remove ${it.title || it.ext_id} from the history`);
-      rm.addEventListener('click', () => { state.history.splice(i, 1); renderHistory(); });
-      li.append(t, rm);
-      ol.appendChild(li);
+      ol.appendChild(itemRow(it, 'history-item', 'history-title', {
+        cls: 'small-button remove', testid: 'history-remove', text: 'Remove',
+        label: `Remove ${it.title || it.ext_id} from the history`,
+        onClick: () => { state.history.splice(i, 1); renderHistory(); },
+      }));
     });
     $('history-count').textContent = String(state.history.length);
     $('history-empty').hidden = state.history.length > 0;
@@ -354,24 +363,10 @@
       const items = Array.isArray(j.items) ? j.items : [];
       status.textContent = items.length ? `${items.length} match${items.length > 1 ? 'es' : ''}` : 'No item matches.';
       items.forEach((it) => {
-        const li = document.createElement('li');
-        li.className = 'search-result';
-        li.dataset.testid = 'search-result';
-        li.dataset.extId = it.ext_id;
-        const t = document.createElement('span');
-        t.className = 'search-title';
-        t.dataset.testid = 'search-title';
-        t.textContent = it.title || it.ext_id;
-        t.title = it.ext_id;
-        const add = document.createElement('button');
-        add.type = 'button';
-        add.className = 'small-button';
-        add.dataset.testid = 'search-add';
-        add.textContent = 'Add';
-        add.setAttribute('aria-label', `Add ${it.title || it.ext_id} to the history`);
-        add.addEventListener('click', () => addHistory(it));
-        li.append(t, add);
-        ul.appendChild(li);
+        ul.appendChild(itemRow(it, 'search-result', 'search-title', {
+          cls: 'small-button', testid: 'search-add', text: 'Add',
+          label: `Add ${it.title || it.ext_id} to the history`, onClick: () => addHistory(it),
+        }));
       });
       status.dataset.state = 'done';
     } catch (e) {
