@@ -27,7 +27,8 @@ LIB      := $(BUILD)/libsemid.a
 BIN      := $(if $(filter build,$(BUILD)),semid,$(BUILD)/semid)
 TEST_BIN := $(BUILD)/semid-tests
 
-.PHONY: all test test-c test-ref asan bench clean fuzz fuzz-smoke fuzz-build fuzz-bins FORCE
+
+.PHONY: all test test-c test-ref asan test-asan-serve bench clean fuzz fuzz-smoke fuzz-build fuzz-bins FORCE
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -87,11 +88,20 @@ test-c: $(TEST_BIN) $(BIN) $(if $(HAVE_MPICC),$(MPI_BIN))
 test: test-ref
 	$(MAKE) test-c
 	$(if $(filter build,$(BUILD)),$(MAKE) fuzz-smoke)
+	$(if $(filter build,$(BUILD)),$(MAKE) test-asan-serve)
 
+ASAN_OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" test \
+	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" LDFLAGS="-fsanitize=address,undefined" test \
 	  LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp)
+
+# The server's suites under ASan+UBSan in every `make test`: its HTTP threads, the model owner
+# and clients that leave mid-request are where a memory error would hide. build-asan's binary
+# and test runner, those suites only (`make asan` runs everything).
+test-asan-serve:
+	$(MAKE) BUILD=build-asan OPT="$(ASAN_OPT)" LDFLAGS="-fsanitize=address,undefined" build-asan/semid build-asan/semid-tests
+	OMP_WAIT_POLICY=passive LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) SEMID_BIN=$(abspath build-asan/semid) \
+	  SEMID_FIXTURES=$(abspath tests/fixtures) build-asan/semid-tests --jobs 2 --filter '@(serve|gen_batch|chat_engine)/*'
 
 bench: $(BIN) $(BENCH_BIN)
 	@OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} BUILD=$(BUILD) bash bench/run_all.sh

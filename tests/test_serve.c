@@ -494,9 +494,12 @@ Test(serve, queue_full_and_timeouts, .timeout = 600) {
     srv_start(&s, "SEMID_SERVE_STEP_DELAY_MS=1500", "--slots 1 --queue 1 --timeout 0.6");
     lim a[3] = {{.s = &s}, {.s = &s}, {.s = &s}};
     pthread_t t[3];
+    /* each request is sent once the server has taken the one before: the first into the slot,
+     * the second into the queue (polling the gauges, so a loaded machine does not reorder them) */
+    const char *gauge[2] = {"semid_slots_busy ", "semid_queue_depth "};
     for (int i = 0; i < 3; i++) {
         pthread_create(&t[i], NULL, lim_main, &a[i]);
-        usleep(200 * 1000);
+        for (int k = 0; i < 2 && k < 400 && metric(&s, gauge[i]) < 1; k++) usleep(5 * 1000);
     }
     for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
     cr_assert_eq(a[0].status, 200, "%s", a[0].body);

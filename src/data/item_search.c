@@ -75,7 +75,7 @@ int sd_item_search(const sd_item_index *ix, const char *query, int max, int32_t 
         if (n == cap) { cap = cap ? 2 * cap : 64; h = sd_xrealloc(h, sizeof *h * (size_t)cap); }
         h[n++] = (hit){.item = i, .tier = tier, .w = ix->weight[i]};
     }
-    qsort(h, (size_t)n, sizeof *h, by_rank);
+    if (n > 1) qsort(h, (size_t)n, sizeof *h, by_rank); /* h is NULL when nothing matched */
     int k = n < max ? n : max;
     for (int i = 0; i < k; i++) out[i] = h[i].item;
     free(h);
