@@ -65,14 +65,14 @@ static const stage STAGES[] = {
     {.label = "LM training data", .command = "lmdata", .args = {"@W", "--max-per-task", "20000", NULL},
      .quick = {"--max-per-task", "600", NULL}},
     /* the built-in language model: a tiny Qwen3 from scratch on the store's own language (no weights
-     * can be downloaded); about six minutes of training on 2 cores (demo about 7.8 min in all). --list-loss also learns every
+     * can be downloaded); about seven minutes of training on 2 cores (demo about 8.5 min in all). --list-loss also learns every
      * item of the histories from the items before it (SASRec's loss, for the output layer on those
      * tokens). On the demo store, NDCG@10 (1,000 users): 0.064 assistant-only at lr 1e-3, 0.094
      * with --list-loss at lr 2e-3 (2,500 steps); genre steering is learnt late: 14% of the top-10 at
-     * 2,500 steps, 24% at 3,000, 39% at 3,500, 86% at 4,500 (NDCG@10 0.114, 0.129, 0.146 on all
-     * users; lr 3e-3 at 3,500 steps: 27%, 0.118) */
+     * 2,500 steps, 24% at 3,000, 39% at 3,500, 86% at 4,500, 91-93% at 5,000 (NDCG@10 0.114, 0.129,
+     * 0.146, 0.154 on all users; lr 3e-3 at 3,500 steps: 27%, 0.118) */
     {.label = "LLM fine-tuning", .command = "finetune",
-     .args = {"@W", "--size", "tiny", "--steps", "4500", "--eval-every", "250", "--lr", "2e-3", "--list-loss",
+     .args = {"@W", "--size", "tiny", "--steps", "5000", "--eval-every", "250", "--lr", "2e-3", "--list-loss",
               "next_item,request_history,steer", NULL},
      .quick = {"--steps", "40", NULL}},
     /* the model for llama.cpp (its own tokenizer, no trie: semid's decoding is what names only real items) */
